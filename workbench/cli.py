@@ -1,0 +1,441 @@
+"""Command line: parse arguments, call ``workbench.core``, print (rich tables or ``--json``). No logic here.
+
+Heavy libraries are imported inside the command functions so ``--help`` and the TUI start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from workbench import __version__
+from workbench.core.errors import WorkbenchError
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _store(args):
+    from workbench.core.runs import RunStore
+
+    return RunStore(args.workspace)
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------ train
+CONFIG_FLAGS = {  # CLI flag dest → RunConfig field
+    "data": "data", "eval_data": "eval_data", "model": "model", "text_column": "text_column",
+    "label_column": "label_column", "epochs": "epochs", "max_steps": "max_steps", "batch_size": "batch_size",
+    "lr": "lr", "max_length": "max_length", "seed": "seed", "name": "name", "warmup_ratio": "warmup_ratio",
+    "weight_decay": "weight_decay", "precision": "precision", "logging_steps": "logging_steps",
+    "eval_strategy": "eval_strategy", "eval_steps": "eval_steps", "grad_accum": "grad_accum",
+    "trust_remote_code": "trust_remote_code",
+}
+
+
+def build_config(args):
+    from workbench.core.config import RunConfig
+
+    base = RunConfig.load(args.config) if args.config else RunConfig()
+    return base.updated(**{field: getattr(args, dest) for dest, field in CONFIG_FLAGS.items()})
+
+
+def default_run_name(cfg, resolved) -> str:
+    from pathlib import Path
+
+    from workbench.core.runs import slugify
+
+    data = Path(cfg.data.rstrip("/"))
+    stem = data.name if data.is_dir() else data.stem
+    return slugify(f"{stem}-{resolved.display_name}", limit=60)
+
+
+def cmd_train(args) -> int:
+    from workbench.core.runs import RunStore
+    from workbench.core.training.launcher import launch_worker
+    from workbench.core.training.trainer import prepare
+
+    cfg = build_config(args).with_absolute_paths()
+    if args.save_config:
+        cfg.save(args.save_config)
+    if not cfg.data:
+        raise WorkbenchError("no training data: pass --data PATH (or set data: in --config).")
+    console = _console()
+    with console.status("checking data and model…") if not args.json else _nullcontext():
+        resolved, data = prepare(cfg)
+    store = RunStore(args.workspace)
+    name = cfg.name or default_run_name(cfg, resolved)
+    run = store.create(cfg.to_dict(), name=name, task=data.schema.task,
+                       extra={"labels": data.schema.labels,
+                              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
+                                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}})
+    proc = launch_worker(run)
+    if args.detach:
+        if args.json:
+            _print_json({"id": run.id, "name": run.name, "run_dir": str(run.path), "pid": proc.pid, "status": "queued"})
+        else:
+            console.print(f"started run [bold]{run.id}[/] (pid {proc.pid}); it keeps training if you close this terminal.")
+            console.print(f"  follow: sft-workbench runs show {run.id}   stop: sft-workbench runs stop {run.id}")
+        return 0
+    return follow_run(store, run.id, proc, console, as_json=args.json)
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> int:
+    """Show a progress bar until the worker ends; Ctrl-C asks the worker to stop and save a checkpoint."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from workbench.core.runs import MetricsTail
+
+    run = store.get(run_id)
+    tail = MetricsTail(run.metrics_path)
+    last: dict[str, Any] = {}
+    stopping = False
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, disable=as_json, transient=False)
+    with progress:
+        bar = progress.add_task(run.name, total=None, info="starting…")
+        while True:
+            try:
+                for event in tail.read_new():
+                    last[event.get("kind")] = event
+                run.reload()
+                prog = run.info.get("progress") or {}
+                info = []
+                if "train" in last:
+                    info.append(f"loss {last['train']['loss']:.4f}")
+                if "eval" in last:
+                    info.append(f"eval acc {last['eval'].get('accuracy', float('nan')):.4f}")
+                if "train" in last and last["train"].get("samples_per_s"):
+                    info.append(f"{last['train']['samples_per_s']:.0f} samples/s")
+                progress.update(bar, total=prog.get("max_steps"), completed=prog.get("step") or 0,
+                                info=("stopping… " if stopping else "") + "  ".join(info))
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+            except KeyboardInterrupt:
+                if stopping:
+                    console.print("left the run going in the background; stop it with `sft-workbench runs stop`.")
+                    return 130
+                stopping = True
+                store.request_stop(run)
+                console.print("stop requested: saving a checkpoint (Ctrl-C again to leave it running)…")
+    run = store.get(run_id)
+    summary = run.summary()
+    if as_json:
+        _print_json(summary)
+    else:
+        _print_run(console, summary)
+    return 0 if summary["status"] in ("completed", "stopped") else 1
+
+
+# ------------------------------------------------------------------------------------------ runs
+def _age(iso: str | None) -> str:
+    from workbench.core.runs import parse_iso
+
+    ts = parse_iso(iso)
+    if ts is None:
+        return "—"
+    secs = max(0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{int(secs // size)}{unit} ago"
+    return f"{int(secs)}s ago"
+
+
+STATUS_STYLE = {"running": "green", "queued": "cyan", "completed": "bold", "stopped": "yellow", "failed": "red", "crashed": "red"}
+
+
+def cmd_runs_list(args) -> int:
+    from rich.table import Table
+
+    runs = [r.summary() for r in _store(args).list()]
+    if args.json:
+        _print_json(runs)
+        return 0
+    if not runs:
+        _console().print("no runs yet; start one with `sft-workbench train --data PATH`.")
+        return 0
+    table = Table(box=None, header_style="bold")
+    for col in ("status", "name", "id", "task", "model", "step", "accuracy", "macro-F1", "started"):
+        table.add_column(col)
+    for r in runs:
+        m = r["metrics"] or {}
+        step = f"{r['step']}/{r['max_steps']}" if r.get("max_steps") else _fmt(r.get("step"))
+        table.add_row(f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]", r["name"], r["id"], r["task"],
+                      str(r["model"]), step, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1")), _age(r["created"]))
+    _console().print(table)
+    return 0
+
+
+def _print_run(console, s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [("id", s["id"]), ("name", s["name"]), ("status", f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]"),
+            ("task", s["task"]), ("model", s["model"]), ("run dir", s["run_dir"]), ("pid", s["pid"]),
+            ("progress", f"step {s['step']}/{s['max_steps']}, epoch {_fmt(s['epoch'], 2)}" if s.get("max_steps") else "—"),
+            ("created", s["created"]), ("finished", s["finished"])]
+    for k, v in (s.get("metrics") or {}).items():
+        rows.append((k, _fmt(v)))
+    if s.get("error"):
+        rows.append(("error", f"[red]{s['error']}[/]"))
+    if s.get("can_resume"):
+        rows.append(("resume", f"sft-workbench runs resume {s['id']}"))
+    for k, v in rows:
+        table.add_row(k, _fmt(v) if not isinstance(v, str) else v)
+    console.print(table)
+
+
+def cmd_runs_show(args) -> int:
+    summary = _store(args).get(args.run).summary()
+    if args.json:
+        _print_json(summary)
+    else:
+        _print_run(_console(), summary)
+    return 0
+
+
+def cmd_runs_stop(args) -> int:
+    store = _store(args)
+    run = store.request_stop(args.run)
+    console = _console()
+    if args.wait:
+        deadline = time.time() + args.wait
+        while time.time() < deadline and store.get(run.id).is_active:
+            time.sleep(0.5)
+        console.print(f"run {run.name}: {store.get(run.id).status}")
+    else:
+        console.print(f"stop requested for {run.name}; it saves a checkpoint and stops at the next step.")
+    return 0
+
+
+def cmd_runs_resume(args) -> int:
+    from workbench.core.runs import COMPLETED
+    from workbench.core.training.launcher import launch_worker
+
+    store = _store(args)
+    run = store.get(args.run)
+    if run.is_active:
+        raise WorkbenchError(f"run {run.name} is already running (pid {run.info.get('pid')}).")
+    if run.status == COMPLETED:
+        raise WorkbenchError(f"run {run.name} has already completed.")
+    if run.last_checkpoint() is None:
+        raise WorkbenchError(f"run {run.name} has no complete checkpoint to resume from.")
+    proc = launch_worker(run, resume=True)
+    if args.detach:
+        _console().print(f"resuming run {run.id} from {run.last_checkpoint().name} (pid {proc.pid}).")
+        return 0
+    return follow_run(store, run.id, proc, _console(), as_json=args.json)
+
+
+def cmd_runs_delete(args) -> int:
+    store = _store(args)
+    run = store.get(args.run)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise WorkbenchError("refusing to delete without confirmation; pass --yes.")
+        answer = input(f"delete run {run.name} ({run.path})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept.")
+            return 1
+    store.delete(run, force=args.force)
+    _console().print(f"deleted run {run.name}.")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ eval
+def cmd_eval(args) -> int:
+    from workbench.core.evaluation import evaluate_run
+
+    run = _store(args).get(args.run)
+    report = evaluate_run(run, args.data, text_column=args.text_column, label_column=args.label_column,
+                          batch_size=args.batch_size)
+    if args.json:
+        _print_json(report)
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{run.name}[/] on {args.data} ({report['rows']} rows): "
+                  f"accuracy [bold]{report['accuracy']:.4f}[/]  macro-F1 [bold]{report['macro_f1']:.4f}[/]")
+    per = Table(box=None, header_style="bold")
+    for col in ("label", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="right" if col != "label" else "left")
+    for label, m in report["per_class"].items():
+        per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
+    console.print(per)
+    cm = Table(title="confusion matrix (rows gold, columns predicted)", box=None, header_style="bold")
+    cm.add_column("")
+    for label in report["labels"]:
+        cm.add_column(label, justify="right")
+    for label, row in zip(report["labels"], report["confusion_matrix"]):
+        cm.add_row(label, *map(str, row))
+    console.print(cm)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ datasets
+def cmd_datasets_inspect(args) -> int:
+    from workbench.core.datasets import inspect_source
+
+    report = inspect_source(args.path, text_column=args.text_column, label_column=args.label_column,
+                            model=None if args.no_tokenizer else args.model, max_length=args.max_length)
+    if args.json:
+        for split in report["splits"].values():
+            split.pop("token_lengths", None)
+        _print_json(report)
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{report['path']}[/]  task {report['task']}  text column [bold]{report['text_column']}[/]"
+                  f"  label column [bold]{report['label_column']}[/]")
+    console.print("columns: " + ", ".join(f"{c} ({t})" for c, t in report["columns"].items()))
+    table = Table(box=None, header_style="bold")
+    for col in ("split", "rows", "labels", "tokens p50/p95/max", "> max_length", "duplicates"):
+        table.add_column(col)
+    for split, info in report["splits"].items():
+        tl = info.get("token_length") or {}
+        table.add_row(split, str(info["rows"]), ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()),
+                      f"{tl.get('p50', 0):.0f}/{tl.get('p95', 0):.0f}/{tl.get('max', 0)}" if tl else "—",
+                      str(info.get("over_max_length", "—")), str(info["duplicates"]))
+    console.print(table)
+    for w in report["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    if not report["warnings"]:
+        console.print("[green]no warnings[/]")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ app
+def cmd_app(args) -> int:
+    from workbench.ui.app import make_app
+
+    make_app(args.workspace).run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sft-workbench", description="A terminal workbench for supervised fine-tuning.")
+    parser.add_argument("--version", action="version", version=f"sft-workbench {__version__}")
+    parser.add_argument("--workspace", "-w", default=None, help="workspace folder holding runs/ and exports/ (default: $SFT_WORKBENCH_HOME or the current directory)")
+    sub = parser.add_subparsers(dest="command")
+
+    def common(p, json_flag=True):
+        p.add_argument("--workspace", "-w", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    t = common(sub.add_parser("train", help="fine-tune a model on a data set"))
+    t.add_argument("--data", help="training data (file or folder)")
+    t.add_argument("--eval-data", help="evaluation data (default: the folder's dev split or a stratified 10%% of train)")
+    t.add_argument("--model", help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2)")
+    t.add_argument("--text-column")
+    t.add_argument("--label-column")
+    g = t.add_mutually_exclusive_group()
+    g.add_argument("--epochs", type=float)
+    g.add_argument("--max-steps", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--max-length", type=int)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--warmup-ratio", type=float)
+    t.add_argument("--weight-decay", type=float)
+    t.add_argument("--grad-accum", type=int)
+    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    t.add_argument("--logging-steps", type=int)
+    t.add_argument("--eval-strategy", choices=("epoch", "steps"))
+    t.add_argument("--eval-steps", type=int)
+    t.add_argument("--trust-remote-code", action="store_true", default=None, help="allow the model's own Python code (off by default)")
+    t.add_argument("--name", help="run name")
+    t.add_argument("--config", help="YAML config file (flags override its values)")
+    t.add_argument("--save-config", metavar="FILE", help="write the effective config as YAML")
+    t.add_argument("--detach", "-d", action="store_true", help="return at once; training continues in the background")
+    t.set_defaults(func=cmd_train)
+
+    runs = sub.add_parser("runs", help="list, show, stop, resume or delete runs")
+    rsub = runs.add_subparsers(dest="runs_command", required=True)
+    common(rsub.add_parser("list", help="all runs, newest first")).set_defaults(func=cmd_runs_list)
+    p = common(rsub.add_parser("show", help="one run"))
+    p.add_argument("run")
+    p.set_defaults(func=cmd_runs_show)
+    p = common(rsub.add_parser("stop", help="stop a running run cleanly (saves a checkpoint)"), json_flag=False)
+    p.add_argument("run")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait up to SECONDS for it to stop")
+    p.set_defaults(func=cmd_runs_stop)
+    p = common(rsub.add_parser("resume", help="continue a stopped or crashed run from its last checkpoint"))
+    p.add_argument("run")
+    p.add_argument("--detach", "-d", action="store_true")
+    p.set_defaults(func=cmd_runs_resume)
+    p = common(rsub.add_parser("delete", help="delete a run directory"), json_flag=False)
+    p.add_argument("run")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--force", action="store_true", help="also delete a running run (its worker is terminated)")
+    p.set_defaults(func=cmd_runs_delete)
+
+    e = common(sub.add_parser("eval", help="evaluate a run's model on a data set"))
+    e.add_argument("run")
+    e.add_argument("--data", required=True)
+    e.add_argument("--text-column")
+    e.add_argument("--label-column")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.set_defaults(func=cmd_eval)
+
+    d = sub.add_parser("datasets", help="inspect data sets")
+    dsub = d.add_subparsers(dest="datasets_command", required=True)
+    p = common(dsub.add_parser("inspect", help="rows, columns, labels, token lengths and health warnings"))
+    p.add_argument("path")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--model", default="default", help="tokenizer for token-length statistics")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--no-tokenizer", action="store_true", help="skip token-length statistics")
+    p.set_defaults(func=cmd_datasets_inspect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        args.func = cmd_app
+    try:
+        return args.func(args) or 0
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

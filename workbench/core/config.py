@@ -1,0 +1,228 @@
+"""Run configuration: one dataclass whose field metadata drives the CLI, the YAML files and the TUI form.
+
+Every field carries ``help`` and ``group`` metadata. ``validate()`` returns per-field messages so the
+TUI can show them inline; ``check()`` raises one ``WorkbenchError`` for the CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.core.errors import WorkbenchError
+
+TASKS = ("auto", "text-classification")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+EVAL_STRATEGIES = ("epoch", "steps")
+SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+DEFAULT_MODEL = "default"
+
+
+def _f(default: Any, help: str, group: str, **extra: Any) -> Any:
+    kwargs = {"default": default} if not callable(default) else {"default_factory": default}
+    return field(metadata={"help": help, "group": group, **extra}, **kwargs)
+
+
+@dataclass
+class RunConfig:
+    # --- data ---
+    data: str = _f("", "Training data: a file (CSV/TSV/JSON/JSONL/Parquet) or a folder with train/dev files.", "data")
+    eval_data: str | None = _f(None, "Evaluation data; default: the folder's dev/validation split, else a stratified split of train.", "data")
+    text_column: str | None = _f(None, "Column holding the input text (inferred when empty).", "data")
+    label_column: str | None = _f(None, "Column holding the label (inferred when empty).", "data")
+    task: str = _f("auto", "Task; 'auto' infers it from the data.", "data", choices=TASKS)
+    dev_fraction: float = _f(0.1, "Fraction of train held out as dev when no eval data is given.", "data")
+    max_length: int = _f(128, "Maximum tokens per example; longer inputs are truncated.", "data")
+    # --- model ---
+    model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (embedded all-MiniLM-L6-v2).", "model")
+    trust_remote_code: bool = _f(False, "Allow model repositories to run their own Python code (off unless you trust it).", "model")
+    # --- training ---
+    epochs: float = _f(3.0, "Passes over the training data.", "training")
+    max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training")
+    batch_size: int = _f(32, "Training examples per step (per device).", "training")
+    eval_batch_size: int = _f(128, "Examples per evaluation batch.", "training")
+    lr: float = _f(5e-5, "Peak learning rate.", "training")
+    weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", "training")
+    warmup_ratio: float = _f(0.06, "Fraction of steps spent warming the learning rate up.", "training")
+    scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", "training", choices=SCHEDULERS)
+    grad_accum: int = _f(1, "Gradient accumulation steps.", "training")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm.", "training")
+    group_by_length: bool = _f(True, "Batch examples of similar length together (less padding, faster).", "training")
+    precision: str = _f("auto", "Numeric precision: auto picks bf16/fp16 on a capable GPU, fp32 on CPU.", "training", choices=PRECISIONS)
+    seed: int = _f(42, "Random seed (data order, initialisation, dev split).", "training")
+    # --- evaluation and checkpoints ---
+    eval_strategy: str = _f("epoch", "When to evaluate and checkpoint: each epoch or every eval_steps.", "evaluation", choices=EVAL_STRATEGIES)
+    eval_steps: int = _f(500, "Steps between evaluations when eval_strategy is 'steps'.", "evaluation")
+    logging_steps: int = _f(10, "Steps between train-loss log lines.", "evaluation")
+    save_total_limit: int = _f(2, "Checkpoints kept on disk (the best one is always kept).", "evaluation")
+    # --- run ---
+    name: str | None = _f(None, "Run name (letters, digits, '-', '_', '.'); default: derived from data and model.", "run")
+
+    # ------------------------------------------------------------------ helpers
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def field_info(cls) -> list[dict[str, Any]]:
+        """Field name, type, default, help, group and choices: what a form or a help page needs."""
+        info = []
+        for f in fields(cls):
+            default = f.default if f.default is not MISSING else None
+            info.append({
+                "name": f.name,
+                "type": f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)),
+                "default": default,
+                "help": f.metadata["help"],
+                "group": f.metadata["group"],
+                "choices": f.metadata.get("choices"),
+            })
+        return info
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> "RunConfig":
+        if not isinstance(data, dict):
+            raise WorkbenchError(f"{source} must be a mapping of settings, not {type(data).__name__}.")
+        known = set(cls.field_names())
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            hints = []
+            for key in unknown:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+            raise WorkbenchError(f"{source} has unknown setting(s): {', '.join(hints)}.")
+        cfg = cls()
+        for key, value in data.items():
+            setattr(cfg, key, coerce_value(key, value))
+        return cfg
+
+    def updated(self, **overrides: Any) -> "RunConfig":
+        """A copy with the non-None overrides applied (how CLI flags beat YAML values)."""
+        data = self.to_dict()
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return RunConfig.from_dict(data)
+
+    def with_absolute_paths(self, base: str | Path | None = None) -> "RunConfig":
+        """Data and local-model paths made absolute, so the worker (which runs in the run directory) finds them."""
+        base = Path(base or Path.cwd())
+        out = RunConfig.from_dict(self.to_dict())
+        for name in ("data", "eval_data", "model"):
+            value = getattr(out, name)
+            if value and (base / Path(value).expanduser()).exists():
+                setattr(out, name, str((base / Path(value).expanduser()).resolve()))
+        return out
+
+    def validate(self) -> dict[str, str]:
+        """Per-field error messages (empty when valid). Checks only what needs no data or model."""
+        errors: dict[str, str] = {}
+
+        def positive(name: str, value: Any, integer: bool = False) -> None:
+            if value is None:
+                return
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+                errors[name] = f"{name} must be a {'whole ' if integer else ''}number, got {value!r}."
+            elif not math.isfinite(value) or value <= 0:
+                errors[name] = f"{name} must be greater than 0, got {value!r}."
+
+        if not self.data:
+            errors["data"] = "data is required: a file or folder with training examples."
+        for name in ("epochs", "lr"):
+            positive(name, getattr(self, name))
+        for name in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "logging_steps", "eval_steps", "save_total_limit"):
+            positive(name, getattr(self, name), integer=True)
+        positive("max_steps", self.max_steps, integer=True)
+        positive("max_grad_norm", self.max_grad_norm)
+        if "lr" not in errors and self.lr >= 1.0:
+            errors["lr"] = f"lr {self.lr} is far too large for fine-tuning (typical: 1e-5 to 1e-3)."
+        for name, lo, hi in (("weight_decay", 0.0, 1.0), ("warmup_ratio", 0.0, 0.99), ("dev_fraction", 0.01, 0.5)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (lo <= value <= hi):
+                errors[name] = f"{name} must be between {lo} and {hi}, got {value!r}."
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            errors["seed"] = f"seed must be a non-negative whole number, got {self.seed!r}."
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                errors[f.name] = f"{f.name} must be one of {', '.join(choices)}; got {getattr(self, f.name)!r}."
+        if not self.model:
+            errors["model"] = "model is required ('default' for the embedded all-MiniLM-L6-v2)."
+        if self.name is not None:
+            from workbench.core.runs import name_problem
+
+            problem = name_problem(self.name)
+            if problem:
+                errors["name"] = problem
+        return errors
+
+    def check(self) -> "RunConfig":
+        errors = self.validate()
+        if errors:
+            raise WorkbenchError(" ".join(errors.values()))
+        return self
+
+    # ------------------------------------------------------------------ YAML
+    def to_yaml(self) -> str:
+        header = (
+            "# sft-workbench run configuration.\n"
+            "# Load with: sft-workbench train --config THIS_FILE (command-line flags override values here).\n"
+        )
+        return header + yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.to_yaml(), encoding="utf-8")
+        except OSError as exc:
+            raise WorkbenchError(f"cannot write config {path}: {exc.strerror or exc}.") from None
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        path = Path(path)
+        if not path.is_file():
+            raise WorkbenchError(f"config file not found: {path}")
+        try:
+            # safe_load: nothing in a config is ever evaluated as code.
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise WorkbenchError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        return cls.from_dict(data or {}, source=str(path))
+
+
+_TYPES = {f.name: f.type for f in fields(RunConfig)}
+
+
+def coerce_value(name: str, value: Any) -> Any:
+    """Turn a text value (from YAML or a form field) into the field's type; leave bad values for validate()."""
+    kind = _TYPES[name]
+    if value is None or (isinstance(value, str) and value.strip() == "" and "None" in kind):
+        return None
+    if not isinstance(value, str):
+        if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    text = value.strip()
+    try:
+        if kind.startswith("bool"):
+            lowered = text.lower()
+            if lowered in ("true", "yes", "1", "on"):
+                return True
+            if lowered in ("false", "no", "0", "off"):
+                return False
+            return text
+        if kind.startswith("int"):
+            return int(text)
+        if kind.startswith("float"):
+            return float(text)
+    except ValueError:
+        return text
+    return text

@@ -1,0 +1,506 @@
+"""The run store: one directory per run, written only by its training process, read by everyone.
+
+Layout (see DESIGN.md)::
+
+    runs/<run_id>/run.json  metrics.jsonl  stdout.log  checkpoints/  model/  predictions.jsonl  stop  lock
+
+``run.json`` is replaced atomically. ``metrics.jsonl`` is append-only; readers skip a partial last line.
+A run's *effective* status is derived from the stored status, the worker's pid and the heartbeat, so a
+killed worker reads as ``crashed`` rather than ``running`` forever.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from workbench.core.errors import WorkbenchError
+from workbench.paths import Workspace
+
+RUN_FILE = "run.json"
+METRICS_FILE = "metrics.jsonl"
+LOG_FILE = "stdout.log"
+STOP_FILE = "stop"
+LOCK_FILE = "lock"
+PREDICTIONS_FILE = "predictions.jsonl"
+MODEL_DIR = "model"
+CHECKPOINTS_DIR = "checkpoints"
+
+# Statuses as stored by the worker, and the derived ones.
+QUEUED, RUNNING, COMPLETED, STOPPED, FAILED, CRASHED = "queued", "running", "completed", "stopped", "failed", "crashed"
+ACTIVE = (QUEUED, RUNNING)
+FINISHED = (COMPLETED, STOPPED, FAILED, CRASHED)
+
+HEARTBEAT_INTERVAL_S = 5.0
+# A worker that has not beaten for this long is dead even if its pid was reused by another process.
+HEARTBEAT_STALE_S = 120.0
+# A queued run whose worker never started within this time is crashed.
+QUEUE_STALE_S = 180.0
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_NAME_LEN = 80
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not a valid run name, or None. Names become directory names, so no separators."""
+    if not isinstance(name, str) or not name:
+        return "run name must not be empty."
+    if "\x00" in name:
+        return "run name must not contain a NUL character."
+    if "/" in name or "\\" in name or ".." in name:
+        return f"run name {name!r} must not contain '/', '\\' or '..'."
+    if len(name) > MAX_NAME_LEN:
+        return f"run name is {len(name)} characters long; the limit is {MAX_NAME_LEN}."
+    if not _NAME_RE.match(name):
+        return f"run name {name!r} may use only letters, digits, '.', '-' and '_' (and must start with a letter or digit)."
+    return None
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_iso(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write to a temporary file in the same directory, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not alive for our purposes.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def new_run_id(slug: str) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{slug}"
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+    return (slug[:limit].strip("-")) or "run"
+
+
+@dataclass
+class Run:
+    """A view of one run directory. ``info`` is the parsed run.json."""
+
+    path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+    # --- identity -------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.info.get("id", self.path.name)
+
+    @property
+    def name(self) -> str:
+        return self.info.get("name", self.id)
+
+    @property
+    def task(self) -> str:
+        return self.info.get("task", "text-classification")
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.info.get("config", {})
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.info.get("metrics") or {}
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL_DIR
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / CHECKPOINTS_DIR
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS_FILE
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / LOG_FILE
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / PREDICTIONS_FILE
+
+    # --- status ---------------------------------------------------------------------------------
+    @property
+    def stored_status(self) -> str:
+        return self.info.get("status", QUEUED)
+
+    @property
+    def status(self) -> str:
+        """The effective status: a stored 'running' is only believed while the worker lives."""
+        stored = self.stored_status
+        if stored not in ACTIVE:
+            return stored
+        beat = parse_iso(self.info.get("heartbeat")) or parse_iso(self.info.get("created"))
+        age = time.time() - beat if beat else float("inf")
+        same_host = self.info.get("host") in (None, socket.gethostname())
+        pid = self.info.get("pid")
+        if stored == QUEUED and not pid:
+            return QUEUED if age < QUEUE_STALE_S else CRASHED
+        if same_host and not pid_alive(pid):
+            return CRASHED
+        if age > HEARTBEAT_STALE_S:
+            return CRASHED
+        return stored
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE
+
+    def last_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint (Trainer writes trainer_state.json last)."""
+        if not self.checkpoints_dir.is_dir():
+            return None
+        done = [
+            p for p in self.checkpoints_dir.glob("checkpoint-*")
+            if p.is_dir() and (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()
+        ]
+        return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+    def summary(self) -> dict[str, Any]:
+        """The documented JSON shape of ``runs show --json``."""
+        progress = self.info.get("progress") or {}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "pid": self.info.get("pid"),
+            "run_dir": str(self.path),
+            "task": self.task,
+            "model": self.config.get("model"),
+            "created": self.info.get("created"),
+            "started": self.info.get("started"),
+            "finished": self.info.get("finished"),
+            "heartbeat": self.info.get("heartbeat"),
+            "step": progress.get("step"),
+            "max_steps": progress.get("max_steps"),
+            "epoch": progress.get("epoch"),
+            "metrics": self.metrics,
+            "best_metric": self.info.get("best_metric"),
+            "error": self.info.get("error"),
+            "labels": self.info.get("labels"),
+            "data": self.info.get("data"),
+            "config": self.config,
+            "can_resume": self.status in (CRASHED, STOPPED, FAILED) and self.last_checkpoint() is not None,
+        }
+
+    # --- reading ----------------------------------------------------------------------------------
+    def reload(self) -> "Run":
+        self.info = read_run_json(self.path)
+        return self
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return MetricsTail(self.metrics_path).read_new()
+
+    def read_predictions(self) -> list[dict[str, Any]]:
+        if not self.predictions_path.is_file():
+            return []
+        return list(iter_jsonl(self.predictions_path))
+
+
+def read_run_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path.name} is not a run: {RUN_FILE} is missing.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise WorkbenchError(f"run {path.name} is corrupt: {RUN_FILE} is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"run {path.name} is corrupt: {RUN_FILE} is not an object.")
+    return data
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Complete, valid JSON lines of a file (a torn last line is skipped)."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(obj, dict):
+                yield obj
+
+
+class MetricsTail:
+    """Follows an append-only JSONL file by byte offset.
+
+    ``read_new()`` returns the complete lines written since the last call and keeps a partial last line
+    until its newline arrives. If the file shrinks (a resumed run rewrites it without the steps it will
+    redo) the reader starts again from 0 and sets ``reset``.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+        self._partial = b""
+        self.reset = False
+
+    def read_new(self) -> list[dict[str, Any]]:
+        self.reset = False
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return []
+        if size < self.offset:
+            self.offset, self._partial, self.reset = 0, b"", True
+        if size == self.offset:
+            return []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            chunk = fh.read(size - self.offset)
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        events = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(obj, dict):
+                events.append(obj)
+        return events
+
+
+class RunStore:
+    """The runs of one workspace."""
+
+    def __init__(self, workspace: Workspace | str | os.PathLike | None = None):
+        self.workspace = workspace if isinstance(workspace, Workspace) else Workspace.resolve(workspace)
+
+    @property
+    def root(self) -> Path:
+        return self.workspace.runs_dir
+
+    def list(self) -> list[Run]:
+        """Readable runs, newest first (ids sort by time). Unreadable directories are skipped."""
+        if not self.root.is_dir():
+            return []
+        runs = []
+        for path in self.root.iterdir():
+            if not path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                runs.append(Run(path, read_run_json(path)))
+            except WorkbenchError:
+                continue
+        runs.sort(key=lambda r: (r.info.get("created", ""), r.id), reverse=True)
+        return runs
+
+    def get(self, ref: str) -> Run:
+        """A run by id, unique id prefix, or name (the newest run of that name)."""
+        if not ref or "/" in ref or "\x00" in ref or ref in (".", ".."):
+            raise WorkbenchError(f"no run {ref!r} in {self.root}.")
+        direct = self.root / ref
+        if direct.is_dir():
+            return Run(direct, read_run_json(direct))
+        runs = self.list()
+        by_name = [r for r in runs if r.name == ref]
+        if by_name:
+            return by_name[0]
+        by_prefix = [r for r in runs if r.id.startswith(ref)]
+        if len(by_prefix) == 1:
+            return by_prefix[0]
+        if len(by_prefix) > 1:
+            raise WorkbenchError(f"{ref!r} matches {len(by_prefix)} runs; give more of the id.")
+        raise WorkbenchError(f"no run {ref!r} in {self.root} (see `sft-workbench runs list`).")
+
+    def create(self, config: dict[str, Any], *, name: str, task: str, extra: dict[str, Any] | None = None) -> Run:
+        problem = name_problem(name)
+        if problem:
+            raise WorkbenchError(problem)
+        self.workspace.ensure()
+        run_id = new_run_id(slugify(name))
+        path = self.root / run_id
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = self.root / f"{run_id}-{suffix}"
+        try:
+            path.mkdir(parents=True)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot create run directory {path}: {exc.strerror or exc}.") from None
+        info = {
+            "id": path.name,
+            "name": name,
+            "task": task,
+            "status": QUEUED,
+            "created": now_iso(),
+            "host": socket.gethostname(),
+            "pid": None,
+            "config": config,
+            **(extra or {}),
+        }
+        atomic_write_json(path / RUN_FILE, info)
+        return Run(path, info)
+
+    # --- control ----------------------------------------------------------------------------------
+    def request_stop(self, ref: str | Run) -> Run:
+        run = ref if isinstance(ref, Run) else self.get(ref)
+        if not run.is_active:
+            raise WorkbenchError(f"run {run.name} is not running (status: {run.status}).")
+        (run.path / STOP_FILE).write_text(now_iso() + "\n")
+        return run
+
+    def delete(self, ref: str | Run, *, force: bool = False) -> Run:
+        run = ref if isinstance(ref, Run) else self.get(ref)
+        if run.is_active:
+            if not force:
+                raise WorkbenchError(f"run {run.name} is still running; stop it first (or pass --force).")
+            pid = run.info.get("pid")
+            if pid and pid_alive(pid):
+                try:
+                    os.killpg(os.getpgid(pid), signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        # Rename first so a half-deleted run never shows up in the list.
+        trash = run.path.with_name(f".deleting-{run.path.name}")
+        os.replace(run.path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return run
+
+
+class RunWriter:
+    """What the worker (and only the worker) uses to write its run directory.
+
+    Holds an exclusive ``flock`` on ``lock`` for its lifetime, so a second writer is refused.
+    """
+
+    def __init__(self, run_dir: Path):
+        import fcntl
+
+        self.path = Path(run_dir)
+        self.info = read_run_json(self.path)
+        self._lock_fh = open(self.path / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            self._lock_fh.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise WorkbenchError(f"run {self.path.name} is already being written by another process.") from None
+            raise
+        self._lock_fh.seek(0)
+        self._lock_fh.truncate()
+        self._lock_fh.write(f"{os.getpid()}\n")
+        self._lock_fh.flush()
+        self._metrics_fh = open(self.path / METRICS_FILE, "a", encoding="utf-8")
+        self._write_lock = threading.Lock()
+        self._last_write = 0.0
+        self._beating = threading.Event()
+
+    def update(self, **values: Any) -> None:
+        with self._write_lock:
+            self.info.update(values, heartbeat=now_iso())
+            atomic_write_json(self.path / RUN_FILE, self.info)
+            self._last_write = time.monotonic()
+
+    def set_progress(self, **progress: Any) -> None:
+        """Record progress in memory; written with the next heartbeat (at most every second here)."""
+        self.info["progress"] = {**(self.info.get("progress") or {}), **progress}
+        if time.monotonic() - self._last_write >= 1.0:
+            self.update()
+
+    def start_heartbeat(self) -> None:
+        """Beat from a thread too, so long evaluations or data loading never look like a dead worker."""
+
+        def beat() -> None:
+            while not self._beating.wait(HEARTBEAT_INTERVAL_S):
+                try:
+                    self.update()
+                except OSError:
+                    pass
+
+        threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+    def append_metrics(self, event: dict[str, Any]) -> None:
+        event = {"time": round(time.time(), 3), **event}
+        self._metrics_fh.write(json.dumps(event, default=float) + "\n")
+        self._metrics_fh.flush()
+
+    def truncate_metrics_after(self, step: int) -> None:
+        """Drop events past ``step`` (a resume redoes them), rewriting the file atomically."""
+        self._metrics_fh.close()
+        path = self.path / METRICS_FILE
+        kept = [e for e in iter_jsonl(path) if int(e.get("step") or 0) <= step] if path.exists() else []
+        atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
+        self._metrics_fh = open(path, "a", encoding="utf-8")
+
+    @property
+    def stop_requested(self) -> bool:
+        return (self.path / STOP_FILE).exists()
+
+    def clear_stop(self) -> None:
+        try:
+            (self.path / STOP_FILE).unlink()
+        except FileNotFoundError:
+            pass
+
+    def close(self) -> None:
+        self._beating.set()
+        self._metrics_fh.close()
+        self._lock_fh.close()

@@ -1,0 +1,94 @@
+"""The TrainerCallback that turns Trainer events into the run store's metrics.jsonl and heartbeat."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from workbench.core import telemetry
+from workbench.core.runs import RunWriter
+
+SYSTEM_INTERVAL_S = 10.0
+
+
+class RunStoreCallback(TrainerCallback):
+    """Writes train/eval/system events, keeps the progress in run.json fresh, and obeys the stop file.
+
+    Only the main process (rank 0) writes; other ranks still watch the stop file so all stop together.
+    """
+
+    def __init__(self, writer: RunWriter, *, samples_per_step: int, is_main: bool = True):
+        self.writer = writer
+        self.samples_per_step = samples_per_step
+        self.is_main = is_main
+        self.stopped_by_user = False
+        self._last_time = time.time()
+        self._last_step = 0
+        self._last_tokens = 0
+        self._last_system = 0.0
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _progress(self, state) -> dict[str, Any]:
+        return {"step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0.0, 4),
+                "num_epochs": state.num_train_epochs}
+
+    def _system(self, state, force: bool = False) -> None:
+        now = time.time()
+        if force or now - self._last_system >= SYSTEM_INTERVAL_S:
+            self._last_system = now
+            self.writer.append_metrics({"kind": "system", "step": state.global_step, "epoch": state.epoch,
+                                        **telemetry.system_readings(os.getpid())})
+
+    # -- events ---------------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last_time, self._last_step = time.time(), state.global_step
+        self._last_tokens = getattr(state, "num_input_tokens_seen", 0) or 0
+        if self.is_main:
+            self.writer.set_progress(**self._progress(state))
+            self._system(state, force=True)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.writer.stop_requested:
+            self.stopped_by_user = True
+            control.should_training_stop = True
+            control.should_save = True
+        if self.is_main:
+            self.writer.set_progress(**self._progress(state))
+            self._system(state)
+        return control
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not self.is_main or not logs:
+            return
+        base = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+        if "loss" in logs:
+            now = time.time()
+            dt = max(now - self._last_time, 1e-9)
+            steps = state.global_step - self._last_step
+            tokens = (getattr(state, "num_input_tokens_seen", 0) or 0) - self._last_tokens
+            event = {"kind": "train", **base, "loss": logs["loss"], "lr": logs.get("learning_rate"),
+                     "grad_norm": logs.get("grad_norm")}
+            if steps > 0:
+                event["samples_per_s"] = round(steps * self.samples_per_step / dt, 2)
+                if tokens > 0:
+                    event["tokens_per_s"] = round(tokens / dt, 1)
+            self.writer.append_metrics(event)
+            self._last_time, self._last_step = now, state.global_step
+            self._last_tokens = getattr(state, "num_input_tokens_seen", 0) or 0
+        elif any(k.startswith("eval_") for k in logs):
+            values = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and isinstance(v, (int, float))}
+            self.writer.append_metrics({"kind": "eval", **base, **values})
+        elif "train_runtime" in logs:
+            self.writer.update(train_summary={k: v for k, v in logs.items() if isinstance(v, (int, float))})
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        # Throughput covers training time only: restart the interval after an evaluation.
+        self._last_time = time.time()
+
+    def on_save(self, args, state, control, **kwargs):
+        if self.is_main:
+            self.writer.append_metrics({"kind": "checkpoint", "step": state.global_step, "epoch": state.epoch,
+                                        "path": f"checkpoint-{state.global_step}"})

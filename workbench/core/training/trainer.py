@@ -1,0 +1,219 @@
+"""Trainer set-up for a run: model, data, TrainingArguments with careful defaults, and the final evaluation."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench.core.config import RunConfig
+from workbench.core.datasets import LoadedData, load_for_training
+from workbench.core.errors import WorkbenchError
+from workbench.core.models import ResolvedModel, resolve_model
+from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
+from workbench.core.tasks import get_task
+
+
+def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
+    """Everything that can fail on user input, checked before a run directory exists."""
+    cfg.check()
+    resolved = resolve_model(cfg.model)
+    limit = resolved.max_positions
+    if limit and cfg.max_length > limit:
+        raise WorkbenchError(f"max_length {cfg.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
+    data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
+                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+    return resolved, data
+
+
+def package_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "datasets", "accelerate", "scikit-learn"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def planned_steps(cfg: RunConfig, n_train: int) -> int:
+    per_step = cfg.batch_size * cfg.grad_accum * world_size()
+    if cfg.max_steps:
+        return int(cfg.max_steps)
+    return max(1, math.ceil(cfg.epochs * math.ceil(n_train / per_step)))
+
+
+def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric: str):
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = torch.cuda.is_available()
+    precision = cfg.precision
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    total = planned_steps(cfg, n_train)
+    # At least ~20 points on the loss curve, however short the run.
+    logging_steps = max(1, min(cfg.logging_steps, total // 20))
+    strategy = cfg.eval_strategy
+    return TrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS_DIR),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.eval_batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
+        lr_scheduler_type=cfg.scheduler,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        tf32=True if cuda else None,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=cfg.eval_steps if strategy == "steps" else None,
+        save_steps=cfg.eval_steps if strategy == "steps" else None,
+        save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=True,
+        metric_for_best_model=main_metric,
+        greater_is_better=True,
+        logging_strategy="steps",
+        logging_steps=logging_steps,
+        logging_first_step=True,
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=2 if cuda else 0,
+        dataloader_pin_memory=cuda,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not cuda,
+        save_only_model=False,
+    )
+
+
+@dataclass
+class TrainOutcome:
+    stopped: bool
+    metrics: dict[str, Any]
+
+
+def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
+    """Train the run in ``writer.path`` to the end (or to a stop request) and write its results."""
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
+
+    from workbench.core.runs import Run
+    from workbench.core.training.callbacks import RunStoreCallback
+
+    cfg = RunConfig.from_dict(writer.info["config"])
+    run_dir = writer.path
+    resolved, data = prepare(cfg)
+    task = get_task(data.schema.task)
+    labels = data.schema.labels
+    label2id = {label: i for i, label in enumerate(labels)}
+    set_seed(cfg.seed)
+
+    checkpoint = None
+    if resume:
+        checkpoint = Run(run_dir, writer.info).last_checkpoint()
+        if checkpoint is None:
+            raise WorkbenchError(f"run {writer.info.get('name')} has no complete checkpoint to resume from.")
+        writer.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
+
+    tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        resolved.path,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id=label2id,
+        trust_remote_code=cfg.trust_remote_code,
+        use_safetensors=None,
+    )
+    train_ds = task.tokenize(data.train, tokenizer, label2id, cfg.max_length)
+    eval_ds = task.tokenize(data.eval, tokenizer, label2id, cfg.max_length)
+
+    writer.update(
+        task=data.schema.task,
+        labels=labels,
+        model_source={"ref": cfg.model, "path": resolved.path, "source": resolved.source, "name": resolved.display_name},
+        data={
+            "train": {"source": data.sources["train"], "rows": len(data.train), "fingerprint": data.fingerprint("train")},
+            "eval": {"source": data.sources["dev"], "rows": len(data.eval), "fingerprint": data.fingerprint("dev"),
+                     "origin": data.eval_split_origin},
+            "text_column": data.schema.text_column,
+            "label_column": data.schema.label_column,
+        },
+        versions=package_versions(),
+        device="cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        parameters=sum(p.numel() for p in model.parameters()),
+    )
+
+    args = training_arguments(cfg, run_dir, len(train_ds), task.MAIN_METRIC)
+    callback = RunStoreCallback(writer, samples_per_step=cfg.batch_size * cfg.grad_accum * world_size(),
+                                is_main=is_main_process())
+    cuda = torch.cuda.is_available()
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cuda else None),
+        compute_metrics=task.compute_metrics,
+        callbacks=[callback],
+    )
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if callback.stopped_by_user:
+        return TrainOutcome(stopped=True, metrics={})
+    if not is_main_process():
+        return TrainOutcome(stopped=False, metrics={})
+
+    # Final evaluation of the best model, with one record per example for comparisons.
+    output = trainer.predict(eval_ds, metric_key_prefix="eval")
+    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+    gold_ids = output.label_ids
+    report = task.classification_report(gold_ids, np.asarray(logits).argmax(-1), labels)
+    records = task.prediction_records(data.eval["text"], data.eval["label"], logits, labels)
+    import json
+
+    atomic_write_text(run_dir / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+    # Save the final model beside, then swap it in: a reader never sees a half-written model/.
+    tmp = run_dir / f".{MODEL_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    trainer.save_model(str(tmp))
+    (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config lives in run.json
+    final = run_dir / MODEL_DIR
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+    metrics = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
+               "eval_loss": output.metrics.get("eval_loss")}
+    state = trainer.state
+    writer.update(
+        metrics=metrics,
+        evaluation={k: report[k] for k in ("per_class", "confusion_matrix", "labels")},
+        best_metric={"name": task.MAIN_METRIC, "value": state.best_metric,
+                     "checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None},
+    )
+    writer.append_metrics({"kind": "final", "step": state.global_step, "epoch": state.epoch, **metrics})
+    return TrainOutcome(stopped=False, metrics=metrics)

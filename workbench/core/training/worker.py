@@ -1,0 +1,72 @@
+"""The training process: ``python -m workbench.core.training.worker RUN_DIR [--resume]``.
+
+Started by the launcher in its own session, so it outlives the terminal. It is the only writer of its
+run directory and always leaves a truthful status: completed, stopped or failed (with the error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="workbench-worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.runs import COMPLETED, FAILED, RUNNING, STOP_FILE, STOPPED, RunWriter, now_iso
+
+    try:
+        writer = RunWriter(args.run_dir)
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    # A closed terminal must not stop training; SIGTERM asks for a clean stop with a checkpoint.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: (args.run_dir / STOP_FILE).touch())
+
+    writer.clear_stop()
+    writer.update(status=RUNNING, pid=os.getpid(), host=socket.gethostname(), error=None,
+                  started=writer.info.get("started") or now_iso(), finished=None,
+                  resumes=writer.info.get("resumes", 0) + (1 if args.resume else 0))
+    writer.start_heartbeat()
+    print(f"worker {os.getpid()} {'resuming' if args.resume else 'starting'} run {writer.info.get('id')}", flush=True)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        from workbench.core.training.trainer import run_training
+
+        hf_logging.disable_progress_bar()
+
+        outcome = run_training(writer, resume=args.resume)
+        status = STOPPED if outcome.stopped else COMPLETED
+        writer.update(status=status, finished=now_iso())
+        print(f"run {status}", flush=True)
+        return 0
+    except WorkbenchError as exc:
+        print(f"error: {exc}", flush=True)
+        writer.update(status=FAILED, error=str(exc), finished=now_iso())
+        return 1
+    except KeyboardInterrupt:
+        writer.update(status=STOPPED, finished=now_iso())
+        return 130
+    except BaseException as exc:  # the log keeps the traceback; run.json keeps one line
+        traceback.print_exc()
+        writer.update(status=FAILED, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500], finished=now_iso())
+        return 1
+    finally:
+        writer.clear_stop()
+        writer.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
