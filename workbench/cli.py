@@ -302,6 +302,47 @@ def cmd_eval(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ compare
+def cmd_compare(args) -> int:
+    from workbench.core.compare import compare_runs, render_markdown, render_rich
+
+    store = _store(args)
+    cmp = compare_runs([store.get(ref) for ref in args.runs], align=args.align, seed=args.seed)
+    if args.gold is not None:
+        cmp.disagreements = cmp.disagreements_for(gold=args.gold)  # also validates the class name
+    if args.json:
+        text = json.dumps(cmp.to_dict(), indent=2, default=str) + "\n"
+    elif args.markdown:
+        text = render_markdown(cmp, top=args.top, gold=args.gold)
+    else:
+        text = None
+    if args.out:
+        from pathlib import Path
+
+        try:
+            with open(Path(args.out).expanduser(), "w", encoding="utf-8") as fh:
+                if text is None:  # the tables, as plain text: colours mean nothing in a file
+                    from rich.console import Console
+
+                    file_console = Console(file=fh, width=140, no_color=True, force_terminal=False)
+                    for part in render_rich(cmp, top=args.top, gold=args.gold):
+                        file_console.print(part)
+                        file_console.print()
+                else:
+                    fh.write(text)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot write {args.out}: {exc.strerror or exc}.") from None
+        print(f"wrote {args.out}", file=sys.stderr)
+    elif text is not None:
+        sys.stdout.write(text)
+    else:
+        console = _console()
+        for part in render_rich(cmp, top=args.top, gold=args.gold):
+            console.print(part)
+            console.print()
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ datasets
 def cmd_datasets_inspect(args) -> int:
     from workbench.core.datasets import inspect_source
@@ -409,6 +450,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--label-column")
     e.add_argument("--batch-size", type=int, default=64)
     e.set_defaults(func=cmd_eval)
+
+    c = common(sub.add_parser("compare", help="compare runs side by side, with significance tests"), json_flag=False)
+    c.add_argument("runs", nargs="+", metavar="RUN", help="two or more runs (id, id prefix or name); the first is the baseline A")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown report (for a pull request)")
+    c.add_argument("--align", choices=("step", "epoch"), default="step", help="x axis of the curves (default: step)")
+    c.add_argument("--out", metavar="FILE", help="write the output to FILE instead of the terminal")
+    c.add_argument("--top", type=int, default=10, metavar="N", help="disagreements to show (default: 10; --json has all)")
+    c.add_argument("--class", dest="gold", metavar="LABEL", help="only disagreements whose gold label is LABEL")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    c.set_defaults(func=cmd_compare)
 
     d = sub.add_parser("datasets", help="inspect data sets")
     dsub = d.add_subparsers(dest="datasets_command", required=True)
