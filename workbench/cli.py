@@ -46,7 +46,7 @@ CONFIG_FLAGS = {  # CLI flag dest → RunConfig field
     "lr": "lr", "max_length": "max_length", "seed": "seed", "name": "name", "warmup_ratio": "warmup_ratio",
     "weight_decay": "weight_decay", "precision": "precision", "logging_steps": "logging_steps",
     "eval_strategy": "eval_strategy", "eval_steps": "eval_steps", "grad_accum": "grad_accum",
-    "trust_remote_code": "trust_remote_code",
+    "trust_remote_code": "trust_remote_code", "group_by_length": "group_by_length",
 }
 
 
@@ -492,3 +492,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+    t.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch examples of similar length together (default: on)")

@@ -32,7 +32,7 @@ def predict_logits(model, tokenizer, texts: list[str], *, max_length: int, batch
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             enc = tokenizer([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-            out[idx] = model(**enc).logits.float().numpy()
+            out[idx] = model(**enc.to(model.device)).logits.float().cpu().numpy()
     return out
 
 

@@ -116,7 +116,6 @@ class TrainOutcome:
 
 def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     """Train the run in ``writer.path`` to the end (or to a stop request) and write its results."""
-    import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
 
@@ -145,7 +144,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         id2label=dict(enumerate(labels)),
         label2id=label2id,
         trust_remote_code=cfg.trust_remote_code,
-        use_safetensors=None,
+        # Master weights stay fp32 whatever the checkpoint holds; bf16/fp16 come from autocast.
+        dtype=torch.float32,
     )
     train_ds = task.tokenize(data.train, tokenizer, label2id, cfg.max_length)
     eval_ds = task.tokenize(data.eval, tokenizer, label2id, cfg.max_length)
@@ -186,12 +186,16 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     if not is_main_process():
         return TrainOutcome(stopped=False, metrics={})
 
-    # Final evaluation of the best model, with one record per example for comparisons.
-    output = trainer.predict(eval_ds, metric_key_prefix="eval")
-    logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
-    gold_ids = output.label_ids
-    report = task.classification_report(gold_ids, np.asarray(logits).argmax(-1), labels)
-    records = task.prediction_records(data.eval["text"], data.eval["label"], logits, labels)
+    # Final evaluation of the best model. Logits come from our own length-sorted loop that returns them in
+    # input order: the Trainer's eval loader may group by length, which would misalign them with the texts.
+    from workbench.core.evaluation import predict_logits
+
+    eval_metrics = trainer.evaluate()
+    texts, gold = list(data.eval["text"]), list(data.eval["label"])
+    trainer.model.eval()
+    logits = predict_logits(trainer.model, tokenizer, texts, max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
+    report = task.classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
+    records = task.prediction_records(texts, gold, logits, labels)
     import json
 
     atomic_write_text(run_dir / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -207,7 +211,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     os.replace(tmp, final)
 
     metrics = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-               "eval_loss": output.metrics.get("eval_loss")}
+               "eval_loss": eval_metrics.get("eval_loss")}
     state = trainer.state
     writer.update(
         metrics=metrics,

@@ -1,0 +1,85 @@
+"""Shared fixtures: an offline environment, a tiny random BERT, temporary workspaces, worker clean-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer BERT with the embedded model's tokenizer (no network)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from workbench.core.models import embedded_model_dir
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def workspace(tmp_path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    yield ws
+    kill_workers(ws)
+
+
+def kill_workers(ws: Path) -> None:
+    """Stop every worker a test started, so CI never leaves one running."""
+    from workbench.core.runs import pid_alive
+
+    for run_json in (ws / "runs").glob("*/run.json"):
+        try:
+            pid = json.loads(run_json.read_text()).get("pid")
+        except (OSError, ValueError):
+            continue
+        if pid and pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+@pytest.fixture
+def cli(workspace, capsys):
+    """Run the CLI in-process: returns (exit code, stdout, stderr)."""
+    from workbench.cli import main
+
+    def run(*argv: str):
+        code = main(["--workspace", str(workspace), *argv])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for condition")
