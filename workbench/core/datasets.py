@@ -111,8 +111,13 @@ def read_table(path: Path):
     fmt = detect_format(path)
     try:
         if fmt in ("csv", "tsv"):
-            df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False,
-                             encoding="utf-8", quoting=3 if fmt == "tsv" else 0)
+            import warnings
+
+            with warnings.catch_warnings():
+                # A row with more fields than the header would silently drop data: make it an error.
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False,
+                                 encoding="utf-8", quoting=3 if fmt == "tsv" else 0, index_col=False)
         elif fmt == "jsonl":
             df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
         elif fmt == "json":
@@ -136,7 +141,7 @@ def read_table(path: Path):
         raise WorkbenchError(f"{path.name} is not UTF-8 text (bad byte at position {exc.start}); re-save it as UTF-8.") from None
     except pd.errors.EmptyDataError:
         raise WorkbenchError(f"{path.name} has no rows.") from None
-    except pd.errors.ParserError as exc:
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
         detail = str(exc).strip().splitlines()[-1]
         raise WorkbenchError(f"{path.name} is not well-formed {fmt.upper()}: {detail}") from None
     except ValueError as exc:

@@ -1,0 +1,126 @@
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs import (
+    CRASHED, RUNNING, MetricsTail, Run, RunStore, RunWriter, atomic_write_json, name_problem, now_iso,
+)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "../x", "a\\b", "x" * 300, "bad\x00", "", "-lead", "sp ace"])
+def test_bad_run_names(name):
+    assert name_problem(name)
+
+
+def test_good_names():
+    assert name_problem("sst2-minilm_v1.2") is None
+
+
+def test_create_list_get(store):
+    a = store.create({"model": "m"}, name="alpha", task="text-classification")
+    time.sleep(1.1)
+    b = store.create({"model": "m"}, name="beta", task="text-classification")
+    assert [r.name for r in store.list()] == ["beta", "alpha"]  # newest first
+    assert store.get("alpha").id == a.id
+    assert store.get(b.id).name == "beta"
+    assert store.get(a.id[:-4]).id == a.id  # a unique id prefix
+    with pytest.raises(WorkbenchError, match="no run"):
+        store.get("gamma")
+    with pytest.raises(WorkbenchError):
+        store.get("../etc")
+    with pytest.raises(WorkbenchError, match="must not contain"):
+        store.create({}, name="../evil", task="text-classification")
+
+
+def test_corrupt_run_json_is_skipped_in_list_and_clear_in_get(store):
+    run = store.create({}, name="ok", task="text-classification")
+    bad = store.root / "20200101-000000-bad"
+    bad.mkdir()
+    (bad / "run.json").write_text("{not json")
+    assert [r.id for r in store.list()] == [run.id]
+    with pytest.raises(WorkbenchError, match="corrupt"):
+        store.get(bad.name)
+
+
+def _with(run: Run, **info) -> Run:
+    run.info.update(info)
+    atomic_write_json(run.path / "run.json", run.info)
+    return run.reload()
+
+
+def test_status_is_derived_from_pid_and_heartbeat(store):
+    run = store.create({}, name="r", task="text-classification")
+    assert run.status == "queued"
+    # A live process with a fresh heartbeat is running.
+    assert _with(run, status=RUNNING, pid=os.getpid(), heartbeat=now_iso()).status == RUNNING
+    # A dead pid is crashed, whatever run.json says.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert _with(run, pid=dead.pid).status == CRASHED
+    # A stale heartbeat is crashed even if the pid exists (it may have been reused).
+    assert _with(run, pid=os.getpid(), heartbeat="2020-01-01T00:00:00+00:00").status == CRASHED
+    assert _with(run, status="completed").status == "completed"
+
+
+def test_metrics_tail_keeps_partial_lines_and_resets_on_rewrite(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    tail = MetricsTail(path)
+    assert tail.read_new() == []
+    with open(path, "w") as fh:
+        fh.write(json.dumps({"step": 1}) + "\n" + '{"step": 2, "lo')
+    assert [e["step"] for e in tail.read_new()] == [1]
+    with open(path, "a") as fh:
+        fh.write('ss": 0.5}\n')
+    assert tail.read_new() == [{"step": 2, "loss": 0.5}]
+    path.write_text(json.dumps({"step": 1}) + "\n")  # shorter: rewritten by a resume
+    assert [e["step"] for e in tail.read_new()] == [1] and tail.reset
+
+
+def test_writer_lock_refuses_a_second_writer(store):
+    run = store.create({}, name="locked", task="text-classification")
+    writer = RunWriter(run.path)
+    try:
+        code = subprocess.run(
+            [sys.executable, "-c", "import sys; from workbench.core.runs import RunWriter; RunWriter(sys.argv[1])", str(run.path)],
+            capture_output=True, text=True)
+        assert code.returncode != 0 and "already being written" in code.stderr
+    finally:
+        writer.close()
+    RunWriter(run.path).close()  # free again once the first writer is gone
+
+
+def test_truncate_metrics_after_drops_redone_steps(store):
+    run = store.create({}, name="t", task="text-classification")
+    writer = RunWriter(run.path)
+    for step in range(1, 11):
+        writer.append_metrics({"kind": "train", "step": step, "loss": 1.0 / step})
+    writer.truncate_metrics_after(6)
+    writer.append_metrics({"kind": "train", "step": 7, "loss": 0.1})
+    writer.close()
+    steps = [e["step"] for e in run.read_metrics()]
+    assert steps == [1, 2, 3, 4, 5, 6, 7]
+
+
+def test_delete_refuses_running_and_removes_finished(store):
+    run = _with(store.create({}, name="d", task="text-classification"), status=RUNNING, pid=os.getpid(), heartbeat=now_iso())
+    with pytest.raises(WorkbenchError, match="still running"):
+        store.delete(run.id)
+    _with(run, status="completed")
+    store.delete(run.id)
+    assert not run.path.exists() and store.list() == []
+
+
+def test_stop_request_needs_an_active_run(store):
+    run = _with(store.create({}, name="s", task="text-classification"), status="completed")
+    with pytest.raises(WorkbenchError, match="not running"):
+        store.request_stop(run.id)
