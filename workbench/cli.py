@@ -385,10 +385,10 @@ def cmd_app(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sft-workbench", description="A terminal workbench for supervised fine-tuning.")
+    parser = _Parser(prog="sft-workbench", description="A terminal workbench for supervised fine-tuning.")
     parser.add_argument("--version", action="version", version=f"sft-workbench {__version__}")
     parser.add_argument("--workspace", "-w", default=None, help="workspace folder holding runs/ and exports/ (default: $SFT_WORKBENCH_HOME or the current directory)")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     def common(p, json_flag=True):
         p.add_argument("--workspace", "-w", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -478,7 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and argument errors
+        return int(exc.code or 0)
     if not hasattr(args, "func"):
         args.func = cmd_app
     try:
@@ -494,3 +497,10 @@ if __name__ == "__main__":
     raise SystemExit(main())
     t.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
                    help="batch examples of similar length together (default: on)")
+class _Parser(argparse.ArgumentParser):
+    """Argument errors read like every other error: one line, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+

@@ -301,7 +301,22 @@ def normalise(df, schema: Schema, *, split: str, source: str):
         raise WorkbenchError(
             f"{source} ({split}): {missing} row(s) have an empty or NaN label in column {schema.label_column!r} (first at row {first + 1})."
         )
+    numeric = labels.map(_is_number)
+    if numeric.any() and not numeric.all():
+        examples = [labels[numeric].iloc[0], labels[~numeric].iloc[0]]
+        raise WorkbenchError(
+            f"{source} ({split}): column {schema.label_column!r} mixes numeric and text labels "
+            f"(e.g. {examples[0]!r} and {examples[1]!r}); use one kind."
+        )
     return pd.DataFrame({"text": texts.astype(str).tolist(), "label": labels.astype(str).tolist()})
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def fingerprint_rows(texts: Sequence[str], labels: Sequence[str]) -> str:

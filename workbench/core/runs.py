@@ -37,6 +37,8 @@ LOCK_FILE = "lock"
 PREDICTIONS_FILE = "predictions.jsonl"
 MODEL_DIR = "model"
 CHECKPOINTS_DIR = "checkpoints"
+# Written (atomically, after fsyncing the files) once a checkpoint is whole; resume trusts nothing else.
+CHECKPOINT_COMPLETE = ".complete"
 
 # Statuses as stored by the worker, and the derived ones.
 QUEUED, RUNNING, COMPLETED, STOPPED, FAILED, CRASHED = "queued", "running", "completed", "stopped", "failed", "crashed"
@@ -97,6 +99,15 @@ def atomic_write_text(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def mark_complete(folder: Path) -> None:
+    """fsync every file in ``folder``, then write the completion marker atomically."""
+    for child in folder.iterdir():
+        if child.is_file():
+            with open(child, "rb") as fh:
+                os.fsync(fh.fileno())
+    atomic_write_text(folder / CHECKPOINT_COMPLETE, now_iso() + "\n")
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -207,12 +218,12 @@ class Run:
         return self.status in ACTIVE
 
     def last_checkpoint(self) -> Path | None:
-        """The newest complete checkpoint (Trainer writes trainer_state.json last)."""
+        """The newest complete checkpoint: one the worker marked whole after the Trainer finished writing it."""
         if not self.checkpoints_dir.is_dir():
             return None
         done = [
             p for p in self.checkpoints_dir.glob("checkpoint-*")
-            if p.is_dir() and (p / "trainer_state.json").is_file() and p.name.split("-")[-1].isdigit()
+            if p.is_dir() and (p / CHECKPOINT_COMPLETE).is_file() and p.name.split("-")[-1].isdigit()
         ]
         return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 

@@ -9,7 +9,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from workbench.core import telemetry
-from workbench.core.runs import RunWriter
+from workbench.core.runs import CHECKPOINTS_DIR, RunWriter, mark_complete
 
 SYSTEM_INTERVAL_S = 10.0
 
@@ -90,5 +90,8 @@ class RunStoreCallback(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         if self.is_main:
+            folder = self.writer.path / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"
+            if folder.is_dir():
+                mark_complete(folder)
             self.writer.append_metrics({"kind": "checkpoint", "step": state.global_step, "epoch": state.epoch,
                                         "path": f"checkpoint-{state.global_step}"})

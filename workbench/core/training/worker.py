@@ -7,6 +7,7 @@ run directory and always leaves a truthful status: completed, stopped or failed 
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import signal
 import socket
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # A closed terminal must not stop training; SIGTERM asks for a clean stop with a checkpoint.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # A file-size limit (or a full disk) must surface as an error we can report, not a silent kill.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: (args.run_dir / STOP_FILE).touch())
 
     writer.clear_stop()
@@ -61,11 +64,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BaseException as exc:  # the log keeps the traceback; run.json keeps one line
         traceback.print_exc()
-        writer.update(status=FAILED, error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500], finished=now_iso())
+        message = describe_failure(exc)
+        try:
+            writer.update(status=FAILED, error=message, finished=now_iso())
+        except OSError:
+            pass  # nothing more can be written; the dead pid will read as crashed
         return 1
     finally:
         writer.clear_stop()
         writer.close()
+
+
+_WRITE_FAILURES = ("inline_container", "PytorchStreamWriter", "file write failed", "No space left")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for run.json. Disk-full errors are named as such (torch.save hides ENOSPC in a RuntimeError)."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
+    disk = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    if disk or any(marker in str(exc) for marker in _WRITE_FAILURES):
+        return (f"writing to disk failed (disk full or file-size limit?): {text}. The last complete checkpoint is "
+                "kept: free some space and resume the run.")
+    return text
 
 
 if __name__ == "__main__":
