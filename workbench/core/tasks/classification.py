@@ -7,6 +7,47 @@ from typing import Any, Sequence
 import numpy as np
 
 MAIN_METRIC = "accuracy"
+# The scalar metrics stored in run.json "metrics" (the rest of the report goes to "evaluation").
+SCALAR_METRICS = ("accuracy", "macro_f1")
+
+
+def build_model(path: str, labels: Sequence[str], *, trust_remote_code: bool = False):
+    """A sequence-classification head on the pretrained encoder, with id2label/label2id in its config."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        path,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
+        trust_remote_code=trust_remote_code,
+        # Master weights stay fp32 whatever the checkpoint holds; bf16/fp16 come from autocast.
+        dtype=torch.float32,
+    )
+
+
+def collator(tokenizer, *, pad_to_multiple_of: int | None = None):
+    """Dynamic padding: each batch is padded to its own longest example."""
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+
+def final_evaluation(model, tokenizer, texts: Sequence[str], gold: Sequence[str], labels: Sequence[str], *,
+                     max_length: int, batch_size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The full report and one prediction record per example, in input order.
+
+    Logits come from our own length-sorted loop rather than ``trainer.predict``: the Trainer's eval loader may
+    group by length, which would misalign its logits with ``texts``.
+    """
+    from workbench.core.evaluation import predict_logits
+
+    model.eval()
+    logits = predict_logits(model, tokenizer, list(texts), max_length=max_length, batch_size=batch_size)
+    label2id = {label: i for i, label in enumerate(labels)}
+    report = classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
+    return report, prediction_records(texts, gold, logits, labels)
 
 
 def tokenize(dataset, tokenizer, label2id: dict[str, int], max_length: int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -117,7 +118,7 @@ class TrainOutcome:
 def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     """Train the run in ``writer.path`` to the end (or to a stop request) and write its results."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, set_seed
+    from transformers import AutoTokenizer, Trainer, set_seed
 
     from workbench.core.runs import Run
     from workbench.core.training.callbacks import RunStoreCallback
@@ -138,15 +139,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         writer.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
 
     tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        resolved.path,
-        num_labels=len(labels),
-        id2label=dict(enumerate(labels)),
-        label2id=label2id,
-        trust_remote_code=cfg.trust_remote_code,
-        # Master weights stay fp32 whatever the checkpoint holds; bf16/fp16 come from autocast.
-        dtype=torch.float32,
-    )
+    model = task.build_model(resolved.path, labels, trust_remote_code=cfg.trust_remote_code)
     train_ds = task.tokenize(data.train, tokenizer, label2id, cfg.max_length)
     eval_ds = task.tokenize(data.eval, tokenizer, label2id, cfg.max_length)
 
@@ -176,7 +169,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cuda else None),
+        data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
         compute_metrics=task.compute_metrics,
         callbacks=[callback],
     )
@@ -186,18 +179,10 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     if not is_main_process():
         return TrainOutcome(stopped=False, metrics={})
 
-    # Final evaluation of the best model. Logits come from our own length-sorted loop that returns them in
-    # input order: the Trainer's eval loader may group by length, which would misalign them with the texts.
-    from workbench.core.evaluation import predict_logits
-
+    # Final evaluation of the best model (loaded at the end), with one record per example for comparisons.
     eval_metrics = trainer.evaluate()
-    texts, gold = list(data.eval["text"]), list(data.eval["label"])
-    trainer.model.eval()
-    logits = predict_logits(trainer.model, tokenizer, texts, max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
-    report = task.classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
-    records = task.prediction_records(texts, gold, logits, labels)
-    import json
-
+    report, records = task.final_evaluation(trainer.model, tokenizer, data.eval["text"], data.eval["label"], labels,
+                                            max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
     atomic_write_text(run_dir / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
     # Save the final model beside, then swap it in: a reader never sees a half-written model/.
@@ -210,12 +195,11 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         shutil.rmtree(final)
     os.replace(tmp, final)
 
-    metrics = {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
-               "eval_loss": eval_metrics.get("eval_loss")}
+    metrics = {**{k: report[k] for k in task.SCALAR_METRICS}, "eval_loss": eval_metrics.get("eval_loss")}
     state = trainer.state
     writer.update(
         metrics=metrics,
-        evaluation={k: report[k] for k in ("per_class", "confusion_matrix", "labels")},
+        evaluation={k: v for k, v in report.items() if k not in task.SCALAR_METRICS},
         best_metric={"name": task.MAIN_METRIC, "value": state.best_metric,
                      "checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None},
     )
