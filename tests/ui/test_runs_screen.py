@@ -1,0 +1,117 @@
+"""Runs: the list of runs, statuses (a dead worker reads as crashed), and stop/resume/delete/new."""
+
+from __future__ import annotations
+
+from conftest import new_app, screen_text, wait_for_text, wait_until
+
+from workbench.core.runs import STOP_FILE
+from workbench.ui.widgets.run_table import RunTable
+
+
+async def test_lists_runs_with_effective_status_and_resume_hint(canned_ws, runs):
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = screen_text(app)
+        for status in ("● running", "✔ completed", "✖ crashed ↻", "■ stopped ↻", "✖ failed"):
+            assert status in text
+        assert "0.895" in text and "12m ago" in text and "2d ago" in text
+        table = app.screen.query_one(RunTable)
+        assert table.current_key == runs["running"]  # newest first
+        await pilot.press("down", "down")
+        assert table.current_key == runs["crashed"]
+        await wait_for_text(pilot, "Press r to resume it from its last checkpoint.")
+
+
+async def test_enter_opens_the_monitor_on_the_highlighted_run(canned_ws, runs):
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down", "enter")
+        assert app.current_mode == "monitor"
+        await wait_until(pilot, lambda: app.screen.run_id == runs["completed"], what="monitor on the run")
+
+
+async def test_stop_asks_a_running_run_to_stop_and_is_disabled_otherwise(canned_ws, runs):
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        assert (canned_ws / "runs" / runs["running"] / STOP_FILE).exists()
+        await wait_for_text(pilot, "Stop requested for sst2-minilm-0428")
+        await pilot.press("down", "s")  # the completed run: the key is disabled, nothing happens
+        assert not (canned_ws / "runs" / runs["completed"] / STOP_FILE).exists()
+
+
+async def test_resume_launches_a_worker_for_a_crashed_run_and_refuses_a_running_one(canned_ws, runs, monkeypatch):
+    launched = []
+    monkeypatch.setattr("workbench.core.training.launcher.launch_worker",
+                        lambda run, resume=False: launched.append((run.id, resume)))
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.screen.action_resume()  # the key is disabled for a running run; the action still refuses
+        await wait_for_text(pilot, "is already running")
+        await pilot.press("down", "down", "r")
+        assert launched == [(runs["crashed"], True)]
+        assert app.current_mode == "monitor"
+
+
+async def test_delete_asks_first(canned_ws, runs):
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("down", "d")
+        await wait_for_text(pilot, "Delete run sst2-minilm-lr1e-4?")
+        await pilot.press("n")
+        assert (canned_ws / "runs" / runs["completed"]).is_dir()
+        await pilot.press("d")
+        await wait_for_text(pilot, "Delete run sst2-minilm-lr1e-4?")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not (canned_ws / "runs" / runs["completed"]).exists(), what="deletion")
+        await wait_for_text(pilot, "Deleted run sst2-minilm-lr1e-4.")
+        await wait_until(pilot, lambda: app.screen.query_one(RunTable).row_count == 4, what="row removed")
+
+
+async def test_refuses_to_delete_a_running_run(canned_ws, runs):
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("d")
+        await wait_for_text(pilot, "still running; stop it first")
+        assert (canned_ws / "runs" / runs["running"]).is_dir()
+
+
+async def test_new_run_opens_configure_and_a_finished_run_shows_up(workspace):
+    import canned
+
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for_text(pilot, "No runs yet in this workspace.")
+        canned.make_run(workspace, "late", status="completed", age_s=30, steps=3, max_steps=3)
+        await wait_for_text(pilot, "late", timeout=5)  # the list refreshes by itself
+        await pilot.press("n")
+        assert app.current_mode == "configure"
+
+
+async def test_every_screen_has_a_key_and_a_palette_command(canned_ws):
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for name in ("Runs", "Datasets", "Configure", "Monitor", "Playground"):
+            assert any(t.startswith(name) for t in titles)
+        assert "12345 screens" in screen_text(app)  # the footer
+        for key, mode in (("2", "datasets"), ("3", "configure"), ("5", "playground"), ("4", "monitor"),
+                          ("f1", "runs")):
+            await pilot.press(key)
+            assert app.current_mode == mode
+        await pilot.press("ctrl+p")
+        await pilot.press(*"datasets")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_mode == "datasets", what="palette command")
+
+
+async def test_theme_toggle_and_no_color(canned_ws, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = new_app(canned_ws)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.no_color
+        assert app.current_theme.dark
+        await pilot.press("ctrl+t")
+        assert not app.current_theme.dark
+        await pilot.press("ctrl+t")
+        assert app.current_theme.dark

@@ -1,0 +1,222 @@
+"""The UI's Textual-free parts: formatting, metric history, the run feed, form logic, data discovery and
+the paged preview index."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import canned
+from workbench.core.config import RunConfig
+from workbench.core.errors import WorkbenchError
+from workbench.core.preview import RecordIndex, TablePreview, open_preview
+from workbench.ui import format as fmt
+from workbench.ui.feed import RunFeed, TextTail
+from workbench.ui.history import RunHistory, downsample
+from workbench.ui.run_form import PRESETS, cli_command, form_errors, form_values, model_choices
+from workbench.ui.sources import default_roots, discover, discover_all
+
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+
+
+# --- format --------------------------------------------------------------------------------------------
+def test_formatters():
+    assert fmt.duration(580) == "9m 40s" and fmt.duration(7500) == "2h 05m" and fmt.duration(None) == "—"
+    assert fmt.age(100.0, 100.0 + 3 * 3600) == "3h ago" and fmt.age(None, 0) == "—"
+    assert fmt.count(3412) == "3,412" and fmt.number(float("nan")) == "—" and fmt.number(0.88412, 3) == "0.884"
+    assert fmt.rate(92300.0) == "92,300" and fmt.rate(250_000) == "250k"
+    assert fmt.bar(0.5, 10) == "█████░░░░░" and len(fmt.bar(0.33, 17)) == 17 and fmt.bar(None, 3) == "░░░"
+
+
+# --- history ------------------------------------------------------------------------------------------
+def test_history_curves_eta_and_best():
+    events = canned.metric_events(start=1000.0, steps=60, max_steps=90, steps_per_epoch=30, gpu=True)
+    h = RunHistory()
+    h.add(events)
+    assert len(h.train_steps) == 60 and h.last_step == 60
+    assert h.eval_steps == [30.0, 60.0] and h.eval_metrics["accuracy"] == [0.83, 0.86]
+    assert h.best("accuracy") == (0.86, 60.0)
+    assert h.steps_per_second() == pytest.approx(2.0)  # canned: one step every 0.5 s
+    assert h.eta_seconds(60, 90) == pytest.approx(15.0)
+    assert h.last_system["gpus"][0]["name"] == "NVIDIA H200"
+    assert 0.1 < h.ema_loss() < 1.0
+
+
+def test_history_pads_a_metric_first_seen_late():
+    h = RunHistory()
+    h.add([{"kind": "eval", "step": 10, "loss": 0.5}, {"kind": "eval", "step": 20, "loss": 0.4, "accuracy": 0.9}])
+    assert math.isnan(h.eval_metrics["accuracy"][0]) and h.eval_metrics["accuracy"][1] == 0.9
+
+
+def test_downsample_keeps_ends():
+    xs = list(range(1000))
+    dx, dy = downsample(xs, xs, 50)
+    assert len(dx) == 50 and dx[0] == 0 and dx[-1] == 999
+
+
+# --- feed -----------------------------------------------------------------------------------------------
+def test_feed_replays_follows_and_detects_rewrite(workspace):
+    path = canned.make_run(workspace, "feed", status="completed", age_s=60, steps=10, max_steps=10,
+                           steps_per_epoch=5, final={"accuracy": 0.9})
+    feed = RunFeed(path)
+    first = feed.poll()
+    assert first.info["name"] == "feed" and first.status == "completed"
+    assert sum(e["kind"] == "train" for e in first.events) == 10 and first.log_lines
+    assert feed.poll().empty
+
+    with open(path / "metrics.jsonl", "a") as fh:  # a partial line is held back until its newline
+        fh.write('{"kind": "train", "step": 11, "loss": 0.1')
+    assert feed.poll().events == []
+    with open(path / "metrics.jsonl", "a") as fh:
+        fh.write("}\n")
+    assert [e["step"] for e in feed.poll().events] == [11]
+
+    # A resume rewrites the file atomically (new inode), possibly longer than before: still a reset.
+    kept = [json.dumps({"kind": "train", "step": s, "loss": 0.5}) for s in range(1, 40)]
+    tmp = path / "metrics.tmp"
+    tmp.write_text("\n".join(kept) + "\n")
+    os.replace(tmp, path / "metrics.jsonl")
+    update = feed.poll()
+    assert update.reset and len(update.events) == 39
+
+    shutil.rmtree(path)
+    assert feed.poll().vanished
+
+
+def test_feed_reports_corrupt_run_json(workspace):
+    path = canned.make_run(workspace, "broken", status="completed", age_s=60, steps=3, max_steps=3)
+    (path / "run.json").write_text("{not json")
+    assert "not valid JSON" in RunFeed(path).poll().problem
+
+
+def test_text_tail_starts_near_the_end_of_a_big_log(tmp_path):
+    log = tmp_path / "stdout.log"
+    log.write_text("".join(f"line {i}\n" for i in range(20000)))
+    tail = TextTail(log, initial_bytes=1000)
+    lines, reset = tail.read_new()
+    assert lines[-1] == "line 19999" and len(lines) < 200 and all(ln.startswith("line ") for ln in lines)
+    log.write_text("fresh\n")  # truncated and rewritten
+    assert tail.read_new() == (["fresh"], True)
+
+
+# --- form logic -----------------------------------------------------------------------------------------
+def test_presets_are_valid_configs():
+    for name, values in PRESETS.items():
+        cfg = RunConfig(data="x", **values)
+        assert cfg.validate() == {}, name
+
+
+def test_form_errors_coerce_and_check_paths(tmp_path):
+    values = form_values(RunConfig())
+    values.update(data=str(tmp_path / "missing.csv"), batch_size="abc", lr="2", model="./nope")
+    cfg, errors = form_errors(values)
+    assert "whole number" in errors["batch_size"] and "too large" in errors["lr"]
+    assert "no such file" in errors["data"] and "no such directory" in errors["model"]
+    values.update(data=str(SAMPLE / "sentiment"), batch_size="8", lr="1e-4", model="default")
+    cfg, errors = form_errors(values)
+    assert errors == {} and cfg.batch_size == 8 and cfg.lr == 1e-4
+
+
+def test_cli_command_lists_only_changed_settings():
+    cfg = RunConfig(data="my data", max_steps=30, batch_size=8, scheduler="cosine")
+    command, needs_config = cli_command(cfg)
+    assert command == "sft-workbench train --data 'my data' --max-steps 30 --batch-size 8"
+    assert needs_config == ["scheduler"]
+
+
+def test_model_choices_find_local_models_and_finished_runs(tmp_path):
+    (tmp_path / "models" / "tiny").mkdir(parents=True)
+    (tmp_path / "models" / "tiny" / "config.json").write_text("{}")
+    run = canned.make_run(tmp_path, "done", status="completed", age_s=5, steps=1, max_steps=1)
+    (run / "model").mkdir()
+    (run / "model" / "config.json").write_text("{}")
+    from workbench.core.runs import RunStore
+
+    labels = [label for label, _ in model_choices(tmp_path, RunStore(tmp_path).list())]
+    assert labels == ["default — embedded all-MiniLM-L6-v2", "local: tiny", "run: done"]
+
+
+# --- sources --------------------------------------------------------------------------------------------
+def test_discover_groups_split_folders_and_skips_runs(tmp_path):
+    (tmp_path / "sst").mkdir()
+    (tmp_path / "sst" / "train.csv").write_text("text,label\na,1\n")
+    (tmp_path / "sst" / "dev.csv").write_text("text,label\na,1\n")
+    (tmp_path / "loose.jsonl").write_text('{"text": "a", "label": 1}\n')
+    canned.make_run(tmp_path, "r", status="completed", age_s=5, steps=1, max_steps=1)
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "x.csv").write_text("a\n")
+    found = discover(tmp_path)
+    assert [(e.label(tmp_path), e.kind) for e in found.entries] == [("loose.jsonl", "file"), ("sst/", "folder")]
+    assert discover(tmp_path / "nope").problem.endswith("does not exist.")
+
+
+def test_sample_data_is_listed_once_under_its_own_root():
+    roots = discover_all(default_roots(SAMPLE.parent))
+    assert [r.name for r in roots] == ["workspace", "sample_data"]
+    assert not any("sentiment" in str(e.path) for e in roots[0].entries)
+    assert any(e.path.name == "sentiment" for e in roots[1].entries)
+
+
+# --- preview index --------------------------------------------------------------------------------------
+def write_csv(path: Path, n: int) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for i in range(n):
+            # Every 7th text has a quoted comma and a newline inside: one record, two lines.
+            w.writerow([f"row {i}, with comma\nand newline" if i % 7 == 0 else f"row {i}", i % 3])
+
+
+def test_record_index_pages_a_large_csv_with_quoted_newlines(tmp_path):
+    path = tmp_path / "big.csv"
+    write_csv(path, 200_000)
+    index = open_preview(path)
+    assert isinstance(index, RecordIndex) and index.rows == 0
+    index.build(chunk_bytes=1 << 20)  # small chunks: records straddle chunk boundaries
+    assert index.done and index.rows == 200_000 and index.columns == ["text", "label"]
+    assert index.read_rows(0, 2) == [["row 0, with comma\nand newline", "0"], ["row 1", "1"]]
+    last = index.read_rows(199_998, 100)
+    assert last == [["row 199998", "0"], ["row 199999", "1"]]
+
+
+def test_record_index_serves_pages_while_building(tmp_path):
+    path = tmp_path / "big.csv"
+    write_csv(path, 50_000)
+    index = RecordIndex(path)
+    seen = []
+    index.build(chunk_bytes=64 << 10, on_chunk=lambda: seen.append(index.read_rows(0, 3)))
+    assert seen[0][2] == ["row 2", "2"] and len(seen) > 5
+
+
+def test_record_index_jsonl_tsv_and_errors(tmp_path):
+    jl = tmp_path / "d.jsonl"
+    jl.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y", "extra": [1]}\nnot json\n')
+    index = open_preview(jl)
+    index.build()
+    assert index.columns == ["text", "label", "extra"] and index.rows == 3
+    assert index.read_rows(0, 3)[1] == ["b", "y", "[1]"] and "invalid JSON" in index.read_rows(2, 1)[0][0]
+    tsv = tmp_path / "d.tsv"
+    tsv.write_text('sentence\tlabel\nit "quoted" here\t1\n')  # TSV is read without quoting, like the loader
+    index = open_preview(tsv)
+    index.build()
+    assert index.read_rows(0, 1) == [['it "quoted" here', "1"]]
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(WorkbenchError, match="empty"):
+        open_preview(tmp_path / "empty.csv")
+    with pytest.raises(WorkbenchError, match="not found"):
+        open_preview(tmp_path / "missing.csv")
+
+
+def test_table_preview_for_json_arrays(tmp_path):
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps([{"text": f"t{i}", "label": i % 2} for i in range(250)]))
+    preview = open_preview(path)
+    assert isinstance(preview, TablePreview)
+    preview.build()
+    assert preview.rows == 250 and preview.columns == ["text", "label"] and preview.read_rows(249, 10) == [["t249", "1"]]

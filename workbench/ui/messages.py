@@ -1,0 +1,104 @@
+"""Messages the workers post to the UI thread. Past tense: each reports something that has happened.
+
+Thread workers never touch widgets; they post one of these (``post_message`` is thread-safe) and the
+screen's handler updates the widgets.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class HandoffChanged(Message):
+    """An app-level hand-off (the monitored run, a data set for Configure) changed while its screen is visible."""
+
+
+class RunsListed(Message):
+    """The run store was read: one ``Run.summary()`` per run, newest first."""
+
+    def __init__(self, summaries: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.summaries = summaries
+
+
+class RunPolled(Message):
+    """New data from the followed run directory (a ``feed.FeedUpdate``)."""
+
+    def __init__(self, run_id: str, update: Any) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.update = update
+
+
+class RunLaunched(Message):
+    def __init__(self, run_id: str, *, resumed: bool = False) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.resumed = resumed
+
+
+class ActionFailed(Message):
+    """A blocking action (launch, resume, load, save …) failed; ``message`` is one sentence for the user."""
+
+    def __init__(self, action: str, message: str) -> None:
+        super().__init__()
+        self.action = action
+        self.message = message
+
+
+class SourcesFound(Message):
+    def __init__(self, roots: list[Any]) -> None:
+        super().__init__()
+        self.roots = roots
+
+
+class PreviewPageLoaded(Message):
+    """Rows ``start``… of a data file, with how much of the file is indexed so far."""
+
+    def __init__(self, path: str, start: int, columns: list[str], rows: list[list[str]], total: int,
+                 progress: float, done: bool) -> None:
+        super().__init__()
+        self.path = path
+        self.start = start
+        self.columns = columns
+        self.rows = rows
+        self.total = total
+        self.progress = progress
+        self.done = done
+
+
+class DatasetInspected(Message):
+    """``inspect_source`` finished; ``with_tokens`` tells the quick pass (no tokenizer) from the full one."""
+
+    def __init__(self, path: str, report: dict[str, Any], *, with_tokens: bool) -> None:
+        super().__init__()
+        self.path = path
+        self.report = report
+        self.with_tokens = with_tokens
+
+
+class DatasetChosen(Message):
+    """"Train on this": carry a data set and its columns to Configure."""
+
+    def __init__(self, path: str, text_column: str | None, label_column: str | None) -> None:
+        super().__init__()
+        self.path = path
+        self.text_column = text_column
+        self.label_column = label_column
+
+
+class ModelLoaded(Message):
+    def __init__(self, run_id: str, labels: list[str]) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.labels = labels
+
+
+class PredictionMade(Message):
+    def __init__(self, run_id: str, text: str, scores: dict[str, float]) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.text = text
+        self.scores = scores

@@ -1,0 +1,118 @@
+"""The logic behind the Configure form: presets, checks beyond ``RunConfig.validate()``, model choices and
+the equivalent command line. No Textual here, so it is unit-tested directly.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from workbench.core.config import DEFAULT_MODEL, RunConfig
+
+_DEFAULTS = RunConfig()
+
+# Presets touch only how training runs, never what it trains on (data, model, name).
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick test": {
+        "epochs": 1.0, "max_steps": 30, "batch_size": 16, "max_length": 64, "lr": 5e-5, "warmup_ratio": 0.06,
+        "scheduler": "linear", "eval_strategy": "epoch", "logging_steps": 5, "save_total_limit": 1,
+    },
+    "default": {
+        name: getattr(_DEFAULTS, name)
+        for name in ("epochs", "max_steps", "batch_size", "max_length", "lr", "warmup_ratio", "scheduler",
+                     "eval_strategy", "logging_steps", "save_total_limit")
+    },
+    "thorough": {
+        "epochs": 5.0, "max_steps": None, "batch_size": 32, "max_length": 256, "lr": 3e-5, "warmup_ratio": 0.1,
+        "scheduler": "cosine", "eval_strategy": "epoch", "logging_steps": 10, "save_total_limit": 3,
+    },
+}
+
+GROUP_TITLES = {"data": "Data", "model": "Model", "training": "Training", "evaluation": "Evaluation & checkpoints",
+                "run": "Run"}
+
+
+def path_problems(cfg: RunConfig) -> dict[str, str]:
+    """Cheap existence checks (a stat each) worth showing while typing; the data itself is read at launch."""
+    problems: dict[str, str] = {}
+    for name in ("data", "eval_data"):
+        value = getattr(cfg, name)
+        if value and not Path(value).expanduser().exists():
+            problems[name] = f"{name}: no such file or folder: {value}"
+    model = (cfg.model or "").strip()
+    if model and (model.startswith((".", "/", "~")) or Path(model).expanduser().exists()):
+        path = Path(model).expanduser()
+        if not path.is_dir():
+            problems["model"] = f"model: no such directory: {model}"
+        elif not (path / "config.json").is_file():
+            problems["model"] = f"model: {model} has no config.json; it is not a Hugging Face model directory."
+    return problems
+
+
+def form_errors(values: dict[str, str]) -> tuple[RunConfig, dict[str, str]]:
+    """The config built from the form's text values, and a message per field that is wrong."""
+    from workbench.core.config import coerce_value
+
+    cfg = RunConfig()
+    for name, text in values.items():
+        setattr(cfg, name, coerce_value(name, text))
+    errors = cfg.validate()
+    for name, message in path_problems(cfg).items():
+        errors.setdefault(name, message)
+    return cfg, errors
+
+
+def form_values(cfg: RunConfig) -> dict[str, str]:
+    """A config as the text the form's fields show (None is an empty field)."""
+    return {name: "" if value is None else str(value) for name, value in cfg.to_dict().items()}
+
+
+def cli_command(cfg: RunConfig) -> tuple[str, list[str]]:
+    """``sft-workbench train …`` with a flag for every setting that differs from the default, and the
+    settings that have no flag (they need ``--config FILE``)."""
+    from workbench.cli import CONFIG_FLAGS
+
+    flag_for = {field: dest.replace("_", "-") for dest, field in CONFIG_FLAGS.items()}
+    parts = ["sft-workbench", "train"]
+    needs_config = []
+    for name, value in cfg.to_dict().items():
+        if value == getattr(_DEFAULTS, name) or (value is None and getattr(_DEFAULTS, name) is None):
+            continue
+        if name == "epochs" and cfg.max_steps:
+            continue  # --epochs and --max-steps are exclusive on the command line; max_steps wins anyway
+        if name not in flag_for:
+            needs_config.append(name)
+            continue
+        if isinstance(value, bool):
+            if value:
+                parts.append(f"--{flag_for[name]}")
+            else:
+                needs_config.append(name)
+            continue
+        if value is None or value == "":
+            needs_config.append(name)
+            continue
+        parts += [f"--{flag_for[name]}", shlex.quote(str(value))]
+    return " ".join(parts), needs_config
+
+
+def model_choices(workspace: Path, runs: list[Any] = ()) -> list[tuple[str, str]]:
+    """(label, value) pairs for the model picker: the embedded default, local model folders in the
+    workspace (``models/*`` and top-level folders with a config.json), and finished runs' models."""
+    choices = [("default — embedded all-MiniLM-L6-v2", DEFAULT_MODEL)]
+    candidates: list[Path] = []
+    for folder in (workspace / "models", workspace):
+        try:
+            candidates += sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+        except OSError:
+            continue
+    seen = set()
+    for path in candidates:
+        if (path / "config.json").is_file() and path not in seen:
+            seen.add(path)
+            choices.append((f"local: {path.name}", str(path)))
+    for run in runs:
+        if (run.model_dir / "config.json").is_file():
+            choices.append((f"run: {run.name}", str(run.model_dir)))
+    return choices

@@ -1,0 +1,231 @@
+"""Configure: a form over every RunConfig setting, checked as you type; presets, a model picker, YAML
+save/load, the equivalent command line, and Launch (which opens the Monitor on the new run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container, Vertical, VerticalScroll
+from textual.widgets import Button, Input, Label, Select, Static
+
+from workbench.core.config import RunConfig
+from workbench.core.errors import WorkbenchError
+from workbench.ui.messages import ActionFailed, HandoffChanged, RunLaunched
+from workbench.ui.run_form import PRESETS, cli_command, form_errors, model_choices
+from workbench.ui.screens.base import Notice, WorkbenchScreen
+from workbench.ui.widgets.config_form import ConfigForm, FieldRow
+
+DEFAULT_YAML = "run.yaml"
+
+
+class ConfigureScreen(WorkbenchScreen):
+    MODE = "configure"
+    BINDINGS = [
+        Binding("ctrl+l", "launch", "Launch"),
+        Binding("ctrl+s", "save", "Save YAML"),
+        Binding("ctrl+o", "load", "Load YAML"),
+        Binding("escape", "leave_field", "Leave field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: set[str] = set()
+        self.errors: dict[str, str] = {}
+        self.launching = False
+        self.command_line = ""
+
+    def compose_body(self) -> ComposeResult:
+        with Container(id="cfg-main"):
+            with VerticalScroll(id="cfg-form-scroll"):
+                yield ConfigForm(id="cfg-form")
+            with Vertical(id="cfg-side", classes="panel"):
+                yield Label("Preset")
+                yield Select([(name, name) for name in PRESETS], prompt="apply a preset…", compact=True,
+                             id="cfg-preset")
+                yield Label("Model")
+                yield Select([], prompt="pick a model…", compact=True, id="cfg-model-pick")
+                yield Label("YAML file")
+                yield Input(DEFAULT_YAML, compact=True, id="cfg-yaml")
+                yield Label("Command line", classes="section-title")
+                yield Static(id="cfg-cli")
+                yield Button("Launch  ctrl+l", variant="success", id="cfg-launch")
+        # Outside the scrolling body, so launch errors are seen even when the form is scrolled (80x24).
+        yield Notice(id="cfg-notice")
+        yield Static(id="cfg-help")
+
+    def on_mount(self) -> None:
+        self.query_one("#cfg-side").border_title = "Run"
+        self._refresh_model_choices()
+        self._revalidate()
+
+    def on_screen_resume(self) -> None:
+        self._refresh_model_choices()
+        self.call_after_refresh(self._take_pending_dataset)
+
+    def on_handoff_changed(self, _: HandoffChanged) -> None:
+        self._take_pending_dataset()
+
+    def _take_pending_dataset(self) -> None:
+        pending, self.wb.pending_dataset = self.wb.pending_dataset, None
+        if not pending:
+            return
+        values = {"data": pending["path"], "text_column": pending.get("text_column"),
+                  "label_column": pending.get("label_column")}
+        self.form.set_values(values)
+        self.touched |= set(values)
+        self._notice(f"Data set from Datasets: {pending['path']}", "ok")
+        self.call_after_refresh(self._revalidate)
+
+    @property
+    def form(self) -> ConfigForm:
+        return self.query_one(ConfigForm)
+
+    def _notice(self, message: str | None, kind: str = "error") -> None:
+        self.query_one("#cfg-notice", Notice).show(message, kind)
+
+    # --- validation as you type -----------------------------------------------------------------------
+    @on(ConfigForm.Changed)
+    def _field_changed(self, event: ConfigForm.Changed) -> None:
+        self.touched.add(event.name)
+        self._revalidate()
+
+    def _revalidate(self) -> RunConfig:
+        cfg, self.errors = form_errors(self.form.values())
+        self.form.show_errors(self.errors, self.touched)
+        command, needs_config = cli_command(cfg)
+        self.command_line = command
+        cli = Text(command)
+        if needs_config:
+            cli.append(f"\n+ --config {self.query_one('#cfg-yaml', Input).value or DEFAULT_YAML} for: "
+                       f"{', '.join(needs_config)}", style="dim")
+        self.query_one("#cfg-cli", Static).update(cli)
+        return cfg
+
+    def on_descendant_focus(self, event) -> None:
+        row = next((a for a in event.widget.ancestors if isinstance(a, FieldRow)), None)
+        help_line = self.query_one("#cfg-help", Static)
+        if row is None:
+            help_line.update(Text("esc leaves a field, so digit keys switch screens again; F1–F5 always do.",
+                                  style="dim"))
+            return
+        info = row.info
+        default = "none" if info["default"] is None else info["default"]
+        choices = f"  one of: {', '.join(info['choices'])}" if info["choices"] else ""
+        help_line.update(Text.assemble((info["name"], "bold"), f"  {info['help']}",
+                                       (f"  default: {default}{choices}", "dim")))
+
+    # --- side panel -----------------------------------------------------------------------------------
+    def _refresh_model_choices(self) -> None:
+        try:
+            runs = self.wb.store.list()
+        except OSError:
+            runs = []
+        self.query_one("#cfg-model-pick", Select).set_options(model_choices(self.wb.workspace.root, runs))
+
+    @on(Select.Changed, "#cfg-model-pick")
+    def _model_picked(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.form.set_values({"model": event.value})
+
+    @on(Select.Changed, "#cfg-preset")
+    def _preset_picked(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.apply_preset(str(event.value))
+
+    def apply_preset(self, name: str) -> None:
+        self.form.set_values(PRESETS[name])
+        self._notice(f"Preset “{name}” applied: {', '.join(PRESETS[name])}.", "ok")
+
+    def _yaml_path(self) -> Path:
+        raw = self.query_one("#cfg-yaml", Input).value.strip() or DEFAULT_YAML
+        path = Path(raw).expanduser()
+        return path if path.is_absolute() else self.wb.workspace.root / path
+
+    def action_save(self) -> None:
+        cfg = self._revalidate()
+        problems = cfg.validate()
+        if problems:
+            self.touched |= set(problems)
+            self.form.show_errors(self.errors, self.touched)
+            self._notice(f"Not saved: fix {', '.join(problems)} first.")
+            return
+        try:
+            path = cfg.save(self._yaml_path())
+        except WorkbenchError as exc:
+            self._notice(str(exc))
+            return
+        self._notice(f"Saved {path}", "ok")
+
+    def action_load(self) -> None:
+        try:
+            cfg = RunConfig.load(self._yaml_path())
+        except WorkbenchError as exc:
+            self._notice(str(exc))
+            return
+        values = cfg.to_dict()
+        self.form.set_values(values)
+        self.touched |= set(values)
+        self._notice(f"Loaded {self._yaml_path()}", "ok")
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    # --- launch ---------------------------------------------------------------------------------------
+    @on(Button.Pressed, "#cfg-launch")
+    def _launch_pressed(self) -> None:
+        self.action_launch()
+
+    def action_launch(self) -> None:
+        if self.launching:
+            return
+        cfg = self._revalidate()
+        if self.errors:
+            self.touched |= set(self.errors)
+            self.form.show_errors(self.errors, self.touched)
+            first = next(iter(self.errors))
+            self._notice(f"Cannot launch: {len(self.errors)} setting(s) need fixing ({', '.join(self.errors)}).")
+            self.form.widget(first).focus()
+            return
+        self.launching = True
+        self.query_one("#cfg-launch", Button).disabled = True
+        self._notice("Checking the data and the model, then starting the worker…", "info")
+        self._launch(cfg)
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def _launch(self, cfg: RunConfig) -> None:
+        from workbench.ui.actions import launch_run
+
+        try:
+            run = launch_run(self.wb.store, cfg)
+        except WorkbenchError as exc:
+            self.post_message(ActionFailed("launch", str(exc)))
+        except Exception as exc:  # a bug, or an environment problem: say so instead of crashing the app
+            self.post_message(ActionFailed("launch", f"could not launch: {type(exc).__name__}: {exc}"))
+        else:
+            self.post_message(RunLaunched(run.id))
+
+    def on_run_launched(self, message: RunLaunched) -> None:
+        self._launch_done()
+        self._notice(f"Launched {message.run_id}.", "ok")
+        self.wb.open_monitor(message.run_id)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self._launch_done()
+        self._notice(message.message)
+
+    def _launch_done(self) -> None:
+        self.launching = False
+        self.query_one("#cfg-launch", Button).disabled = False
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Launch run", "Check the data and model and start training (ctrl+l)", self.action_launch)
+        for name in PRESETS:
+            yield SystemCommand(f"Preset: {name}", f"Apply the “{name}” preset to the form",
+                                lambda n=name: self.apply_preset(n))
+        yield SystemCommand("Save config as YAML", "Write the form to the YAML file (ctrl+s)", self.action_save)
+        yield SystemCommand("Load config from YAML", "Fill the form from the YAML file (ctrl+o)", self.action_load)

@@ -1,0 +1,240 @@
+"""Monitor: one run, live. Progress and ETA, loss and eval curves, throughput, system readings, the log,
+and the final evaluation when it ends.
+
+A thread worker owns a ``RunFeed`` on the run directory and posts what changed every
+``app.poll_interval`` seconds; on attach the feed replays metrics.jsonl from offset 0, which is how a
+re-opened workbench shows a run's whole history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Log, Static
+from textual.worker import get_current_worker
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs import ACTIVE, STOP_FILE, Run
+from workbench.ui.feed import FeedUpdate, RunFeed
+from workbench.ui.history import RunHistory
+from workbench.ui.messages import HandoffChanged, RunPolled
+from workbench.ui.screens.base import Notice, WorkbenchScreen
+from workbench.ui.widgets.charts import LineChart, Series
+from workbench.ui.widgets.run_panels import FinalPanel, ProgressPanel, RunHeader, SystemPanel
+
+LOG_LINES = 1000
+
+
+class MonitorScreen(WorkbenchScreen):
+    MODE = "monitor"
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("l", "focus_log", "Log"),
+        Binding("q,escape", "back", "Back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: str | None = None
+        self.run_path: Path | None = None
+        self.info: dict = {}
+        self.status = "queued"
+        self.history = RunHistory()
+        self.vanished = False
+        self.polls = 0  # updates applied (tests and the benchmark wait on it)
+
+    def compose_body(self) -> ComposeResult:
+        yield RunHeader(id="mon-header")
+        yield Notice(id="mon-notice")
+        with VerticalScroll(id="mon-body"):
+            yield ProgressPanel(id="mon-progress", classes="panel")
+            with Horizontal(id="mon-charts", classes="row"):
+                yield LineChart("Loss", empty="waiting for the first logged loss…", id="mon-loss", classes="panel")
+                yield LineChart("Eval", empty="no evaluation yet", id="mon-eval", classes="panel")
+            with Horizontal(id="mon-bottom", classes="row"):
+                yield SystemPanel(id="mon-system", classes="panel")
+                yield FinalPanel(id="mon-final", classes="panel")
+                yield Log(max_lines=LOG_LINES, id="mon-log", classes="panel")
+
+    def on_mount(self) -> None:
+        self.query_one("#mon-log", Log).border_title = "Log"
+        self.query_one("#mon-final").display = False
+        self.set_interval(1.0, self._tick)
+
+    def on_screen_resume(self) -> None:
+        self.call_after_refresh(self._sync_target)
+
+    def on_handoff_changed(self, _: HandoffChanged) -> None:
+        self._sync_target()
+
+    # --- which run ------------------------------------------------------------------------------------
+    def _sync_target(self) -> None:
+        wanted = self.wb.monitored_run
+        if wanted is None:
+            self._reset(None)
+            self.query_one(RunHeader).update(" No run to monitor yet.")
+            self.query_one(Notice).show("Pick a run on the Runs screen (1) and press ⏎, or launch one from "
+                                        "Configure (3).", "info")
+        elif wanted != self.run_id:
+            self.watch_run(wanted)
+
+    def watch_run(self, run_id: str) -> None:
+        self._reset(run_id)
+        try:
+            run = self.wb.store.get(run_id)
+        except WorkbenchError as exc:
+            self.query_one(Notice).show(str(exc))
+            return
+        self.run_path = run.path
+        self.info, self.status = run.info, run.status
+        self._render_state()
+        self._follow(run_id, run.path)
+
+    def _reset(self, run_id: str | None) -> None:
+        self.workers.cancel_group(self, "follow")
+        self.run_id, self.run_path, self.info, self.status, self.vanished = run_id, None, {}, "queued", False
+        self.history = RunHistory()
+        self.query_one(Notice).clear()
+        self.query_one("#mon-log", Log).clear()
+        self.query_one("#mon-final").display = False
+        self.query_one("#mon-system").display = True
+        for chart in self.query(LineChart):
+            chart.show([])
+
+    # --- following ------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
+    def _follow(self, run_id: str, path: Path) -> None:
+        worker = get_current_worker()
+        feed = RunFeed(path)
+        last_status = None
+        while not worker.is_cancelled:
+            try:
+                update = feed.poll()
+            except OSError as exc:  # e.g. permissions changed under us; say so and keep trying
+                update = FeedUpdate(problem=f"cannot read the run directory: {exc.strerror or exc}")
+            if not update.empty or update.status != last_status:
+                last_status = update.status
+                self.post_message(RunPolled(run_id, update))
+            if update.vanished:
+                return
+            worker.cancelled_event.wait(self.wb.poll_interval)
+
+    def on_run_polled(self, message: RunPolled) -> None:
+        if message.run_id != self.run_id:
+            return  # from a worker of a run we no longer watch
+        u: FeedUpdate = message.update
+        notice = self.query_one(Notice)
+        if u.vanished:
+            self.vanished = True
+            notice.show(f"The run directory {self.run_path} was deleted while it was being watched; "
+                        "what was shown so far stays on screen.")
+            self.query_one(RunHeader).show(self.info, "deleted", self.wb.clock())
+            return
+        if u.problem:
+            notice.show(u.problem)
+        if u.reset:
+            self.history = RunHistory()  # the worker rewrote metrics.jsonl (a resume): rebuild from scratch
+        if u.info is not None:
+            self.info = u.info
+        if u.status:
+            self.status = u.status
+        self.history.add(u.events)
+        log = self.query_one("#mon-log", Log)
+        if u.log_reset:
+            log.clear()
+        if u.log_lines:
+            log.write_lines(u.log_lines)
+        self.polls += 1
+        self._render_state(charts=bool(u.events or u.reset))
+
+    # --- drawing --------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        """Elapsed time and ETA move even when no new data arrives."""
+        if self.run_id and not self.vanished and self.status in ACTIVE:
+            self._render_header()
+
+    def _render_header(self) -> None:
+        note = ""
+        if self.status in ACTIVE and self.run_path is not None and (self.run_path / STOP_FILE).exists():
+            note = "stop requested"
+        self.query_one(RunHeader).show(self.info, self.status, self.wb.clock(), note)
+
+    def _render_state(self, charts: bool = True) -> None:
+        if not self.info:
+            return
+        self._render_header()
+        h = self.history
+        self.query_one(ProgressPanel).show(self.info, self.status, h)
+        self.query_one(SystemPanel).show(h.last_system)
+        finished = self.status not in ACTIVE and self.query_one(FinalPanel).show(self.info)
+        self.query_one("#mon-final").display = bool(finished)
+        self.query_one("#mon-system").display = not finished
+        self.refresh_bindings()
+        if self.status == "crashed":
+            self.query_one(Notice).show("The worker died without finishing. Press r to resume from the last "
+                                        "checkpoint." if self._can_resume() else
+                                        "The worker died without finishing, before its first checkpoint.")
+        elif self.status == "failed" and self.info.get("error"):
+            self.query_one(Notice).show(f"Failed: {self.info['error']}")
+        if charts:
+            self.query_one("#mon-loss", LineChart).show([
+                Series("train", h.train_steps, h.train_loss, color="cyan"),
+                Series("eval", h.eval_steps, h.eval_loss, color="orange", marker="dot"),
+            ])
+            colors = iter(("green", "magenta", "yellow", "blue"))
+            self.query_one("#mon-eval", LineChart).show([
+                Series(name.replace("_", "-"), h.eval_steps, values, color=next(colors, "white"), marker="dot")
+                for name, values in list(h.eval_metrics.items())[:4]
+            ])
+
+    def _can_resume(self) -> bool:
+        return self.run_path is not None and Run(self.run_path, self.info).last_checkpoint() is not None
+
+    # --- actions --------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return True if self.run_id and self.status in ACTIVE else None
+        if action == "resume":
+            return True if self.run_id and self.status not in ACTIVE and self.status != "completed" else None
+        return True
+
+    def action_stop(self) -> None:
+        if not self.run_id:
+            return
+        try:
+            self.wb.store.request_stop(self.run_id)
+        except WorkbenchError as exc:
+            self.query_one(Notice).show(str(exc))
+            return
+        self.query_one(Notice).show("Stop requested: the run saves a checkpoint and stops at the next step.", "ok")
+        self._render_header()
+
+    def action_resume(self) -> None:
+        if not self.run_id:
+            return
+        from workbench.ui.actions import resume_run
+
+        try:
+            run = resume_run(self.wb.store, self.run_id)
+        except WorkbenchError as exc:
+            self.query_one(Notice).show(str(exc))
+            return
+        self.query_one(Notice).show(f"Resuming from {run.last_checkpoint().name}…", "ok")
+
+    def action_focus_log(self) -> None:
+        self.query_one("#mon-log", Log).focus()
+
+    def action_back(self) -> None:
+        self.wb.action_goto("runs")
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        if self.run_id and self.status in ACTIVE:
+            yield SystemCommand("Stop this run", "Ask the run to save a checkpoint and stop (s)", self.action_stop)
+        if self.run_id and self.check_action("resume", ()):
+            yield SystemCommand("Resume this run", "Continue from the last checkpoint (r)", self.action_resume)

@@ -1,0 +1,201 @@
+"""Playground: pick a finished run, type a text, see the predicted label and every label's score.
+
+The model loads in a thread worker (torch and transformers are imported there, on first use); each
+prediction runs in another, so typing never waits for the model.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
+
+from workbench.core.errors import WorkbenchError
+from workbench.ui import format as fmt
+from workbench.ui.messages import ActionFailed, ModelLoaded, PredictionMade
+from workbench.ui.screens.base import Notice, WorkbenchScreen
+
+HISTORY = 8
+
+
+def scores_table(scores: dict[str, float], width: int) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 1))
+    table.add_column(no_wrap=True, max_width=20)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right")
+    best = max(scores, key=scores.get)
+    for label, p in sorted(scores.items(), key=lambda kv: -kv[1]):
+        style = "bold green" if label == best else ""
+        table.add_row(Text(label, style=style), Text(fmt.bar(p, width), style=style or "dim"), f"{p:.3f}")
+    return table
+
+
+class PlaygroundScreen(WorkbenchScreen):
+    MODE = "playground"
+    BINDINGS = [
+        Binding("ctrl+r", "pick_run", "Pick run"),
+        Binding("escape", "leave_field", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.run_id: str | None = None
+        self.ready = False
+        self._loaded: tuple[str, Any, Any, int] | None = None  # run id, model, tokenizer, max_length
+        self._lock = threading.Lock()
+        self.history: list[tuple[str, str, float]] = []
+        self.last_scores: dict[str, float] | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="pg-top"):
+            yield Label("Run ")
+            yield Select([], prompt="choose a finished run…", compact=True, id="pg-run")
+        yield Static(id="pg-status")
+        yield Input(placeholder="type a text and press ⏎", id="pg-text")
+        yield Notice(id="pg-notice")
+        with VerticalScroll(id="pg-body"):
+            yield Static(id="pg-result", classes="panel")
+            yield Static(id="pg-history", classes="panel")
+
+    def on_mount(self) -> None:
+        self.query_one("#pg-result").border_title = "Prediction"
+        self.query_one("#pg-history").border_title = "Recent"
+        self.query_one("#pg-result", Static).update(Text("Choose a run, then type a text.", style="dim"))
+        self.query_one("#pg-history").display = False
+
+    def on_screen_resume(self) -> None:
+        self._refresh_runs()
+        self.query_one("#pg-text", Input).focus()
+
+    def _refresh_runs(self) -> None:
+        runs = [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()]
+        select = self.query_one("#pg-run", Select)
+        current = select.value
+        select.set_options([(f"{r.name}  ({fmt.number(r.metrics.get('accuracy'), 3)} acc)", r.id) for r in runs])
+        ids = [r.id for r in runs]
+        if current in ids:
+            select.value = current
+        elif ids and self.run_id is None:
+            select.value = ids[0]  # the newest finished run: the one a user most likely wants to try
+        if not runs:
+            self._status("No finished run with a model yet: train one (3 Configure) and come back.", "dim")
+
+    def _status(self, message: str, style: str = "") -> None:
+        self.query_one("#pg-status", Static).update(Text(" " + message, style=style))
+
+    # --- model ----------------------------------------------------------------------------------------
+    @on(Select.Changed, "#pg-run")
+    def _run_chosen(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL or event.value == self.run_id:
+            return
+        self.run_id, self.ready = str(event.value), False
+        self.query_one(Notice).clear()
+        self._status("loading the model… (the first load imports torch: a few seconds)", "yellow")
+        self.load_model(self.run_id)
+
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    def load_model(self, run_id: str) -> None:
+        try:
+            from workbench.core.evaluation import load_run_model
+            from workbench.ui.actions import quiet_transformers
+
+            quiet_transformers()
+            run = self.wb.store.get(run_id)
+            model, tokenizer = load_run_model(run)
+            labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+            with self._lock:
+                self._loaded = (run_id, model, tokenizer, int(run.config.get("max_length") or 128))
+        except WorkbenchError as exc:
+            self.post_message(ActionFailed("load", str(exc)))
+            return
+        except Exception as exc:  # a damaged model directory must not take the app down
+            self.post_message(ActionFailed("load", f"cannot load the model: {type(exc).__name__}: {exc}"))
+            return
+        self.post_message(ModelLoaded(run_id, labels))
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        if message.run_id != self.run_id:
+            return
+        self.ready = True
+        self._status(f"ready · labels: {', '.join(message.labels)}", "green")
+        self.query_one("#pg-text", Input).focus()
+        text = self.query_one("#pg-text", Input).value.strip()
+        if text:
+            self.predict(self.run_id, text)
+
+    # --- predicting -----------------------------------------------------------------------------------
+    @on(Input.Submitted, "#pg-text")
+    def _submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text:
+            self.query_one(Notice).show("Type some text first.")
+            return
+        if self.run_id is None:
+            self.query_one(Notice).show("Choose a run first (ctrl+r).")
+            return
+        if not self.ready:
+            self.query_one(Notice).show("The model is still loading; the text will be scored when it is ready.", "info")
+            return
+        self.predict(self.run_id, text)
+
+    @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
+    def predict(self, run_id: str, text: str) -> None:
+        import numpy as np
+
+        from workbench.core.evaluation import predict_logits
+
+        with self._lock:
+            loaded = self._loaded
+        if loaded is None or loaded[0] != run_id:
+            return
+        _, model, tokenizer, max_length = loaded
+        try:
+            logits = predict_logits(model, tokenizer, [text], max_length=max_length)[0]
+        except Exception as exc:
+            self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
+            return
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        scores = {model.config.id2label[i]: float(p) for i, p in enumerate(probs)}
+        self.post_message(PredictionMade(run_id, text, scores))
+
+    def on_prediction_made(self, message: PredictionMade) -> None:
+        if message.run_id != self.run_id:
+            return
+        self.query_one(Notice).clear()
+        self.last_scores = message.scores
+        best = max(message.scores, key=message.scores.get)
+        result = self.query_one("#pg-result", Static)
+        width = max(8, result.content_size.width - 36)
+        head = Text.assemble((best, "bold green"), ("  ", ""), (f"{message.scores[best]:.1%}", "bold"),
+                             ("  ← " + (message.text if len(message.text) < 60 else message.text[:59] + "…"), "dim"))
+        from rich.console import Group
+
+        result.update(Group(head, Text(""), scores_table(message.scores, width)))
+        self.history.insert(0, (message.text, best, message.scores[best]))
+        del self.history[HISTORY:]
+        recent = self.query_one("#pg-history", Static)
+        recent.display = True
+        lines = Text()
+        for i, (text, label, p) in enumerate(self.history):
+            lines.append(("\n" if i else "") + f"{label:<12.12} {p:5.1%}  ", style="bold" if i == 0 else "")
+            lines.append(text if len(text) < 70 else text[:69] + "…", style="dim")
+        recent.update(lines)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.query_one(Notice).show(message.message)
+        if message.action == "load":
+            self._status("no model loaded", "red")
+
+    def action_pick_run(self) -> None:
+        self.query_one("#pg-run", Select).focus()
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)

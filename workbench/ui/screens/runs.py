@@ -1,0 +1,231 @@
+"""Runs: every run in the workspace, its status, key metric and age. The home screen."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+from textual.worker import get_current_worker
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs import ACTIVE, COMPLETED, CRASHED, FAILED, STOPPED, parse_iso
+from workbench.ui import format as fmt
+from workbench.ui.messages import RunsListed
+from workbench.ui.screens.base import Notice, WorkbenchScreen
+from workbench.ui.screens.confirm import ConfirmScreen
+from workbench.ui.widgets.run_table import RunTable
+
+REFRESH_S = 1.0
+
+
+def run_detail(s: dict[str, Any], now: float) -> Text:
+    """A few lines about one run: what it is, and what the user can do about its state."""
+    text = Text()
+    text.append(s["name"], style="bold")
+    text.append(f"  {s['id']}\n", style="dim")
+    data = ((s.get("data") or {}).get("train") or {}).get("source") or (s.get("config") or {}).get("data")
+    text.append(f"model {s.get('model') or '—'} · data {data or '—'}\n", style="dim")
+    status = s["status"]
+    if status in ACTIVE:
+        text.append("Training. ", style="green")
+        text.append("⏎ watch it live · s stop (saves a checkpoint)")
+    elif status == CRASHED:
+        text.append("The worker died without finishing. ", style="red")
+        text.append(_resume_hint(s))
+    elif status == FAILED:
+        text.append(f"Failed: {s.get('error') or 'see stdout.log'}", style="red")
+        if s.get("can_resume"):
+            text.append("\n" + _resume_hint(s))
+    elif status == STOPPED:
+        text.append("Stopped by request. ", style="yellow")
+        text.append(_resume_hint(s))
+    elif status == COMPLETED:
+        m = s.get("metrics") or {}
+        text.append(f"accuracy {fmt.number(m.get('accuracy'))} · macro-F1 {fmt.number(m.get('macro_f1'))}"
+                    f" · eval loss {fmt.number(m.get('eval_loss'))}")
+        started, finished = parse_iso(s.get("started")), parse_iso(s.get("finished"))
+        if started and finished:
+            text.append(f" · took {fmt.duration(finished - started)}", style="dim")
+    return text
+
+
+def _resume_hint(s: dict[str, Any]) -> str:
+    if s.get("can_resume"):
+        return "Press r to resume it from its last checkpoint."
+    return "It has no complete checkpoint, so it cannot be resumed; n starts a new run."
+
+
+class RunsScreen(WorkbenchScreen):
+    MODE = "runs"
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("n", "new", "New run"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.summaries: dict[str, dict[str, Any]] = {}
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="runs-header")
+        yield RunTable(id="runs-table")
+        yield Notice(id="runs-notice")
+        yield Static(id="runs-detail")
+
+    def on_mount(self) -> None:
+        # The first listing is synchronous (a few small JSON reads) so the first paint shows the runs.
+        self._show(self._list())
+        self.set_interval(REFRESH_S, self.refresh_runs)
+        self.query_one(RunTable).focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    def on_resize(self) -> None:
+        table = self.query_one(RunTable)
+        if table.fit_width(self.size.width):
+            self._show(list(self.summaries.values()))
+
+    # --- data ---------------------------------------------------------------------------------------
+    def _list(self) -> list[dict[str, Any]]:
+        return [r.summary() for r in self.wb.store.list()]
+
+    @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
+    def refresh_runs(self) -> None:
+        summaries = self._list()
+        if not get_current_worker().is_cancelled:
+            self.post_message(RunsListed(summaries))
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        self._show(message.summaries)
+
+    def _show(self, summaries: list[dict[str, Any]]) -> None:
+        self.summaries = {s["id"]: s for s in summaries}
+        now = self.wb.clock()
+        table = self.query_one(RunTable)
+        table.show(summaries, now)
+        counts: dict[str, int] = {}
+        for s in summaries:
+            counts[s["status"]] = counts.get(s["status"], 0) + 1
+        header = Text(" Runs", style="bold")
+        if summaries:
+            parts = [f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1])]
+            header.append("  " + " · ".join(parts), style="dim")
+        self.query_one("#runs-header", Static).update(header)
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#runs-detail", Static)
+        current = self.current
+        if current is None:
+            detail.update(Text.from_markup(
+                "No runs yet in this workspace.\n[b]n[/b] configure a new run · [b]2[/b] browse data sets"
+                if not self.summaries else ""))
+        else:
+            detail.update(run_detail(current, self.wb.clock()))
+        self.refresh_bindings()
+
+    @property
+    def current(self) -> dict[str, Any] | None:
+        key = self.query_one(RunTable).current_key
+        return self.summaries.get(key) if key else None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.wb.highlighted_run = event.row_key.value
+        self._show_detail()
+
+    def on_key(self, event) -> None:
+        # A message about one run goes when the user moves to another (not when a refresh moves the cursor).
+        if event.key in ("up", "down", "pageup", "pagedown", "home", "end"):
+            self.query_one(Notice).clear()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        self.wb.open_monitor(event.row_key.value)
+
+    # --- actions ------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        current = self.current if self.is_mounted else None
+        if action == "stop":
+            return None if current is None or current["status"] not in ACTIVE else True
+        if action == "resume":
+            return None if current is None or not current.get("can_resume") else True
+        if action == "delete":
+            return None if current is None else True
+        return True
+
+    def _notice(self, message: str, kind: str = "error") -> None:
+        self.query_one(Notice).show(message, kind)
+
+    def action_stop(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        try:
+            run = self.wb.store.request_stop(current["id"])
+        except WorkbenchError as exc:
+            self._notice(str(exc))
+            return
+        self._notice(f"Stop requested for {run.name}: it saves a checkpoint and stops at the next step.", "ok")
+
+    def action_resume(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        from workbench.ui.actions import resume_run
+
+        try:
+            run = resume_run(self.wb.store, current["id"])
+        except WorkbenchError as exc:
+            self._notice(str(exc))
+            return
+        self._notice(f"Resuming {run.name} from {run.last_checkpoint().name}.", "ok")
+        self.wb.open_monitor(run.id)
+
+    def action_delete(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        if current["status"] in ACTIVE:
+            self._notice(f"Run {current['name']} is still running; stop it first (s).")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._delete(current["id"], current["name"])
+
+        self.app.push_screen(
+            ConfirmScreen(f"Delete run {current['name']}?",
+                          "Its directory, checkpoints and model are removed from disk. This cannot be undone."),
+            answered)
+
+    @work(thread=True, exclusive=True, group="runs-delete", exit_on_error=False)
+    def _delete(self, run_id: str, name: str) -> None:
+        try:
+            self.wb.store.delete(run_id)
+            self.app.call_from_thread(self._notice, f"Deleted run {name}.", "ok")
+        except (WorkbenchError, OSError) as exc:
+            self.app.call_from_thread(self._notice, f"Could not delete {name}: {exc}")
+        self.post_message(RunsListed(self._list()))
+
+    def action_new(self) -> None:
+        self.wb.open_configure()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("New run", "Configure and launch a new training run (n)", self.action_new)
+        if self.current is not None:
+            name = self.current["name"]
+            yield SystemCommand(f"Open {name}", "Watch the highlighted run in the Monitor",
+                                lambda: self.wb.open_monitor(self.current["id"]))
+            if self.check_action("stop", ()):
+                yield SystemCommand(f"Stop {name}", "Ask the highlighted run to stop (s)", self.action_stop)
+            if self.check_action("resume", ()):
+                yield SystemCommand(f"Resume {name}", "Continue from the last checkpoint (r)", self.action_resume)
+            yield SystemCommand(f"Delete {name}", "Delete the highlighted run (d)", self.action_delete)

@@ -1,0 +1,1 @@
+"""Small reusable widgets: charts, panels and tables."""

@@ -1,0 +1,116 @@
+"""Charts drawn with textual-plotext: line curves for the Monitor, bars and a histogram for Datasets.
+
+Each chart keeps its data and redraws only in ``render`` (plotext's ``build``), which Textual calls
+only for visible, changed widgets; series are downsampled to about two points per cell, so a run with a
+hundred thousand logged steps costs the same to draw as one with a hundred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual_plotext import PlotextPlot
+
+from workbench.ui.history import downsample
+
+
+@dataclass
+class Series:
+    label: str
+    xs: list[float]
+    ys: list[float]
+    color: str = "cyan"
+    marker: str = "braille"
+
+
+class LineChart(PlotextPlot):
+    """Named series against a shared x axis, with a message in place of an empty plot."""
+
+    def __init__(self, title: str, xlabel: str = "step", *, empty: str = "no data yet", id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.xlabel = xlabel
+        self.empty_message = empty
+        self.series: list[Series] = []
+        self.border_title = title
+
+    def show(self, series: list[Series]) -> None:
+        self.series = [s for s in series if s.xs]
+        self.refresh()
+
+    @property
+    def points(self) -> int:
+        """How many points the longest series holds (what the tests watch grow)."""
+        return max((len(s.xs) for s in self.series), default=0)
+
+    def render(self):
+        plt = self.plt
+        plt.clear_figure()
+        limit = max(8, self.size.width * 2)
+        if not self.series:
+            plt.title(self.empty_message)
+        for s in self.series:
+            xs, ys = downsample(s.xs, s.ys, limit)
+            # NaN gaps (a metric missing from an eval) would break plotext's axis scaling.
+            pairs = [(x, y) for x, y in zip(xs, ys) if y == y]
+            if pairs:
+                plt.plot([p[0] for p in pairs], [p[1] for p in pairs], label=s.label, marker=s.marker, color=s.color)
+        plt.xlabel(self.xlabel if self.series else "")
+        return super().render()
+
+
+class BarChart(PlotextPlot):
+    """Horizontal bars: one per category (label counts), with the counts as the x axis."""
+
+    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = title
+        self.names: list[str] = []
+        self.values: list[float] = []
+
+    def show(self, names: list[str], values: list[float]) -> None:
+        self.names, self.values = list(names), list(values)
+        self.refresh()
+
+    def render(self):
+        plt = self.plt
+        plt.clear_figure()
+        if self.names:
+            # Longest label names are cut so the bars keep most of the width.
+            names = [n if len(n) <= 14 else n[:13] + "…" for n in self.names]
+            plt.bar(names, self.values, orientation="horizontal", width=0.3, color="cyan")
+        else:
+            plt.title("no data yet")
+        return super().render()
+
+
+class Histogram(PlotextPlot):
+    """A histogram of values (token lengths), with an optional vertical marker (max_length)."""
+
+    def __init__(self, title: str, xlabel: str = "", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = title
+        self.xlabel = xlabel
+        self.values: list[float] = []
+        self.marker: float | None = None
+        self.message = "no data yet"
+
+    def show(self, values: list[float], marker: float | None = None, message: str = "no data yet") -> None:
+        self.values, self.marker, self.message = list(values), marker, message
+        self.refresh()
+
+    def render(self):
+        plt = self.plt
+        plt.clear_figure()
+        if self.values:
+            lo, hi = min(self.values), max(self.values)
+            # Integer data (token counts) gets at most one bin per value, so no empty comb teeth.
+            bins = int(max(1, min(40, self.size.width - 12, hi - lo + 1)))
+            plt.hist(self.values, bins=bins, color="cyan")
+            # The marker (max_length) only when the data reaches near it; otherwise it squashes the bars.
+            if self.marker is not None and hi >= 0.8 * self.marker:
+                plt.vline(self.marker, color="red")
+            plt.xlabel(self.xlabel)
+        else:
+            plt.title(self.message)
+        return super().render()

@@ -1,0 +1,218 @@
+"""The Monitor's text panels: header, progress, system readings and the final evaluation.
+
+Each panel keeps the latest state it was given and draws it in ``render`` so bars fit the current width.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from workbench.core.runs import ACTIVE, parse_iso
+from workbench.ui import format as fmt
+from workbench.ui.history import RunHistory
+
+
+def elapsed_seconds(info: dict[str, Any], status: str, now: float) -> float | None:
+    started = parse_iso(info.get("started")) or parse_iso(info.get("created"))
+    if started is None:
+        return None
+    end = now if status in ACTIVE else (parse_iso(info.get("finished")) or parse_iso(info.get("heartbeat")) or now)
+    return max(0.0, end - started)
+
+
+class RunHeader(Static):
+    """One line: name, status, device, elapsed time."""
+
+    def show(self, info: dict[str, Any], status: str, now: float, note: str = "") -> None:
+        text = Text(" ")
+        text.append(info.get("name", "?"), style="bold")
+        text.append(" ─ ")
+        text.append_text(fmt.status_text(status))
+        if note:
+            text.append(f" ({note})", style="yellow")
+        device = info.get("device")
+        if device:
+            text.append(f" ─ {device.replace('cuda:', '')}", style="dim")
+        elapsed = elapsed_seconds(info, status, now)
+        if elapsed is not None:
+            text.append(f" ─ {fmt.duration(elapsed)} {'elapsed' if status in ACTIVE else 'total'}", style="dim")
+        self.update(text)
+
+
+class ProgressPanel(Static):
+    """Epoch, step, a bar and the ETA; then the numbers a user watches most."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Progress"
+        self.info: dict[str, Any] = {}
+        self.status = "queued"
+        self.history = RunHistory()
+
+    def show(self, info: dict[str, Any], status: str, history: RunHistory) -> None:
+        self.info, self.status, self.history = info, status, history
+        self.refresh(layout=True)
+
+    @property
+    def step(self) -> int:
+        """The latest known step: the metrics may be ahead of run.json's once-a-second progress."""
+        progress = self.info.get("progress") or {}
+        return max(int(progress.get("step") or 0), self.history.last_step)
+
+    def render(self) -> Group:
+        progress = self.info.get("progress") or {}
+        h = self.history
+        step, max_steps = self.step, progress.get("max_steps")
+        epoch = h.last_epoch if h.last_epoch is not None else progress.get("epoch")
+        num_epochs = progress.get("num_epochs")
+        head = Text()
+        head.append(f"epoch {fmt.number(epoch, 2)}/{num_epochs if num_epochs is not None else '—'}  ")
+        head.append(f"step {fmt.count(step)}/{fmt.count(max_steps)}  ", style="bold")
+        fraction = step / max_steps if max_steps else 0.0
+        if self.status in ACTIVE:
+            tail = f"  {fraction:4.0%}  ETA {fmt.duration(h.eta_seconds(step, max_steps))}"
+        else:
+            tail = f"  {fraction:4.0%}  {self.status}"
+        width = max(10, self.content_size.width - head.cell_len - len(tail))
+        head.append(fmt.bar(fraction, width), style="green" if self.status in ACTIVE else "")
+        head.append(tail)
+
+        numbers = Text()
+        train = h.last_train or {}
+        if "loss" in train:
+            numbers.append(f"loss {fmt.number(train['loss'])}", style="bold")
+            ema = h.ema_loss()
+            if ema is not None:
+                numbers.append(f" (ema {fmt.number(ema)})", style="dim")
+            numbers.append("   ")
+        if h.last_eval:
+            main = "accuracy" if "accuracy" in h.eval_metrics else next(iter(h.eval_metrics), None)
+            if main:
+                series = h.eval_metrics[main]
+                numbers.append(f"eval {main[:3]} {fmt.number(series[-1])}", style="bold")
+                if len(series) > 1 and series[-1] == series[-1] and series[-2] == series[-2]:
+                    numbers.append(" ▲" if series[-1] > series[-2] else (" ▼" if series[-1] < series[-2] else " ="))
+                best = h.best(main)
+                if best:
+                    numbers.append(f" best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", style="dim")
+                numbers.append("   ")
+        if train.get("lr") is not None:
+            numbers.append(f"lr {fmt.sci(train['lr'])}   ")
+        if train.get("samples_per_s") is not None:
+            numbers.append(f"{fmt.rate(train['samples_per_s'])} samples/s   ")
+        if train.get("tokens_per_s") is not None:
+            numbers.append(f"{fmt.rate(train['tokens_per_s'])} tok/s")
+        if not numbers:
+            numbers.append("waiting for the first logged step…" if self.status in ACTIVE else "no steps logged",
+                           style="dim")
+        return Group(head, numbers)
+
+
+class SystemPanel(Static):
+    """GPU utilisation, memory, temperature and power when the worker saw a GPU; CPU and RAM otherwise."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "System"
+        self.reading: dict[str, Any] | None = None
+
+    def show(self, reading: dict[str, Any] | None) -> None:
+        if reading is self.reading:
+            return
+        self.reading = reading
+        gpus = (reading or {}).get("gpus") or []
+        if gpus:
+            name = gpus[0].get("name", "").replace("NVIDIA ", "")
+            self.border_title = f"GPU {gpus[0].get('index', 0)} · {name}" if len(gpus) == 1 else f"{len(gpus)} GPUs"
+        else:
+            self.border_title = "System"
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        r = self.reading
+        if not r:
+            return Text("no system readings yet", style="dim")
+        width = max(6, min(24, self.content_size.width - 30))
+        text = Text()
+        gpus = r.get("gpus") or []
+        for i, g in enumerate(gpus):
+            if len(gpus) > 1:
+                text.append(f"GPU {g.get('index', i)} {g.get('name', '')}\n", style="bold")
+            util = g.get("util")
+            text.append("util ")
+            text.append(fmt.bar((util or 0) / 100, width), style="green")
+            text.append(f" {fmt.number(util, 0):>3}%")
+            if g.get("temp") is not None:
+                text.append(f"   {g['temp']:.0f}°C")
+            text.append("\nmem  ")
+            used, total = g.get("mem_used"), g.get("mem_total")
+            text.append(fmt.bar(used / total if used and total else 0, width), style="cyan")
+            text.append(f" {_gib(used)}/{_gib(total)} GiB")
+            if g.get("power") is not None:
+                text.append(f"   {g['power']:.0f} W")
+            if i < len(gpus) - 1:
+                text.append("\n")
+        if not gpus:
+            cpu = r.get("cpu_percent")
+            text.append("CPU  ")
+            text.append(fmt.bar((cpu or 0) / 100, width), style="green")
+            text.append(f" {fmt.number(cpu, 0):>3}%")
+            if r.get("cpu_count"):
+                text.append(f"  of {r['cpu_count']} cores", style="dim")
+            used, total = r.get("ram_used"), r.get("ram_total")
+            text.append("\nRAM  ")
+            text.append(fmt.bar(used / total if used and total else 0, width), style="cyan")
+            text.append(f" {_gib(used)}/{_gib(total)} GiB")
+        if r.get("rss"):
+            text.append(f"\nworker RSS {fmt.size_bytes(r['rss'])}", style="dim")
+        return text
+
+
+def _gib(n: float | None) -> str:
+    return "—" if n is None else f"{n / (1 << 30):.1f}"
+
+
+class FinalPanel(Static):
+    """Final metrics, per-class scores and the confusion matrix, once the run has finished."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Final evaluation"
+
+    def show(self, info: dict[str, Any]) -> bool:
+        """Draw the final evaluation from run.json; False when there is none (yet)."""
+        metrics, evaluation = info.get("metrics") or {}, info.get("evaluation") or {}
+        if not metrics:
+            return False
+        parts: list[Any] = []
+        line = Text()
+        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("eval_loss", "eval loss")):
+            if key in metrics:
+                line.append(f"{label} ", style="dim")
+                line.append(f"{fmt.number(metrics[key])}   ", style="bold")
+        best = info.get("best_metric") or {}
+        if best.get("checkpoint"):
+            line.append(f"best {best.get('name')} from {best['checkpoint']}", style="dim")
+        parts.append(line)
+        labels, matrix = evaluation.get("labels") or [], evaluation.get("confusion_matrix") or []
+        if labels and matrix:
+            table = Table(box=None, padding=(0, 1), show_edge=False, title="rows: gold · columns: predicted",
+                          title_justify="left", title_style="dim")
+            table.add_column("", style="bold", no_wrap=True, max_width=14)
+            for label in labels:
+                table.add_column(label[:10], justify="right")
+            per_class = evaluation.get("per_class") or {}
+            table.add_column("P / R / F1", justify="right", style="dim")
+            for label, row in zip(labels, matrix):
+                pc = per_class.get(label) or {}
+                table.add_row(label, *(str(v) for v in row),
+                              f"{fmt.number(pc.get('precision'), 2)} {fmt.number(pc.get('recall'), 2)} "
+                              f"{fmt.number(pc.get('f1'), 2)}")
+            parts.append(table)
+        self.update(Group(*parts))
+        return True
