@@ -376,6 +376,145 @@ def cmd_datasets_inspect(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------------ export
+def _export_dir(args, ref: str):
+    """An export directory given as a path, or by name under the workspace's exports/ folder."""
+    from pathlib import Path
+
+    from workbench.paths import Workspace
+
+    path = Path(ref).expanduser()
+    if not path.exists() and "/" not in ref:
+        named = Workspace.resolve(args.workspace).exports_dir / ref
+        if named.exists():
+            return named
+    return path
+
+
+def _mb(size: Any) -> str:
+    return "—" if size is None else f"{size / 1e6:.1f} MB"
+
+
+def cmd_export(args) -> int:
+    from workbench.core.export import export_run
+
+    store = _store(args)
+    run = store.get(args.run)
+    console = _console()
+    with (console.status("exporting…") if not args.json else _nullcontext()) as status:
+        manifest = export_run(run, out=args.out, workspace=store.workspace, int8=args.int8, opset=args.opset,
+                              force=args.force, data=args.data, max_int8_drop=args.max_int8_drop,
+                              progress=None if args.json else status.update)
+    if args.json:
+        _print_json(manifest)
+        return 0
+    from rich.table import Table
+
+    report = manifest["validation"]
+    sizes = manifest["sizes_bytes"]
+    table = Table(title=f"validation on {report['rows']} rows of {report['data']}", box=None, header_style="bold")
+    for col in ("engine", "accuracy", "macro-F1", "Δ accuracy (pts)", "label agreement", "max |Δ logit|", "size"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
+    for e in report["engines"]:
+        diff = e.get("max_abs_logit_diff")
+        table.add_row(e["engine"], _fmt(e["accuracy"]), _fmt(e["macro_f1"]), _fmt(e.get("accuracy_delta_points"), 2),
+                      _fmt(e.get("label_agreement")), "—" if diff is None else f"{diff:.2e}", _mb(size_of.get(e["engine"])))
+    console.print(table)
+    opt = manifest["optimization"]
+    fused = ", ".join(f"{k} {v}" for k, v in opt["fused_ops"].items()) or "none"
+    console.print(f"fused ops: {fused}")
+    for warning in manifest.get("warnings") or []:
+        console.print(f"[yellow]warning:[/] {warning}")
+    if manifest.get("quantization"):
+        q = manifest["quantization"]
+        console.print(f"int8: dynamic, per_channel={q['per_channel']}, reduce_range={q['reduce_range']}")
+    console.print(f"[green]exported[/] {run.name} → [bold]{manifest['path']}[/]")
+    console.print(f"  try it:   sft-workbench predict {manifest['path']} \"some text\"")
+    console.print(f"  speed:    sft-workbench bench {manifest['path']}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    # Torch-free on purpose: only onnxruntime, tokenizers and numpy get imported on this path.
+    from workbench.core.inference import OnnxClassifier, batched, iter_texts
+
+    if args.texts and args.file:
+        raise WorkbenchError("give TEXT arguments or --file, not both.")
+    if not args.texts and not args.file:
+        raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
+    if args.batch_size < 1:
+        raise WorkbenchError("--batch-size must be at least 1.")
+    clf = OnnxClassifier(_export_dir(args, args.export_dir), int8=args.int8)
+    try:
+        if args.file:
+            # Stream: one batch in memory at a time, each written (and flushed) as soon as it is scored.
+            row = 0
+            for batch in batched(iter_texts(args.file, args.text_column), args.batch_size):
+                # The header waits for the first batch, so a bad file or column gives only the error line.
+                lines = ["row\tlabel\tscore\ttext"] if row == 0 and not args.json else []
+                for text, pred in zip(batch, clf.predict(batch, batch_size=args.batch_size)):
+                    row += 1
+                    if args.json:
+                        lines.append(json.dumps({"row": row, "text": text, **pred}, ensure_ascii=False))
+                    else:
+                        lines.append(f"{row}\t{pred['label']}\t{pred['scores'][pred['label']]:.4f}\t{' '.join(text.split())}")
+                print("\n".join(lines), flush=True)
+            return 0
+        preds = clf.predict(args.texts, batch_size=args.batch_size)
+        if args.json:
+            _print_json([{"text": t, **p} for t, p in zip(args.texts, preds)])
+            return 0
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, header_style="bold")
+        table.add_column("text", overflow="fold")
+        table.add_column("label")
+        show_all = len(clf.labels) <= 6
+        for label in clf.labels if show_all else ["score"]:
+            table.add_column(label, justify="right")
+        for text, p in zip(args.texts, preds):
+            scores = [p["scores"][l] for l in clf.labels] if show_all else [p["scores"][p["label"]]]
+            table.add_row(Text(text), Text(p["label"], style="bold"), *(f"{s:.4f}" for s in scores))
+        _console().print(table)
+        return 0
+    except BrokenPipeError:
+        # `sft-workbench predict … | head` closed the pipe: stop quietly, like other Unix tools.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def cmd_bench(args) -> int:
+    from workbench.core.bench import BenchSettings, bench_export
+
+    console = _console()
+    with (console.status("benchmarking…") if not args.json else _nullcontext()) as status:
+        result = bench_export(_export_dir(args, args.export_dir), BenchSettings(threads=args.threads),
+                              progress=None if args.json else status.update)
+    if args.json:
+        _print_json(result)
+        return 0
+    from rich.table import Table
+
+    st = result["settings"]
+    table = Table(title=f"{st['threads']} thread(s), seq {st['seq_len']}: latency at batch {st['latency_batch']}, "
+                        f"throughput at batch {st['throughput_batch']}", box=None, header_style="bold")
+    for col in ("engine", "p50 ms", "p95 ms", "samples/s", "speed-up p50", "speed-up throughput", "size"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    for name, row in result["engines"].items():
+        table.add_row(name, _fmt(row["p50_ms"], 2), _fmt(row["p95_ms"], 2), _fmt(row["throughput_per_s"], 1),
+                      f"{row['speedup_p50']:.2f}×" if "speedup_p50" in row else "—",
+                      f"{row['speedup_throughput']:.2f}×" if "speedup_throughput" in row else "—", _mb(row["size_bytes"]))
+    console.print(table)
+    for note in result["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    console.print("saved under \"benchmark\" in the export's manifest.json")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ app
 def cmd_app(args) -> int:
     from workbench.ui.app import make_app
@@ -473,6 +612,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--no-tokenizer", action="store_true", help="skip token-length statistics")
     p.set_defaults(func=cmd_datasets_inspect)
+
+    x = common(sub.add_parser("export", help="export a run's model to ONNX (optionally int8), validated on real data"))
+    x.add_argument("run", help="run id, id prefix or name")
+    x.add_argument("--int8", action="store_true", help="also write model.int8.onnx (dynamic int8 quantisation)")
+    x.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset (default: 17)")
+    x.add_argument("--out", metavar="DIR", help="export directory (default: <workspace>/exports/<run name>)")
+    x.add_argument("--force", action="store_true", help="replace an existing export directory")
+    x.add_argument("--data", metavar="PATH", help="validate on this labelled data instead of the run's eval split")
+    x.add_argument("--max-int8-drop", type=float, default=1.0, metavar="POINTS",
+                   help="fail if int8 accuracy falls more than POINTS below PyTorch (default: 1.0)")
+    x.set_defaults(func=cmd_export)
+
+    p = common(sub.add_parser("predict", help="classify texts with an export (onnxruntime only, no torch)"))
+    p.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    p.add_argument("--file", metavar="F", help="a .csv/.tsv/.jsonl/.txt file, streamed in batches (--json: JSON lines)")
+    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/JSONL file")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default: 32)")
+    p.add_argument("--int8", action="store_true", help="use model.int8.onnx instead of model.onnx")
+    p.set_defaults(func=cmd_predict)
+
+    b = common(sub.add_parser("bench", help="PyTorch vs ONNX fp32 vs ONNX int8 latency and throughput on this CPU"))
+    b.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
+    b.add_argument("--threads", type=int, metavar="N", help="threads for every engine (default: all available cores)")
+    b.set_defaults(func=cmd_bench)
     return parser
 
 
