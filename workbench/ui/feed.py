@@ -72,7 +72,8 @@ class TextTail:
         if self._skip_partial_first and lines:
             lines = lines[1:]  # started mid-file: the first line is a fragment
         self._skip_partial_first = False
-        return [ln.decode("utf-8", errors="replace").rstrip("\r") for ln in lines], reset
+        # Progress bars redraw a line with carriage returns; what a terminal would show is the last part.
+        return [ln.decode("utf-8", errors="replace").rstrip("\r").rsplit("\r", 1)[-1] for ln in lines], reset
 
 
 class RunFeed:

@@ -55,6 +55,13 @@ class RunHistory:
                 if not isinstance(step, (int, float)):
                     continue
                 self.last_eval = e
+                if self.eval_steps and self.eval_steps[-1] == float(step):
+                    # The final evaluation repeats the last one at the same step: one point, not two.
+                    self.eval_steps.pop()
+                    self.eval_loss.pop()
+                    for series in self.eval_metrics.values():
+                        if len(series) > len(self.eval_steps):
+                            series.pop()
                 self.eval_steps.append(float(step))
                 self.eval_loss.append(float(e["loss"]) if isinstance(e.get("loss"), (int, float)) else float("nan"))
                 n = len(self.eval_steps)

@@ -114,7 +114,7 @@ class ConfigureScreen(WorkbenchScreen):
                                   style="dim"))
             return
         info = row.info
-        default = "none" if info["default"] is None else info["default"]
+        default = "none" if info["default"] in (None, "") else info["default"]
         choices = f"  one of: {', '.join(info['choices'])}" if info["choices"] else ""
         help_line.update(Text.assemble((info["name"], "bold"), f"  {info['help']}",
                                        (f"  default: {default}{choices}", "dim")))

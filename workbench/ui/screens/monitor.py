@@ -48,6 +48,8 @@ class MonitorScreen(WorkbenchScreen):
         self.history = RunHistory()
         self.vanished = False
         self.polls = 0  # updates applied (tests and the benchmark wait on it)
+        self._bindings_for: str | None = None
+        self._showing_status_notice = False
 
     def compose_body(self) -> ComposeResult:
         yield RunHeader(id="mon-header")
@@ -78,7 +80,7 @@ class MonitorScreen(WorkbenchScreen):
         wanted = self.wb.monitored_run
         if wanted is None:
             self._reset(None)
-            self.query_one(RunHeader).update(" No run to monitor yet.")
+            self.query_one(RunHeader).say(" No run to monitor yet.")
             self.query_one(Notice).show("Pick a run on the Runs screen (1) and press ⏎, or launch one from "
                                         "Configure (3).", "info")
         elif wanted != self.run_id:
@@ -101,6 +103,7 @@ class MonitorScreen(WorkbenchScreen):
         self.run_id, self.run_path, self.info, self.status, self.vanished = run_id, None, {}, "queued", False
         self.history = RunHistory()
         self.query_one(Notice).clear()
+        self._showing_status_notice = False
         self.query_one("#mon-log", Log).clear()
         self.query_one("#mon-final").display = False
         self.query_one("#mon-system").display = True
@@ -156,7 +159,7 @@ class MonitorScreen(WorkbenchScreen):
     # --- drawing --------------------------------------------------------------------------------------
     def _tick(self) -> None:
         """Elapsed time and ETA move even when no new data arrives."""
-        if self.run_id and not self.vanished and self.status in ACTIVE:
+        if self.is_current and self.run_id and not self.vanished and self.status in ACTIVE:
             self._render_header()
 
     def _render_header(self) -> None:
@@ -175,13 +178,10 @@ class MonitorScreen(WorkbenchScreen):
         finished = self.status not in ACTIVE and self.query_one(FinalPanel).show(self.info)
         self.query_one("#mon-final").display = bool(finished)
         self.query_one("#mon-system").display = not finished
-        self.refresh_bindings()
-        if self.status == "crashed":
-            self.query_one(Notice).show("The worker died without finishing. Press r to resume from the last "
-                                        "checkpoint." if self._can_resume() else
-                                        "The worker died without finishing, before its first checkpoint.")
-        elif self.status == "failed" and self.info.get("error"):
-            self.query_one(Notice).show(f"Failed: {self.info['error']}")
+        if self.status != self._bindings_for:
+            self._bindings_for = self.status  # recomposing the footer is costly: only when keys change
+            self.refresh_bindings()
+        self._status_notice()
         if charts:
             self.query_one("#mon-loss", LineChart).show([
                 Series("train", h.train_steps, h.train_loss, color="cyan"),
@@ -192,6 +192,22 @@ class MonitorScreen(WorkbenchScreen):
                 Series(name.replace("_", "-"), h.eval_steps, values, color=next(colors, "white"), marker="dot")
                 for name, values in list(h.eval_metrics.items())[:4]
             ])
+
+    def _status_notice(self) -> None:
+        """Say what a crashed or failed run needs; take it back once the run is going again (resumed)."""
+        notice = self.query_one(Notice)
+        if self.status == "crashed":
+            message = ("The worker died without finishing. Press r to resume from the last checkpoint."
+                       if self._can_resume() else "The worker died without finishing, before its first checkpoint.")
+        elif self.status == "failed" and self.info.get("error"):
+            message = f"Failed: {self.info['error']}"
+        else:
+            message = None
+        if message:
+            notice.show(message)
+        elif self._showing_status_notice:
+            notice.clear()
+        self._showing_status_notice = bool(message)
 
     def _can_resume(self) -> bool:
         return self.run_path is not None and Run(self.run_path, self.info).last_checkpoint() is not None

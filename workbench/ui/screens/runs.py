@@ -71,6 +71,7 @@ class RunsScreen(WorkbenchScreen):
     def __init__(self) -> None:
         super().__init__()
         self.summaries: dict[str, dict[str, Any]] = {}
+        self._binding_state: tuple | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="runs-header")
@@ -81,11 +82,15 @@ class RunsScreen(WorkbenchScreen):
     def on_mount(self) -> None:
         # The first listing is synchronous (a few small JSON reads) so the first paint shows the runs.
         self._show(self._list())
-        self.set_interval(REFRESH_S, self.refresh_runs)
+        self.set_interval(REFRESH_S, self._tick)
         self.query_one(RunTable).focus()
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
+
+    def _tick(self) -> None:
+        if self.is_current:  # another screen is showing: catch up when this one is shown again
+            self.refresh_runs()
 
     def on_resize(self) -> None:
         table = self.query_one(RunTable)
@@ -117,19 +122,30 @@ class RunsScreen(WorkbenchScreen):
         if summaries:
             parts = [f"{n} {status}" for status, n in sorted(counts.items(), key=lambda kv: -kv[1])]
             header.append("  " + " · ".join(parts), style="dim")
-        self.query_one("#runs-header", Static).update(header)
+        self._update("#runs-header", header)
         self._show_detail()
 
+    def _update(self, selector: str, content: Text) -> None:
+        """Update a Static only when its text changes: this runs every second, and each update costs a
+        layout pass."""
+        widget = self.query_one(selector, Static)
+        if getattr(widget, "_shown_text", None) != content:
+            widget._shown_text = content
+            widget.update(content)
+
     def _show_detail(self) -> None:
-        detail = self.query_one("#runs-detail", Static)
         current = self.current
         if current is None:
-            detail.update(Text.from_markup(
+            self._update("#runs-detail", Text.from_markup(
                 "No runs yet in this workspace.\n[b]n[/b] configure a new run · [b]2[/b] browse data sets"
                 if not self.summaries else ""))
         else:
-            detail.update(run_detail(current, self.wb.clock()))
-        self.refresh_bindings()
+            self._update("#runs-detail", run_detail(current, self.wb.clock()))
+        # The footer greys out keys that do not apply; recomposing it is costly, so only on a change.
+        state = current and (current["id"], current["status"], current.get("can_resume"))
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
 
     @property
     def current(self) -> dict[str, Any] | None:

@@ -13,7 +13,22 @@ from textual.widgets import DataTable, Input, Static
 from workbench.ui import format as fmt
 
 PAGE_ROWS = 100
-CELL_CHARS = 60  # cells are cut in the table; the whole text is in the file, not on one terminal line
+MAX_CELL = 120  # no column is ever wider: a preview is for looking, the whole text is in the file
+
+
+def fit_widths(natural: list[int], available: int) -> list[int]:
+    """Column widths that fit ``available`` cells: short columns (labels) keep their width, the widest
+    ones (texts) give way first, down to 8 cells each."""
+    widths = [min(MAX_CELL, max(1, n)) for n in natural]
+    while sum(widths) > available:
+        widest = max(range(len(widths)), key=widths.__getitem__)
+        if widths[widest] <= 8:
+            break
+        second = max((w for i, w in enumerate(widths) if i != widest), default=0)
+        widths[widest] = max(8, second, widths[widest] - (sum(widths) - available))
+        if widths[widest] == second:  # level with the next widest, then shrink both in turn
+            widths[widest] -= 1
+    return widths
 
 
 class DataPreview(Vertical):
@@ -46,11 +61,15 @@ class DataPreview(Vertical):
             self.columns = list(columns)
         else:
             table.clear()
+        rows = [[c.replace("\n", "⏎") for c in row[: len(columns)]] + [""] * (len(columns) - len(row)) for row in rows]
+        number_width = len(fmt.count(start + len(rows))) + 2
+        natural = [max([len(name)] + [len(r[i]) for r in rows]) for i, name in enumerate(columns)]
+        # Each column takes two cells of padding; leave room for the row numbers and a scroll bar.
+        limits = fit_widths(natural, self.size.width - number_width - 2 * len(columns) - 2)
         for offset, row in enumerate(rows):
-            cells = [c if len(c) <= CELL_CHARS else c[: CELL_CHARS - 1] + "…" for c in row[: len(columns)]]
-            cells += [""] * (len(columns) - len(cells))
+            cells = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(row, limits)]
             # Cell text is data, not markup: a "[b]" in a review must not turn bold.
-            table.add_row(Text(fmt.count(start + offset + 1), style="dim"), *(Text(c.replace("\n", "⏎")) for c in cells))
+            table.add_row(Text(fmt.count(start + offset + 1), style="dim"), *(Text(c) for c in cells))
         self.start, self.total, self.done = start, total, done
         self.show_progress(total, progress, done)
 

@@ -26,7 +26,19 @@ def elapsed_seconds(info: dict[str, Any], status: str, now: float) -> float | No
 
 
 class RunHeader(Static):
-    """One line: name, status, device, elapsed time."""
+    """One line: name, status, device, elapsed time. Redrawn every second while a run is active, so it
+    repaints itself rather than going through ``update`` (which would lay out the whole screen again)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.text = Text()
+
+    def render(self) -> Text:
+        return self.text
+
+    def say(self, message: str) -> None:
+        self.text = Text(message)
+        self.refresh()
 
     def show(self, info: dict[str, Any], status: str, now: float, note: str = "") -> None:
         text = Text(" ")
@@ -41,7 +53,9 @@ class RunHeader(Static):
         elapsed = elapsed_seconds(info, status, now)
         if elapsed is not None:
             text.append(f" ─ {fmt.duration(elapsed)} {'elapsed' if status in ACTIVE else 'total'}", style="dim")
-        self.update(text)
+        if text != self.text:
+            self.text = text
+            self.refresh()
 
 
 class ProgressPanel(Static):
@@ -82,35 +96,56 @@ class ProgressPanel(Static):
         head.append(fmt.bar(fraction, width), style="green" if self.status in ACTIVE else "")
         head.append(tail)
 
-        numbers = Text()
+        items = self._number_items()
+        return Group(head, *_wrap_items(items, self.content_size.width))
+
+    def _number_items(self) -> list[Text]:
+        """The readings, each kept whole when the line wraps (``92,300 tok/s`` never splits)."""
+        h = self.history
+        items: list[Text] = []
         train = h.last_train or {}
         if "loss" in train:
-            numbers.append(f"loss {fmt.number(train['loss'])}", style="bold")
+            item = Text(f"loss {fmt.number(train['loss'])}", style="bold")
             ema = h.ema_loss()
             if ema is not None:
-                numbers.append(f" (ema {fmt.number(ema)})", style="dim")
-            numbers.append("   ")
-        if h.last_eval:
-            main = "accuracy" if "accuracy" in h.eval_metrics else next(iter(h.eval_metrics), None)
-            if main:
-                series = h.eval_metrics[main]
-                numbers.append(f"eval {main[:3]} {fmt.number(series[-1])}", style="bold")
-                if len(series) > 1 and series[-1] == series[-1] and series[-2] == series[-2]:
-                    numbers.append(" ▲" if series[-1] > series[-2] else (" ▼" if series[-1] < series[-2] else " ="))
-                best = h.best(main)
-                if best:
-                    numbers.append(f" best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", style="dim")
-                numbers.append("   ")
+                item.append(f" (ema {fmt.number(ema)})", style="dim")
+            items.append(item)
+        main = "accuracy" if "accuracy" in h.eval_metrics else next(iter(h.eval_metrics), None)
+        if h.last_eval and main:
+            series = h.eval_metrics[main]
+            short = {"accuracy": "acc", "macro_f1": "F1"}.get(main, main)
+            item = Text(f"eval {short} {fmt.number(series[-1])}", style="bold")
+            if len(series) > 1 and series[-1] == series[-1] and series[-2] == series[-2]:
+                item.append(" ▲" if series[-1] > series[-2] else (" ▼" if series[-1] < series[-2] else " ="))
+            best = h.best(main)
+            if best:
+                item.append(f" best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", style="dim")
+            items.append(item)
         if train.get("lr") is not None:
-            numbers.append(f"lr {fmt.sci(train['lr'])}   ")
+            items.append(Text(f"lr {fmt.sci(train['lr'])}"))
         if train.get("samples_per_s") is not None:
-            numbers.append(f"{fmt.rate(train['samples_per_s'])} samples/s   ")
+            items.append(Text(f"{fmt.rate(train['samples_per_s'])} samples/s"))
         if train.get("tokens_per_s") is not None:
-            numbers.append(f"{fmt.rate(train['tokens_per_s'])} tok/s")
-        if not numbers:
-            numbers.append("waiting for the first logged step…" if self.status in ACTIVE else "no steps logged",
-                           style="dim")
-        return Group(head, numbers)
+            items.append(Text(f"{fmt.rate(train['tokens_per_s'])} tok/s"))
+        if not items:
+            items.append(Text("waiting for the first logged step…" if self.status in ACTIVE else "no steps logged",
+                              style="dim"))
+        return items
+
+
+def _wrap_items(items: list[Text], width: int, gap: str = "   ") -> list[Text]:
+    """Lay ``items`` out on as few lines as fit ``width``, breaking only between items."""
+    lines: list[Text] = []
+    line = Text()
+    for item in items:
+        if line.cell_len and line.cell_len + len(gap) + item.cell_len > width:
+            lines.append(line)
+            line = Text()
+        if line.cell_len:
+            line.append(gap)
+        line.append_text(item)
+    lines.append(line)
+    return lines
 
 
 class SystemPanel(Static):
