@@ -523,6 +523,13 @@ def cmd_app(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """Argument errors read like every other error: one line, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="sft-workbench", description="A terminal workbench for supervised fine-tuning.")
     parser.add_argument("--version", action="version", version=f"sft-workbench {__version__}")
@@ -552,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float)
     t.add_argument("--grad-accum", type=int)
     t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
+    t.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
+                   help="batch examples of similar length together (default: on)")
     t.add_argument("--logging-steps", type=int)
     t.add_argument("--eval-strategy", choices=("epoch", "steps"))
     t.add_argument("--eval-steps", type=int)
@@ -659,12 +668,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-    t.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
-                   help="batch examples of similar length together (default: on)")
-class _Parser(argparse.ArgumentParser):
-    """Argument errors read like every other error: one line, exit code 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
-
-
