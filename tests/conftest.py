@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -14,9 +11,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_DATA = REPO / "sample_data"
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+from helpers import REPO, SAMPLE_DATA, SHARED_DATASETS, kill_workers, wait_for  # noqa: F401  (re-exported)
 
 
 @pytest.fixture(scope="session")
@@ -46,22 +41,6 @@ def workspace(tmp_path) -> Path:
     kill_workers(ws)
 
 
-def kill_workers(ws: Path) -> None:
-    """Stop every worker a test started, so CI never leaves one running."""
-    from workbench.core.runs import pid_alive
-
-    for run_json in (ws / "runs").glob("*/run.json"):
-        try:
-            pid = json.loads(run_json.read_text()).get("pid")
-        except (OSError, ValueError):
-            continue
-        if pid and pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
 @pytest.fixture
 def cli(workspace, capsys):
     """Run the CLI in-process: returns (exit code, stdout, stderr)."""
@@ -73,13 +52,3 @@ def cli(workspace, capsys):
         return code, out, err
 
     return run
-
-
-def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for condition")

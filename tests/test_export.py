@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, SAMPLE_DATA, kill_workers
+from helpers import REPO, SAMPLE_DATA, kill_workers
 
 RUN_NAME = "tiny-sentiment"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_DATA, wait_for
+from helpers import SAMPLE_DATA, wait_for
 from workbench.core.runs import RunStore
 
 TOPICS = str(SAMPLE_DATA / "topics")
@@ -22,7 +22,7 @@ def tiny_args(model_dir, *extra):
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
     """One foreground training run shared by the read-only assertions below."""
-    from conftest import kill_workers
+    from helpers import kill_workers
     from workbench.cli import main
 
     ws = tmp_path_factory.mktemp("trained-ws")

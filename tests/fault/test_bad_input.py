@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_DATA
+from helpers import SAMPLE_DATA
 from workbench.core.runs import RunStore
 
 TOPICS = SAMPLE_DATA / "topics"

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import SAMPLE_DATA, wait_for
+from helpers import SAMPLE_DATA, wait_for
 from workbench.core.runs import RunStore
 
 TOPICS = str(SAMPLE_DATA / "topics")

@@ -1,0 +1,39 @@
+"""Plain helpers shared by tests (import as `from helpers import ...`; conftest.py names collide across folders)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "sample_data"
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+
+def kill_workers(ws: Path) -> None:
+    """Stop every worker a test started, so CI never leaves one running."""
+    from workbench.core.runs import pid_alive
+
+    for run_json in (ws / "runs").glob("*/run.json"):
+        try:
+            pid = json.loads(run_json.read_text()).get("pid")
+        except (OSError, ValueError):
+            continue
+        if pid and pid_alive(pid):
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for condition")
