@@ -15,7 +15,6 @@ from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Log, Static
 from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
@@ -25,6 +24,7 @@ from workbench.ui.history import RunHistory
 from workbench.ui.messages import HandoffChanged, RunPolled
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.widgets.charts import LineChart, Series
+from workbench.ui.widgets.log_tail import LogTail
 from workbench.ui.widgets.run_panels import FinalPanel, ProgressPanel, RunHeader, SystemPanel
 
 LOG_LINES = 1000
@@ -35,7 +35,7 @@ class MonitorScreen(WorkbenchScreen):
     BINDINGS = [
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
-        Binding("l", "focus_log", "Log"),
+        Binding("l", "focus_log", "Full log"),
         Binding("q,escape", "back", "Back"),
     ]
 
@@ -62,10 +62,10 @@ class MonitorScreen(WorkbenchScreen):
             with Horizontal(id="mon-bottom", classes="row"):
                 yield SystemPanel(id="mon-system", classes="panel")
                 yield FinalPanel(id="mon-final", classes="panel")
-                yield Log(max_lines=LOG_LINES, id="mon-log", classes="panel")
+                yield LogTail(max_lines=LOG_LINES, id="mon-log", classes="panel")
 
     def on_mount(self) -> None:
-        self.query_one("#mon-log", Log).border_title = "Log"
+        self.query_one(LogTail).border_title = "Log (l: full screen)"
         self.query_one("#mon-final").display = False
         self.set_interval(1.0, self._tick)
 
@@ -104,7 +104,7 @@ class MonitorScreen(WorkbenchScreen):
         self.history = RunHistory()
         self.query_one(Notice).clear()
         self._showing_status_notice = False
-        self.query_one("#mon-log", Log).clear()
+        self.query_one(LogTail).clear()
         self.query_one("#mon-final").display = False
         self.query_one("#mon-system").display = True
         for chart in self.query(LineChart):
@@ -148,7 +148,7 @@ class MonitorScreen(WorkbenchScreen):
         if u.status:
             self.status = u.status
         self.history.add(u.events)
-        log = self.query_one("#mon-log", Log)
+        log = self.query_one(LogTail)
         if u.log_reset:
             log.clear()
         if u.log_lines:
@@ -244,10 +244,17 @@ class MonitorScreen(WorkbenchScreen):
         self.query_one(Notice).show(f"Resuming from {run.last_checkpoint().name}…", "ok")
 
     def action_focus_log(self) -> None:
-        self.query_one("#mon-log", Log).focus()
+        """The log tail over the whole screen (more lines, full width); l or escape brings the panels back."""
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.query_one(LogTail), container=False)
 
     def action_back(self) -> None:
-        self.wb.action_goto("runs")
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.wb.action_goto("runs")
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         if self.run_id and self.status in ACTIVE:

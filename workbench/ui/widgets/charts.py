@@ -7,11 +7,16 @@ hundred thousand logged steps costs the same to draw as one with a hundred.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from textual_plotext import PlotextPlot
 
 from workbench.ui.history import downsample
+
+# A live curve redraws at most this often: plotext takes milliseconds per frame, and the worker's
+# metrics may arrive many times a second. Text readings (step, loss) still update on every poll.
+MIN_REDRAW_S = 1.0
 
 
 @dataclass
@@ -32,10 +37,23 @@ class LineChart(PlotextPlot):
         self.xlabel = xlabel
         self.empty_message = empty
         self.series: list[Series] = []
+        self._drawn_at = 0.0
+        self._pending = None
         self.border_title = title
 
     def show(self, series: list[Series]) -> None:
+        was_empty = not self.series
         self.series = [s for s in series if s.xs]
+        wait = MIN_REDRAW_S - (time.monotonic() - self._drawn_at)
+        # The first curve (or a cleared chart) shows at once; only a growing curve waits its turn.
+        if wait <= 0 or was_empty or not self.series:
+            self._redraw()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._redraw)
+
+    def _redraw(self) -> None:
+        self._pending = None
+        self._drawn_at = time.monotonic()
         self.refresh()
 
     @property

@@ -67,10 +67,14 @@ class ProgressPanel(Static):
         self.info: dict[str, Any] = {}
         self.status = "queued"
         self.history = RunHistory()
+        self._lines = 0
 
     def show(self, info: dict[str, Any], status: str, history: RunHistory) -> None:
         self.info, self.status, self.history = info, status, history
-        self.refresh(layout=True)
+        # A new layout of the whole screen only when this panel's height changes; a repaint otherwise.
+        lines = 1 + len(_wrap_items(self._number_items(), self.content_size.width))
+        self.refresh(layout=lines != self._lines)
+        self._lines = lines
 
     @property
     def step(self) -> int:
