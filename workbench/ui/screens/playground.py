@@ -41,12 +41,15 @@ class PlaygroundScreen(WorkbenchScreen):
     MODE = "playground"
     BINDINGS = [
         Binding("ctrl+r", "pick_run", "Pick run"),
+        Binding("ctrl+o", "toggle_source", "Model/ONNX"),
         Binding("escape", "leave_field", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.run_id: str | None = None
+        self.run_id: str | None = None  # a run id, or an export directory when source == "export"
+        self.engine = ""
+        self.source = "run"  # "run": the run's PyTorch model; "export": an ONNX export (OnnxClassifier)
         self.ready = False
         self._loaded: tuple[str, Any, Any, int] | None = None  # run id, model, tokenizer, max_length
         self._lock = threading.Lock()
@@ -55,7 +58,9 @@ class PlaygroundScreen(WorkbenchScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="pg-top"):
-            yield Label("Run ")
+            yield Select([("PyTorch", "run"), ("ONNX", "export")], value="run", allow_blank=False, compact=True,
+                         id="pg-source")
+            yield Label(" Run ", id="pg-run-label")
             yield Select([], prompt="choose a finished run…", compact=True, id="pg-run")
         yield Static(id="pg-status")
         yield Input(placeholder="type a text and press ⏎", id="pg-text")
@@ -75,6 +80,9 @@ class PlaygroundScreen(WorkbenchScreen):
         self.query_one("#pg-text", Input).focus()
 
     def _refresh_runs(self) -> None:
+        if self.source == "export":
+            self._refresh_exports()
+            return
         runs = [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()]
         select = self.query_one("#pg-run", Select)
         current = select.value
@@ -87,6 +95,40 @@ class PlaygroundScreen(WorkbenchScreen):
         if not runs:
             self._status("No finished run with a model yet: train one (3 Configure) and come back.", "dim")
 
+    def _refresh_exports(self) -> None:
+        root = self.wb.workspace.exports_dir
+        exports = sorted((d for d in root.glob("*") if (d / "manifest.json").is_file()),
+                         key=lambda d: -(d / "manifest.json").stat().st_mtime) if root.is_dir() else []
+        select = self.query_one("#pg-run", Select)
+        current = select.value
+        select.set_options([(d.name + ("  (int8)" if (d / "model.int8.onnx").is_file() else ""), str(d))
+                            for d in exports])
+        paths = [str(d) for d in exports]
+        if current in paths:
+            select.value = current
+        elif paths and self.run_id is None:
+            select.value = paths[0]
+        if not exports:
+            self._status("No ONNX export yet: export a run (7 Export) and come back.", "dim")
+
+    @on(Select.Changed, "#pg-source")
+    def _source_chosen(self, event: Select.Changed) -> None:
+        if event.value == self.source:
+            return
+        self.source = str(event.value)
+        self.workers.cancel_group(self, "model")
+        self.run_id, self.ready = None, False
+        with self._lock:
+            self._loaded = None
+        self.query_one("#pg-run-label", Label).update(" Export " if self.source == "export" else " Run ")
+        self.query_one("#pg-run", Select).clear()
+        self.query_one(Notice).clear()
+        self._status("")
+        self._refresh_runs()
+
+    def action_toggle_source(self) -> None:
+        self.query_one("#pg-source", Select).value = "run" if self.source == "export" else "export"
+
     def _status(self, message: str, style: str = "") -> None:
         self.query_one("#pg-status", Static).update(Text(" " + message, style=style))
 
@@ -97,11 +139,17 @@ class PlaygroundScreen(WorkbenchScreen):
             return
         self.run_id, self.ready = str(event.value), False
         self.query_one(Notice).clear()
-        self._status("loading the model… (the first load imports torch: a few seconds)", "yellow")
-        self.load_model(self.run_id)
+        if self.source == "export":
+            self._status("loading the ONNX export…", "yellow")
+        else:
+            self._status("loading the model… (the first load imports torch: a few seconds)", "yellow")
+        self.load_model(self.run_id, self.source)
 
     @work(thread=True, exclusive=True, group="model", exit_on_error=False)
-    def load_model(self, run_id: str) -> None:
+    def load_model(self, run_id: str, source: str = "run") -> None:
+        if source == "export":
+            self._load_export(run_id)
+            return
         try:
             from workbench.core.evaluation import load_run_model
             from workbench.ui.actions import quiet_transformers
@@ -120,11 +168,29 @@ class PlaygroundScreen(WorkbenchScreen):
             return
         self.post_message(ModelLoaded(run_id, labels))
 
+    def _load_export(self, export_dir: str) -> None:
+        """In the model worker: an OnnxClassifier on the export (int8 when it has one); no torch."""
+        try:
+            from workbench.core.inference import OnnxClassifier
+
+            clf = OnnxClassifier(export_dir, int8="auto")
+            with self._lock:
+                self._loaded = (export_dir, clf, None, clf.max_length)
+        except WorkbenchError as exc:
+            self.post_message(ActionFailed("load", str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionFailed("load", f"cannot load the export: {type(exc).__name__}: {exc}"))
+            return
+        self.engine = "ONNX int8" if clf.int8 else "ONNX fp32"
+        self.post_message(ModelLoaded(export_dir, list(clf.labels)))
+
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.run_id != self.run_id:
             return
         self.ready = True
-        self._status(f"ready · labels: {', '.join(message.labels)}", "green")
+        engine = f" · {self.engine}" if self.source == "export" else ""
+        self._status(f"ready · labels: {', '.join(message.labels)}{engine}", "green")
         self.query_one("#pg-text", Input).focus()
         text = self.query_one("#pg-text", Input).value.strip()
         if text:
@@ -156,6 +222,14 @@ class PlaygroundScreen(WorkbenchScreen):
         if loaded is None or loaded[0] != run_id:
             return
         _, model, tokenizer, max_length = loaded
+        if tokenizer is None:  # an OnnxClassifier
+            try:
+                scores = model.predict([text])[0]["scores"]
+            except Exception as exc:
+                self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
+                return
+            self.post_message(PredictionMade(run_id, text, scores))
+            return
         try:
             logits = predict_logits(model, tokenizer, [text], max_length=max_length)[0]
         except Exception as exc:
