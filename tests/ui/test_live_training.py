@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import new_app, screen_text, wait_for_text, wait_until
+from ui_helpers import new_app, screen_text, wait_for_text, wait_until
 from textual.widgets import Input
 
 from workbench.ui.widgets.charts import LineChart

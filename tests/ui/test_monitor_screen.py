@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 
-from conftest import new_app, screen_text, wait_for_text, wait_until
+from ui_helpers import new_app, screen_text, wait_for_text, wait_until
 
 from workbench.core.runs import STOP_FILE
 from workbench.ui.widgets.charts import LineChart

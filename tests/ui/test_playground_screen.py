@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from conftest import new_app, wait_for_text, wait_until
+from ui_helpers import new_app, wait_for_text, wait_until
 
 import canned
 

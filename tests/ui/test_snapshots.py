@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import new_app, wait_until
+from ui_helpers import new_app, wait_until
 from textual.widgets import Input
 
 from workbench.ui.widgets.charts import Histogram
