@@ -28,6 +28,8 @@ SCREENS = (
     ("configure", "Configure", "3", "configure", "ConfigureScreen"),
     ("monitor", "Monitor", "4", "monitor", "MonitorScreen"),
     ("playground", "Playground", "5", "playground", "PlaygroundScreen"),
+    ("compare", "Compare", "6", "compare", "CompareScreen"),
+    ("export", "Export", "7", "export", "ExportScreen"),
 )
 DESCRIPTIONS = {
     "runs": "All runs: open, stop, resume or delete them",
@@ -35,6 +37,8 @@ DESCRIPTIONS = {
     "configure": "Configure and launch a training run",
     "monitor": "Watch one run live: progress, curves, system and log",
     "playground": "Try a finished run's model on your own text",
+    "compare": "Compare runs side by side: metrics, significance, curves, per class, disagreements",
+    "export": "Export a finished run to ONNX (fp32/int8), check parity, benchmark it",
 }
 _SCREEN_KEYS = Binding.Group("screens", compact=True)
 LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
@@ -75,6 +79,7 @@ class WorkbenchApp(App):
         self.monitored_run: str | None = None
         self.pending_dataset: dict[str, Any] | None = None
         self.highlighted_run: str | None = None
+        self.compared_runs: list[str] = []
         self.theme = DARK_THEME
 
     # --- navigation --------------------------------------------------------------------------------
@@ -98,6 +103,13 @@ class WorkbenchApp(App):
             self.screen.post_message(HandoffChanged())
         else:
             self.switch_mode("monitor")
+
+    def open_compare(self, run_ids: list[str]) -> None:
+        self.compared_runs = list(run_ids)
+        if self.current_mode == "compare":
+            self.screen.post_message(HandoffChanged())
+        else:
+            self.switch_mode("compare")
 
     def open_configure(self, dataset: dict[str, Any] | None = None) -> None:
         if dataset is not None:

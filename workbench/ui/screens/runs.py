@@ -66,12 +66,16 @@ class RunsScreen(WorkbenchScreen):
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("n", "new", "New run"),
+        # Not in the footer (no room at 80 columns): c without a selection says how to select.
+        Binding("space", "toggle_select", "Select", show=False),
+        Binding("c", "compare", "Compare"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.summaries: dict[str, dict[str, Any]] = {}
         self._binding_state: tuple | None = None
+        self.selected: list[str] = []  # run ids marked for Compare, in the order they were picked
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="runs-header")
@@ -114,7 +118,9 @@ class RunsScreen(WorkbenchScreen):
         self.summaries = {s["id"]: s for s in summaries}
         now = self.wb.clock()
         table = self.query_one(RunTable)
-        table.show(summaries, now)
+        self.selected = [run_id for run_id in self.selected if run_id in self.summaries]
+        # Selected runs carry a mark before their name (only in the table: the detail shows the real name).
+        table.show([{**s, "name": f"◆ {s['name']}"} if s["id"] in self.selected else s for s in summaries], now)
         counts: dict[str, int] = {}
         for s in summaries:
             counts[s["status"]] = counts.get(s["status"], 0) + 1
@@ -231,11 +237,31 @@ class RunsScreen(WorkbenchScreen):
             self.app.call_from_thread(self._notice, f"Could not delete {name}: {exc}")
         self.post_message(RunsListed(self._list()))
 
+    def action_toggle_select(self) -> None:
+        current = self.current
+        if current is None:
+            return
+        if current["id"] in self.selected:
+            self.selected.remove(current["id"])
+        else:
+            self.selected.append(current["id"])
+        n = len(self.selected)
+        self._notice(f"{n} run{'s' if n != 1 else ''} selected · space: select/unselect · c: compare them"
+                     if n else "", "info")
+        self._show(list(self.summaries.values()))
+
+    def action_compare(self) -> None:
+        if len(self.selected) < 2:
+            self._notice("Select at least two runs to compare: space marks the highlighted run, then press c.")
+            return
+        self.wb.open_compare(list(self.selected))
+
     def action_new(self) -> None:
         self.wb.open_configure()
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("New run", "Configure and launch a new training run (n)", self.action_new)
+        yield SystemCommand("Compare selected runs", "Compare the runs marked with space (c)", self.action_compare)
         if self.current is not None:
             name = self.current["name"]
             yield SystemCommand(f"Open {name}", "Watch the highlighted run in the Monitor",
