@@ -340,7 +340,6 @@ class DatasetsScreen(WorkbenchScreen):
         stats = self.query_one(DatasetStats)
         if not message.with_tokens:
             stats.set_columns(list(report.get("columns") or {}), report["text_column"], report["label_column"])
-            stats.inferred = (report["text_column"], report["label_column"])
         stats.show_report(report, tokens_pending=not message.with_tokens)
 
     @on(DatasetStats.ColumnsChosen)
@@ -355,6 +354,7 @@ class DatasetsScreen(WorkbenchScreen):
         self.columns_override = (event.text_column, event.label_column)
         self.query_one(Notice).clear()
         self.query_one(DatasetStats).clear("inspecting with the chosen columns…")
+        self.inspected = True
         self.inspect(self.selected, event.text_column, event.label_column)
 
     def on_action_failed(self, message: ActionFailed) -> None:

@@ -47,10 +47,6 @@ class DatasetStats(VerticalScroll):
             self.text_column = text_column
             self.label_column = label_column
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.inferred: tuple[str | None, str | None] = (None, None)
-
     def compose(self) -> ComposeResult:
         with Horizontal(id="st-schema"):
             yield Label("text column")
@@ -64,7 +60,6 @@ class DatasetStats(VerticalScroll):
         yield Static(id="st-warnings")
 
     def clear(self, message: str = "") -> None:
-        self.inferred = (None, None)
         self.query_one("#st-summary", Static).update(Text(message, style="dim"))
         self.query_one("#st-warnings", Static).update("")
         self.query_one(BarChart).show([], [])

@@ -23,16 +23,27 @@ class NavBar(Static):
     def render(self) -> Text:
         from workbench.ui.app import SCREENS
 
-        text = Text(" sft-workbench ", style="bold")
-        narrow = self.size.width < 90
-        for mode, title, key, _, _ in SCREENS:
-            label = title[:4] if narrow and mode != self.current else title
-            style = "reverse bold" if mode == self.current else ""
-            text.append(" ")
-            text.append(f" {key} {label} ", style=style)
+        width = self.size.width
+        # The widest form that fits: full titles, then 4-letter ones, then bare keys (the current
+        # screen always keeps its full title); the brand and the workspace only where there is room.
+        for shorten in (None, 4, 0):
+            tabs = Text()
+            for mode, title, key, _, _ in SCREENS:
+                current = mode == self.current
+                label = title if current or shorten is None else title[:shorten]
+                tabs.append(" ")
+                tabs.append(f" {key} {label} " if label else f" {key} ",
+                            style="reverse bold" if current else "")
+            if tabs.cell_len <= width:
+                break
+        text = Text()
+        brand = Text(" sft-workbench ", style="bold")
+        if brand.cell_len + tabs.cell_len <= width:
+            text.append_text(brand)
+        text.append_text(tabs)
         ws = self.app.workspace.root.name or str(self.app.workspace.root)
         right = f" {ws} "
-        pad = self.size.width - text.cell_len - len(right)
+        pad = width - text.cell_len - len(right)
         if pad > 1:
             text.append(" " * pad)
             text.append(right, style="italic")
