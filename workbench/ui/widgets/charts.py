@@ -14,9 +14,10 @@ from textual_plotext import PlotextPlot
 
 from workbench.ui.history import downsample
 
-# A live curve redraws at most this often: plotext takes milliseconds per frame, and the worker's
-# metrics may arrive many times a second. Text readings (step, loss) still update on every poll.
-MIN_REDRAW_S = 1.0
+# A live curve redraws at most this often. A frame costs ~15 ms of CPU (plotext, then ANSI parsing),
+# and on a CPU-bound machine each burst stalls one of torch's threads: at 1 s the Monitor cost training
+# ~3.5 % (benchmarks/tui.py), at 2 s about half. Text readings (step, loss) still update on every poll.
+MIN_REDRAW_S = 2.0
 
 
 @dataclass
@@ -39,11 +40,20 @@ class LineChart(PlotextPlot):
         self.series: list[Series] = []
         self._drawn_at = 0.0
         self._pending = None
+        self._shape: list[tuple[str, int, int]] | None = None
         self.border_title = title
 
     def show(self, series: list[Series]) -> None:
+        series = [s for s in series if s.xs]
+        # The Monitor passes every series on every poll; most polls add nothing to most charts (the eval
+        # curve grows once an evaluation), and an unchanged chart must cost nothing.
+        # The list's identity counts too: after a rewrite (resume) the history is rebuilt in new lists.
+        shape = [(s.label, id(s.xs), len(s.xs)) for s in series]
+        if shape == self._shape:
+            return
+        self._shape = shape
         was_empty = not self.series
-        self.series = [s for s in series if s.xs]
+        self.series = series
         wait = MIN_REDRAW_S - (time.monotonic() - self._drawn_at)
         # The first curve (or a cleared chart) shows at once; only a growing curve waits its turn.
         if wait <= 0 or was_empty or not self.series:
