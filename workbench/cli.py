@@ -57,20 +57,9 @@ def build_config(args):
     return base.updated(**{field: getattr(args, dest) for dest, field in CONFIG_FLAGS.items()})
 
 
-def default_run_name(cfg, resolved) -> str:
-    from pathlib import Path
-
-    from workbench.core.runs import slugify
-
-    data = Path(cfg.data.rstrip("/"))
-    stem = data.name if data.is_dir() else data.stem
-    return slugify(f"{stem}-{resolved.display_name}", limit=60)
-
-
 def cmd_train(args) -> int:
     from workbench.core.runs import RunStore
-    from workbench.core.training.launcher import launch_worker
-    from workbench.core.training.trainer import prepare
+    from workbench.core.training.launcher import start_run
 
     cfg = build_config(args).with_absolute_paths()
     if args.save_config:
@@ -78,15 +67,9 @@ def cmd_train(args) -> int:
     if not cfg.data:
         raise WorkbenchError("no training data: pass --data PATH (or set data: in --config).")
     console = _console()
-    with console.status("checking data and model…") if not args.json else _nullcontext():
-        resolved, data = prepare(cfg)
     store = RunStore(args.workspace)
-    name = cfg.name or default_run_name(cfg, resolved)
-    run = store.create(cfg.to_dict(), name=name, task=data.schema.task,
-                       extra={"labels": data.schema.labels,
-                              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
-                                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}})
-    proc = launch_worker(run)
+    with console.status("checking data and model…") if not args.json else _nullcontext():
+        run, proc = start_run(store, cfg)
     if args.detach:
         if args.json:
             _print_json({"id": run.id, "name": run.name, "run_dir": str(run.path), "pid": proc.pid, "status": "queued"})
@@ -238,18 +221,10 @@ def cmd_runs_stop(args) -> int:
 
 
 def cmd_runs_resume(args) -> int:
-    from workbench.core.runs import COMPLETED
-    from workbench.core.training.launcher import launch_worker
+    from workbench.core.training.launcher import resume_run
 
     store = _store(args)
-    run = store.get(args.run)
-    if run.is_active:
-        raise WorkbenchError(f"run {run.name} is already running (pid {run.info.get('pid')}).")
-    if run.status == COMPLETED:
-        raise WorkbenchError(f"run {run.name} has already completed.")
-    if run.last_checkpoint() is None:
-        raise WorkbenchError(f"run {run.name} has no complete checkpoint to resume from.")
-    proc = launch_worker(run, resume=True)
+    run, proc = resume_run(store, args.run)
     if args.detach:
         _console().print(f"resuming run {run.id} from {run.last_checkpoint().name} (pid {proc.pid}).")
         return 0

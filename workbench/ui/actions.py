@@ -1,8 +1,8 @@
 """Blocking run-store actions the screens start: launching a new run and resuming one.
 
-Both mirror the CLI (``cmd_train``, ``cmd_runs_resume``) so a run started from the TUI is the same as one
-started from the command line. ``launch_run`` reads the data and resolves the model, so screens call it
-from a thread worker; heavy imports happen inside.
+Both call the same core functions as the CLI (``workbench.core.training.launcher``) so a run started from
+the TUI is the same as one started from the command line. ``launch_run`` reads the data and resolves the
+model, so screens call it from a thread worker; heavy imports happen inside.
 """
 
 from __future__ import annotations
@@ -10,40 +10,21 @@ from __future__ import annotations
 import os
 
 from workbench.core.config import RunConfig
-from workbench.core.errors import WorkbenchError
-from workbench.core.runs import COMPLETED, Run, RunStore
+from workbench.core.runs import Run, RunStore
 
 
 def launch_run(store: RunStore, cfg: RunConfig) -> Run:
-    """Check the data and model (``prepare``), create the run directory, start a detached worker."""
-    from workbench.cli import default_run_name
-    from workbench.core.training.launcher import launch_worker
-    from workbench.core.training.trainer import prepare
+    """Check the data and model, create the run directory, start a detached worker (blocking: use a worker)."""
+    from workbench.core.training.launcher import start_run
 
-    cfg = cfg.with_absolute_paths()
-    resolved, data = prepare(cfg)
-    name = cfg.name or default_run_name(cfg, resolved)
-    run = store.create(cfg.to_dict(), name=name, task=data.schema.task,
-                       extra={"labels": data.schema.labels,
-                              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
-                                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}})
-    launch_worker(run)
-    return run
+    return start_run(store, cfg)[0]
 
 
 def resume_run(store: RunStore, run_id: str) -> Run:
     """Start a worker that continues ``run_id`` from its last checkpoint; refuse when that makes no sense."""
-    from workbench.core.training.launcher import launch_worker
+    from workbench.core.training import launcher
 
-    run = store.get(run_id)
-    if run.is_active:
-        raise WorkbenchError(f"run {run.name} is already running (pid {run.info.get('pid')}).")
-    if run.status == COMPLETED:
-        raise WorkbenchError(f"run {run.name} has already completed.")
-    if run.last_checkpoint() is None:
-        raise WorkbenchError(f"run {run.name} has no complete checkpoint to resume from.")
-    launch_worker(run, resume=True)
-    return run
+    return launcher.resume_run(store, run_id)[0]
 
 
 def quiet_transformers() -> None:

@@ -1,12 +1,18 @@
-"""Start the worker detached from the terminal: own session, stdin from /dev/null, output to stdout.log."""
+"""Start runs: check the input, create the run directory, start the worker detached from the terminal.
+
+The CLI and the TUI both call ``start_run`` and ``resume_run``, so a run behaves the same whichever started it.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from workbench.core.runs import Run
+from workbench.core.config import RunConfig
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs import COMPLETED, Run, RunStore, slugify
 
 
 def launch_worker(run: Run, *, resume: bool = False) -> subprocess.Popen:
@@ -25,3 +31,35 @@ def launch_worker(run: Run, *, resume: bool = False) -> subprocess.Popen:
             env=env,
             close_fds=True,
         )
+
+
+def default_run_name(cfg: RunConfig, model_name: str) -> str:
+    data = Path(cfg.data.rstrip("/"))
+    stem = data.name if data.is_dir() else data.stem
+    return slugify(f"{stem}-{model_name}", limit=60)
+
+
+def start_run(store: RunStore, cfg: RunConfig) -> tuple[Run, subprocess.Popen]:
+    """Check data and model (every user error is raised before a run directory exists), create the run, start it."""
+    from workbench.core.training.trainer import prepare
+
+    cfg = cfg.with_absolute_paths()
+    resolved, data = prepare(cfg)
+    run = store.create(cfg.to_dict(), name=cfg.name or default_run_name(cfg, resolved.display_name),
+                       task=data.schema.task,
+                       extra={"labels": data.schema.labels,
+                              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
+                                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}})
+    return run, launch_worker(run)
+
+
+def resume_run(store: RunStore, ref: str) -> tuple[Run, subprocess.Popen]:
+    """Continue a stopped, failed or crashed run from its last complete checkpoint; refuse when that makes no sense."""
+    run = store.get(ref)
+    if run.is_active:
+        raise WorkbenchError(f"run {run.name} is already running (pid {run.info.get('pid')}).")
+    if run.status == COMPLETED:
+        raise WorkbenchError(f"run {run.name} has already completed.")
+    if run.last_checkpoint() is None:
+        raise WorkbenchError(f"run {run.name} has no complete checkpoint to resume from.")
+    return run, launch_worker(run, resume=True)
