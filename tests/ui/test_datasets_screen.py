@@ -131,3 +131,14 @@ async def test_train_on_this_fills_configure(workspace):
         assert app.current_mode == "configure"
         await wait_until(pilot, lambda: app.screen.query_one("#f-data", Input).value == str(SAMPLE / "topics"))
         await wait_for_text(pilot, "Data set from Datasets")
+
+
+async def test_an_unexpected_worker_error_is_shown_not_swallowed(workspace, monkeypatch):
+    def broken(roots):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("workbench.ui.screens.datasets.discover_all", broken)
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await wait_for_text(pilot, "Unexpected error (discover): RuntimeError: disk on fire")

@@ -8,6 +8,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,36 @@ def test_table_preview_for_json_arrays(tmp_path):
     assert isinstance(preview, TablePreview)
     preview.build()
     assert preview.rows == 250 and preview.columns == ["text", "label"] and preview.read_rows(249, 10) == [["t249", "1"]]
+
+
+# --- priority -------------------------------------------------------------------------------------------
+PRIORITY_PROBE = r"""
+import asyncio, json, subprocess, threading
+from workbench.ui.priority import lower_ui_priority
+
+def nice(tid):
+    with open(f"/proc/self/task/{tid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[16])
+
+def child_nice():
+    out = subprocess.run(["sh", "-c", "cut -d' ' -f19 /proc/$$/stat"], capture_output=True, text=True)
+    return int(out.stdout)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    spawn = lower_ui_priority(loop)
+    worker_nice = await loop.run_in_executor(None, lambda: nice(threading.get_native_id()))
+    print(json.dumps({"ui": nice(threading.get_native_id()), "ui_worker": worker_nice,
+                      "launched_from_ui": child_nice(), "launched_via_spawn": spawn(child_nice)}))
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priority is Linux-only")
+def test_the_ui_runs_below_training_but_launches_at_normal_priority():
+    # In a child process: lowering priority cannot be undone, and pytest must keep its own.
+    out = subprocess.run([sys.executable, "-c", PRIORITY_PROBE], capture_output=True, text=True, check=True,
+                         timeout=60)
+    seen = json.loads(out.stdout)
+    assert seen == {"ui": 10, "ui_worker": 10, "launched_from_ui": 10, "launched_via_spawn": 0}

@@ -8,23 +8,29 @@ model, so screens call it from a thread worker; heavy imports happen inside.
 from __future__ import annotations
 
 import os
+from typing import Any, Callable
 
 from workbench.core.config import RunConfig
 from workbench.core.runs import Run, RunStore
+from workbench.ui.priority import call_directly
 
 
-def launch_run(store: RunStore, cfg: RunConfig) -> Run:
-    """Check the data and model, create the run directory, start a detached worker (blocking: use a worker)."""
+def launch_run(store: RunStore, cfg: RunConfig, *, spawn: Callable[..., Any] = call_directly) -> Run:
+    """Check the data and model, create the run directory, start a detached worker (blocking: use a worker).
+
+    ``spawn`` runs the start: the app passes its normal-priority thread, so the worker process does not
+    inherit the UI's lowered priority (see priority.py)."""
     from workbench.core.training.launcher import start_run
 
-    return start_run(store, cfg)[0]
+    return spawn(start_run, store, cfg)[0]
 
 
-def resume_run(store: RunStore, run_id: str) -> Run:
-    """Start a worker that continues ``run_id`` from its last checkpoint; refuse when that makes no sense."""
+def resume_run(store: RunStore, run_id: str, *, spawn: Callable[..., Any] = call_directly) -> Run:
+    """Start a worker that continues ``run_id`` from its last checkpoint; refuse when that makes no sense.
+    ``spawn`` as for ``launch_run``."""
     from workbench.core.training import launcher
 
-    return launcher.resume_run(store, run_id)[0]
+    return spawn(launcher.resume_run, store, run_id)[0]
 
 
 def quiet_transformers() -> None:

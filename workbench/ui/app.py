@@ -8,6 +8,7 @@ ever imported inside thread workers.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from textual.screen import Screen
 
 from workbench.core.runs import ACTIVE, RunStore
 from workbench.ui.messages import HandoffChanged
+from workbench.ui.priority import call_directly, lower_ui_priority
 from workbench.paths import Workspace
 
 # mode name, title, key, module, class
@@ -81,6 +83,14 @@ class WorkbenchApp(App):
         self.highlighted_run: str | None = None
         self.compared_runs: list[str] = []
         self.theme = DARK_THEME
+        # How worker processes are started: directly, until on_mount lowers the UI's priority.
+        self.spawn: Callable[..., Any] = call_directly
+
+    def on_mount(self) -> None:
+        # In a real terminal the UI yields the CPU to training (see priority.py). Not when headless:
+        # tests and snapshots run the app in the test process, which must keep its priority.
+        if not self.is_headless:
+            self.spawn = lower_ui_priority(asyncio.get_running_loop())
 
     # --- navigation --------------------------------------------------------------------------------
     def action_goto(self, mode: str) -> None:

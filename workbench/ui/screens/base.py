@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
 
 from workbench.ui.widgets.nav import NavBar
 
@@ -49,3 +50,15 @@ class WorkbenchScreen(Screen):
 
     def compose_body(self) -> ComposeResult:
         yield from ()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The safety net under every worker (they run with exit_on_error=False): an exception nobody
+        caught is a bug, but it must show up in place rather than leave the screen waiting forever."""
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            notices = self.query(Notice)
+            message = f"Unexpected error ({event.worker.name}): {type(error).__name__}: {error}"
+            if notices:
+                notices.first().show(message)
+            else:
+                self.notify(message, severity="error", timeout=10)

@@ -198,10 +198,10 @@ class ConfigureScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
     def _launch(self, cfg: RunConfig) -> None:
-        from workbench.ui.actions import launch_run
-
         try:
-            run = launch_run(self.wb.store, cfg)
+            from workbench.ui.actions import launch_run
+
+            run = launch_run(self.wb.store, cfg, spawn=self.wb.spawn)
         except WorkbenchError as exc:
             self.post_message(ActionFailed("launch", str(exc)))
         except Exception as exc:  # a bug, or an environment problem: say so instead of crashing the app

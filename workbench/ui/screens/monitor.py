@@ -237,7 +237,7 @@ class MonitorScreen(WorkbenchScreen):
         from workbench.ui.actions import resume_run
 
         try:
-            run = resume_run(self.wb.store, self.run_id)
+            run = resume_run(self.wb.store, self.run_id, spawn=self.wb.spawn)
         except WorkbenchError as exc:
             self.query_one(Notice).show(str(exc))
             return

@@ -204,7 +204,7 @@ class RunsScreen(WorkbenchScreen):
         from workbench.ui.actions import resume_run
 
         try:
-            run = resume_run(self.wb.store, current["id"])
+            run = resume_run(self.wb.store, current["id"], spawn=self.wb.spawn)
         except WorkbenchError as exc:
             self._notice(str(exc))
             return
