@@ -57,14 +57,6 @@ class ExportJobFailed(Message):
 
 
 # --- tables ---------------------------------------------------------------------------------------------
-def _num(value: Any, digits: int = 4) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def _mb(size: Any) -> str:
     return "—" if size is None else f"{size / 1e6:.1f} MB"
 
@@ -80,8 +72,8 @@ def parity_table(manifest: dict[str, Any]) -> Group:
     for e in report.get("engines") or []:
         diff = e.get("max_abs_logit_diff")
         delta = e.get("accuracy_delta_points")
-        table.add_row(e["engine"], _num(e.get("accuracy")), _num(e.get("macro_f1")),
-                      "—" if delta is None else f"{delta:+.2f}", _num(e.get("label_agreement")),
+        table.add_row(e["engine"], fmt.number(e.get("accuracy")), fmt.number(e.get("macro_f1")),
+                      "—" if delta is None else f"{delta:+.2f}", fmt.number(e.get("label_agreement")),
                       "—" if diff is None else f"{diff:.1e}", _mb(size_of.get(e["engine"])))
     parts: list[Any] = [Text(f"validated on {report.get('rows', '?')} rows of {report.get('data', '?')}", style="dim"),
                         table]
@@ -100,8 +92,8 @@ def bench_table(result: dict[str, Any]) -> Group:
     for col in ("engine", "p50 ms", "p95 ms", "samples/s", "×p50", "size"):
         table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
     for name, row in (result.get("engines") or {}).items():
-        table.add_row(name, _num(row.get("p50_ms"), 2), _num(row.get("p95_ms"), 2),
-                      _num(row.get("throughput_per_s"), 1),
+        table.add_row(name, fmt.number(row.get("p50_ms"), 2), fmt.number(row.get("p95_ms"), 2),
+                      fmt.number(row.get("throughput_per_s"), 1),
                       f"{row['speedup_p50']:.2f}×" if "speedup_p50" in row else "—", _mb(row.get("size_bytes")))
     parts: list[Any] = [
         Text(f"{st.get('threads')} thread(s), seq {st.get('seq_len')}: latency at batch {st.get('latency_batch')}, "
