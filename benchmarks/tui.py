@@ -212,11 +212,25 @@ def bench_overhead(model: str, batch: int, phases: int, phase_s: float) -> dict:
         rates = [e["samples_per_s"] for e in events if start <= e["time"] <= end]
         phases_out.append({"monitor": with_monitor, "steps": len(rates),
                            "samples_per_s": statistics.median(rates) if rates else None})
-    headless = [p["samples_per_s"] for p in phases_out if not p["monitor"] and p["samples_per_s"]]
-    monitored = [p["samples_per_s"] for p in phases_out if p["monitor"] and p["samples_per_s"]]
-    h, m = statistics.median(headless), statistics.median(monitored)
-    return {"model": model, "batch_size": batch, "phase_s": phase_s, "phases": phases_out,
-            "headless_median": h, "monitor_median": m, "overhead_pct": 100.0 * (h - m) / h}
+    # Phases pair up (M H | H M | M H …), neighbours in time. On a shared machine another job can slow a
+    # phase down wholesale; a pair where either phase made far fewer steps than usual is left out.
+    # (The best phase's step count is the yardstick: with the median, a run disturbed half the time
+    # would set the bar at a disturbed phase.)
+    usual = max(p["steps"] for p in phases_out)
+    pairs = []
+    for a, b in zip(phases_out[0::2], phases_out[1::2]):
+        monitor, headless = (a, b) if a["monitor"] else (b, a)
+        kept = min(a["steps"], b["steps"]) >= 0.85 * usual and monitor["samples_per_s"] and headless["samples_per_s"]
+        pairs.append({"monitor": monitor["samples_per_s"], "headless": headless["samples_per_s"], "kept": bool(kept),
+                      "overhead_pct": 100.0 * (1 - monitor["samples_per_s"] / headless["samples_per_s"])
+                      if monitor["samples_per_s"] and headless["samples_per_s"] else None})
+    kept = [p for p in pairs if p["kept"]]
+    if not kept:
+        raise RuntimeError("every phase pair was disturbed by other load; run the benchmark on a quieter machine")
+    return {"model": model, "batch_size": batch, "phase_s": phase_s, "phases": phases_out, "pairs": pairs,
+            "pairs_kept": len(kept), "headless_median": statistics.median(p["headless"] for p in kept),
+            "monitor_median": statistics.median(p["monitor"] for p in kept),
+            "overhead_pct": statistics.median(p["overhead_pct"] for p in kept)}
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -247,8 +261,9 @@ def main() -> int:
     if "overhead" in args.only:
         r = results["overhead"] = bench_overhead(args.model, args.batch_size, args.phases, args.phase_seconds)
         rows.append((f"training with Monitor open ({args.model})",
-                     f"{r['monitor_median']:.1f} vs {r['headless_median']:.1f} samples/s headless: "
-                     f"{r['overhead_pct']:+.1f} %", "≤ 2 %", r["overhead_pct"] <= 2.0))
+                     f"{r['overhead_pct']:+.1f} % (median of {r['pairs_kept']} pairs; "
+                     f"{r['monitor_median']:.1f} vs {r['headless_median']:.1f} samples/s)", "≤ 2 %",
+                     r["overhead_pct"] <= 2.0))
 
     width = max(len(r[0]) for r in rows)
     print(f"\n{'measure':<{width}}  {'result':<62}  {'target':<8}  ok")
