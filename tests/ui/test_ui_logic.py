@@ -255,3 +255,13 @@ def test_the_ui_runs_below_training_but_launches_at_normal_priority():
                          timeout=60)
     seen = json.loads(out.stdout)
     assert seen == {"ui": 10, "ui_worker": 10, "launched_from_ui": 10, "launched_via_spawn": 0}
+
+
+def test_live_curves_back_off_when_the_cpu_is_saturated(monkeypatch):
+    from workbench.ui.widgets import charts
+
+    monkeypatch.setattr(charts.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(charts.os, "getloadavg", lambda: (2.1, 2.0, 2.0))  # CPU training on both cores
+    assert charts.redraw_interval() == charts.SLOW_REDRAW_S
+    monkeypatch.setattr(charts.os, "getloadavg", lambda: (0.7, 0.5, 0.5))  # a GPU run feeding from one core
+    assert charts.redraw_interval() == charts.FAST_REDRAW_S

@@ -7,6 +7,7 @@ hundred thousand logged steps costs the same to draw as one with a hundred.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -14,10 +15,20 @@ from textual_plotext import PlotextPlot
 
 from workbench.ui.history import downsample
 
-# A live curve redraws at most this often. A frame costs ~15 ms of CPU (plotext, then ANSI parsing),
-# and on a CPU-bound machine each burst stalls one of torch's threads: at 1 s the Monitor cost training
-# ~3.5 % (benchmarks/tui.py), at 2 s about half. Text readings (step, loss) still update on every poll.
-MIN_REDRAW_S = 2.0
+# How often a growing curve redraws. A frame costs ~15 ms of CPU (plotext, then ANSI parsing). With
+# cores to spare (GPU training) that is nothing, so curves redraw every second; when the CPU is the
+# bottleneck (CPU training keeps every core busy) each frame is taken from the trainer, so they back
+# off to every 5 s (benchmarks/tui.py: the Monitor then costs training under 2 %). Text readings
+# (step, loss, ETA) update on every poll regardless.
+FAST_REDRAW_S, SLOW_REDRAW_S = 1.0, 5.0
+
+
+def redraw_interval() -> float:
+    try:
+        busy = os.getloadavg()[0] >= (os.cpu_count() or 1) - 0.5
+    except OSError:  # no load average on this platform
+        busy = False
+    return SLOW_REDRAW_S if busy else FAST_REDRAW_S
 
 
 @dataclass
@@ -54,7 +65,7 @@ class LineChart(PlotextPlot):
         self._shape = shape
         was_empty = not self.series
         self.series = series
-        wait = MIN_REDRAW_S - (time.monotonic() - self._drawn_at)
+        wait = redraw_interval() - (time.monotonic() - self._drawn_at)
         # The first curve (or a cleared chart) shows at once; only a growing curve waits its turn.
         if wait <= 0 or was_empty or not self.series:
             self._redraw()
