@@ -61,7 +61,7 @@ def cmd_train(args) -> int:
     from workbench.core.runs import RunStore
     from workbench.core.training.launcher import start_run
 
-    cfg = build_config(args).with_absolute_paths()
+    cfg = build_config(args)  # start_run makes paths absolute; a saved config keeps them as given
     if args.save_config:
         cfg.save(args.save_config)
     if not cfg.data:
