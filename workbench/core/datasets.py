@@ -57,7 +57,15 @@ class LoadedData:
         return self.splits.get("dev")
 
     def fingerprint(self, split: str) -> str:
-        return fingerprint_rows(self.splits[split]["text"], self.splits[split]["label"])
+        ds = self.splits[split]
+        if set(ds.column_names) == {"text", "label"}:
+            return fingerprint_rows(ds["text"], ds["label"])
+        # Other tasks (token lists, chat messages): a canonical JSON line per row.
+        h = hashlib.sha256()
+        for row in ds:
+            h.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8", "surrogatepass"))
+            h.update(b"\x1e")
+        return h.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------- files
@@ -348,6 +356,17 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
     raw = read_source(data)
     if "train" not in raw:
         raise WorkbenchError(f"{data} has no train split (found: {', '.join(raw)}).")
+    resolved_task = infer_task(list(raw["train"].columns)) if task in (None, "auto") else task
+    if resolved_task != "text-classification":
+        from workbench.core.tasks import TASKS, get_task
+
+        if resolved_task not in TASKS:
+            raise WorkbenchError(
+                f"this data looks like {resolved_task} (columns: {', '.join(map(str, raw['train'].columns))}); "
+                f"supported tasks: {', '.join(TASKS)}."
+            )
+        return get_task(resolved_task).load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
+                                                  label_column=label_column, dev_fraction=dev_fraction, seed=seed)
     schema = infer_schema(raw["train"], text_column, label_column, task)
     train = normalise(raw["train"], schema, split="train", source=str(data))
     sources = {"train": str(data)}

@@ -1,7 +1,20 @@
 """One module per task: preprocessing, collator, metrics, prediction records.
 
-Adding a task (token classification, causal-LM SFT) means adding a module with the same functions
-and registering it in ``TASKS``; the run store, launcher, callbacks and CLI stay as they are.
+Adding a task (token classification, causal-LM SFT) means adding a module with the same interface and
+registering it in ``TASKS``; the run store, launcher, callbacks and CLI stay as they are. A task module has:
+
+- ``MAIN_METRIC`` (str), ``GREATER_IS_BETTER`` (bool), ``SCALAR_METRICS`` (the keys copied into run.json
+  ``metrics``; the rest of the final report goes to ``evaluation``);
+- ``build_model(path, data, cfg)``: the model to train, fp32 master weights;
+- ``tokenize(dataset, tokenizer, data, cfg)``: a split as model inputs (unpadded);
+- ``collator(tokenizer, *, pad_to_multiple_of=None)``: batches with dynamic padding;
+- ``metrics_hook(data)``: the Trainer's ``compute_metrics`` (or None when eval loss is the metric);
+- ``final_evaluation(model, tokenizer, data, cfg)``: ``(report, records)``, the full report and one
+  prediction record per eval example in input order (written to predictions.jsonl);
+- for tasks other than text classification, ``load_data(raw, *, data, eval_data, cfg_kwargs)``
+  (called by ``datasets.load_for_training``) returning a ``LoadedData``.
+
+``data`` is the ``workbench.core.datasets.LoadedData`` and ``cfg`` the ``RunConfig``.
 """
 
 from __future__ import annotations

@@ -7,15 +7,18 @@ from typing import Any, Sequence
 import numpy as np
 
 MAIN_METRIC = "accuracy"
+GREATER_IS_BETTER = True
 # The scalar metrics stored in run.json "metrics" (the rest of the report goes to "evaluation").
 SCALAR_METRICS = ("accuracy", "macro_f1")
 
 
-def build_model(path: str, labels: Sequence[str], *, trust_remote_code: bool = False):
+def build_model(path: str, data, cfg):
     """A sequence-classification head on the pretrained encoder, with id2label/label2id in its config."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    labels = data.schema.labels
+    trust_remote_code = cfg.trust_remote_code
     return AutoModelForSequenceClassification.from_pretrained(
         path,
         num_labels=len(labels),
@@ -34,24 +37,26 @@ def collator(tokenizer, *, pad_to_multiple_of: int | None = None):
     return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
 
-def final_evaluation(model, tokenizer, texts: Sequence[str], gold: Sequence[str], labels: Sequence[str], *,
-                     max_length: int, batch_size: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The full report and one prediction record per example, in input order.
+def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The full report and one prediction record per example of the eval split, in input order.
 
     Logits come from our own length-sorted loop rather than ``trainer.predict``: the Trainer's eval loader may
     group by length, which would misalign its logits with ``texts``.
     """
     from workbench.core.evaluation import predict_logits
 
+    texts, gold, labels = list(data.eval["text"]), list(data.eval["label"]), data.schema.labels
     model.eval()
-    logits = predict_logits(model, tokenizer, list(texts), max_length=max_length, batch_size=batch_size)
+    logits = predict_logits(model, tokenizer, texts, max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
     label2id = {label: i for i, label in enumerate(labels)}
     report = classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
     return report, prediction_records(texts, gold, logits, labels)
 
 
-def tokenize(dataset, tokenizer, label2id: dict[str, int], max_length: int):
+def tokenize(dataset, tokenizer, data, cfg):
     """Tokenise without padding (the collator pads each batch dynamically) and map labels to ids."""
+    label2id = {label: i for i, label in enumerate(data.schema.labels)}
+    max_length = cfg.max_length
 
     def encode(batch):
         enc = tokenizer(batch["text"], truncation=True, max_length=max_length)
@@ -83,6 +88,11 @@ def classification_report(gold: Sequence[int], pred: Sequence[int], labels: Sequ
         "confusion_matrix": confusion_matrix(gold, pred, labels=ids).tolist(),
         "labels": list(labels),
     }
+
+
+def metrics_hook(data):
+    """The Trainer's ``compute_metrics`` for this data set."""
+    return compute_metrics
 
 
 def compute_metrics(eval_pred) -> dict[str, float]:

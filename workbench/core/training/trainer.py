@@ -58,7 +58,7 @@ def planned_steps(cfg: RunConfig, n_train: int) -> int:
     return max(1, math.ceil(cfg.epochs * math.ceil(n_train / per_step)))
 
 
-def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric: str):
+def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric: str, greater_is_better: bool = True):
     import torch
     from transformers import TrainingArguments
 
@@ -95,7 +95,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
         save_total_limit=cfg.save_total_limit,
         load_best_model_at_end=True,
         metric_for_best_model=main_metric,
-        greater_is_better=True,
+        greater_is_better=greater_is_better,
         logging_strategy="steps",
         logging_steps=logging_steps,
         logging_first_step=True,
@@ -128,7 +128,6 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     resolved, data = prepare(cfg)
     task = get_task(data.schema.task)
     labels = data.schema.labels
-    label2id = {label: i for i, label in enumerate(labels)}
     set_seed(cfg.seed)
 
     checkpoint = None
@@ -139,9 +138,9 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         writer.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
 
     tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    model = task.build_model(resolved.path, labels, trust_remote_code=cfg.trust_remote_code)
-    train_ds = task.tokenize(data.train, tokenizer, label2id, cfg.max_length)
-    eval_ds = task.tokenize(data.eval, tokenizer, label2id, cfg.max_length)
+    model = task.build_model(resolved.path, data, cfg)
+    train_ds = task.tokenize(data.train, tokenizer, data, cfg)
+    eval_ds = task.tokenize(data.eval, tokenizer, data, cfg)
 
     writer.update(
         task=data.schema.task,
@@ -159,7 +158,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         parameters=sum(p.numel() for p in model.parameters()),
     )
 
-    args = training_arguments(cfg, run_dir, len(train_ds), task.MAIN_METRIC)
+    args = training_arguments(cfg, run_dir, len(train_ds), task.MAIN_METRIC, task.GREATER_IS_BETTER)
     callback = RunStoreCallback(writer, samples_per_step=cfg.batch_size * cfg.grad_accum * world_size(),
                                 is_main=is_main_process())
     cuda = torch.cuda.is_available()
@@ -170,7 +169,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
-        compute_metrics=task.compute_metrics,
+        compute_metrics=task.metrics_hook(data),
         callbacks=[callback],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -181,8 +180,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
 
     # Final evaluation of the best model (loaded at the end), with one record per example for comparisons.
     eval_metrics = trainer.evaluate()
-    report, records = task.final_evaluation(trainer.model, tokenizer, data.eval["text"], data.eval["label"], labels,
-                                            max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
+    report, records = task.final_evaluation(trainer.model, tokenizer, data, cfg)
     atomic_write_text(run_dir / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
     # Save the final model beside, then swap it in: a reader never sees a half-written model/.
