@@ -8,7 +8,7 @@ import pytest
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.runs import (
-    CRASHED, RUNNING, MetricsTail, Run, RunStore, RunWriter, atomic_write_json, name_problem, now_iso,
+    CRASHED, RUNNING, MetricsTail, Run, RunStore, RunWriter, atomic_write_json, atomic_write_text, name_problem, now_iso,
 )
 
 
@@ -124,3 +124,15 @@ def test_stop_request_needs_an_active_run(store):
     run = _with(store.create({}, name="s", task="text-classification"), status="completed")
     with pytest.raises(WorkbenchError, match="not running"):
         store.request_stop(run.id)
+
+
+def test_metrics_tail_resets_on_an_atomic_rewrite_that_already_grew_past_it(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    atomic_write_text(path, "".join(json.dumps({"step": s}) + "\n" for s in (1, 2)))
+    tail = MetricsTail(path)
+    assert [e["step"] for e in tail.read_new()] == [1, 2]
+    # A resume rewrites the file (new inode) and appends before the reader looks again: larger than before.
+    atomic_write_text(path, "".join(json.dumps({"step": s, "resumed": True}) + "\n" for s in (1, 2, 3, 4)))
+    events = tail.read_new()
+    assert tail.reset and [e["step"] for e in events] == [1, 2, 3, 4] and all(e["resumed"] for e in events)
+    assert tail.read_new() == [] and not tail.reset

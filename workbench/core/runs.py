@@ -298,27 +298,34 @@ class MetricsTail:
     """Follows an append-only JSONL file by byte offset.
 
     ``read_new()`` returns the complete lines written since the last call and keeps a partial last line
-    until its newline arrives. If the file shrinks (a resumed run rewrites it without the steps it will
-    redo) the reader starts again from 0 and sets ``reset``.
+    until its newline arrives. If the file is replaced (a resumed run rewrites it atomically without the
+    steps it will redo, so a new inode) or shrinks, the reader starts again from 0 and sets ``reset``,
+    also when the new file has already grown past the old read position.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.offset = 0
         self._partial = b""
+        self._identity: tuple[int, int] | None = None
         self.reset = False
 
     def read_new(self) -> list[dict[str, Any]]:
         self.reset = False
         try:
-            size = self.path.stat().st_size
+            st = self.path.stat()
         except FileNotFoundError:
             return []
-        if size < self.offset:
+        size, identity = st.st_size, (st.st_dev, st.st_ino)
+        if size < self.offset or (self._identity is not None and identity != self._identity):
             self.offset, self._partial, self.reset = 0, b"", True
+        self._identity = identity
         if size == self.offset:
             return []
         with open(self.path, "rb") as fh:
+            opened = os.fstat(fh.fileno())
+            if (opened.st_dev, opened.st_ino) != identity:
+                return []  # replaced between stat and open: the next call starts over
             fh.seek(self.offset)
             chunk = fh.read(size - self.offset)
         self.offset += len(chunk)
@@ -515,3 +522,40 @@ class RunWriter:
         self._beating.set()
         self._metrics_fh.close()
         self._lock_fh.close()
+
+
+class RankWriter:
+    """What ranks other than 0 use under torchrun: the run's settings and its stop file, and no writes.
+
+    It has ``RunWriter``'s interface so the training code is the same on every rank; rank 0 alone holds the
+    lock and writes run.json, metrics.jsonl and the model.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir)
+        self.info = read_run_json(self.path)
+
+    def update(self, **values: Any) -> None:
+        self.info.update(values)
+
+    def set_progress(self, **progress: Any) -> None:
+        pass
+
+    def start_heartbeat(self) -> None:
+        pass
+
+    def append_metrics(self, event: dict[str, Any]) -> None:
+        pass
+
+    def truncate_metrics_after(self, step: int) -> None:
+        pass
+
+    @property
+    def stop_requested(self) -> bool:
+        return (self.path / STOP_FILE).exists()
+
+    def clear_stop(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
