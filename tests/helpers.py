@@ -23,8 +23,10 @@ def kill_workers(ws: Path) -> None:
         except (OSError, ValueError):
             continue
         if pid and pid_alive(pid):
-            try:
-                os.killpg(pid, signal.SIGKILL)
+            try:  # the worker's whole session: torchrun and every rank of a multi-process run too
+                group = os.getpgid(pid)
+                if group != os.getpgrp():  # never our own group (tests fake live runs with the test's pid)
+                    os.killpg(group, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
 

@@ -47,6 +47,9 @@ CONFIG_FLAGS = {  # CLI flag dest → RunConfig field
     "weight_decay": "weight_decay", "precision": "precision", "logging_steps": "logging_steps",
     "eval_strategy": "eval_strategy", "eval_steps": "eval_steps", "grad_accum": "grad_accum",
     "trust_remote_code": "trust_remote_code", "group_by_length": "group_by_length",
+    "attention": "attention", "torch_compile": "torch_compile", "auto_find_batch_size": "auto_find_batch_size",
+    "nproc": "nproc", "nnodes": "nnodes", "node_rank": "node_rank", "master_addr": "master_addr",
+    "master_port": "master_port",
 }
 
 
@@ -69,6 +72,9 @@ def cmd_train(args) -> int:
     console = _console()
     store = RunStore(args.workspace)
     with console.status("checking data and model…") if not args.json else _nullcontext():
+        cfg.check()
+        if not args.json:
+            _print_memory_estimate(console, cfg)
         run, proc = start_run(store, cfg)
     if args.detach:
         if args.json:
@@ -80,11 +86,39 @@ def cmd_train(args) -> int:
     return follow_run(store, run.id, proc, console, as_json=args.json)
 
 
+def _print_memory_estimate(console, cfg) -> None:
+    """The estimated peak memory per device, with a warning when it will not fit the GPU."""
+    from workbench.core.memory import estimate_for_run
+
+    try:
+        est, gpu_bytes = estimate_for_run(cfg)
+    except WorkbenchError:
+        return  # start_run reports the model problem itself
+    except Exception as exc:  # an estimate must never block a launch
+        console.print(f"[dim]memory estimate unavailable: {str(exc).splitlines()[0][:120]}[/]")
+        return
+    where = "GPU" if gpu_bytes else "RAM (CPU training)"
+    console.print(f"estimated peak {where} memory: {est.describe()}")
+    if gpu_bytes and est.total > 0.9 * gpu_bytes:
+        console.print(f"[yellow]warning:[/] that is more than 90% of the GPU's {gpu_bytes / 2**30:.0f} GiB; lower "
+                      "--batch-size or --max-length, or pass --auto-find-batch-size.")
+
+
 class _nullcontext:
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
+        return False
+
+
+def _finished_since(run, since: float) -> bool:
+    """Whether the worker recorded its end (``finished``) after ``since`` (a time.time())."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(run.info["finished"]).timestamp() >= since - 2
+    except (KeyError, TypeError, ValueError):
         return False
 
 
@@ -94,6 +128,7 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
 
     from workbench.core.runs import MetricsTail
 
+    launched = time.time()
     run = store.get(run_id)
     tail = MetricsTail(run.metrics_path)
     last: dict[str, Any] = {}
@@ -130,6 +165,11 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
                 console.print("stop requested: saving a checkpoint (Ctrl-C again to leave it running)…")
     run = store.get(run_id)
     summary = run.summary()
+    if proc.returncode and summary["status"] not in ("failed", "crashed") and not _finished_since(run, launched):
+        # The launcher (e.g. torchrun) died before the worker could record anything: say so, with the log's end.
+        tail = run.log_path.read_text(errors="replace").strip().splitlines()[-5:] if run.log_path.exists() else []
+        raise WorkbenchError(f"the training process exited with code {proc.returncode} before recording a result "
+                             f"(status still {summary['status']}); end of {run.log_path}:\n  " + "\n  ".join(tail))
     if as_json:
         _print_json(summary)
     else:
@@ -536,6 +576,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
     t.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
                    help="batch examples of similar length together (default: on)")
+    t.add_argument("--attention", choices=("auto", "sdpa", "eager"), help="attention kernel (auto: SDPA on GPU, eager on CPU)")
+    t.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=None, help="compile the model with torch.compile")
+    t.add_argument("--auto-find-batch-size", action=argparse.BooleanOptionalAction, default=None,
+                   help="halve the batch size on GPU out-of-memory instead of failing")
+    t.add_argument("--nproc", type=int, help="processes on this machine (one per GPU), launched with torchrun")
+    t.add_argument("--nnodes", type=int, help="machines taking part (run the same command on each)")
+    t.add_argument("--node-rank", type=int, help="this machine's rank (0 writes the run store)")
+    t.add_argument("--master-addr", help="address of the node with rank 0")
+    t.add_argument("--master-port", type=int, help="rendezvous port on the node with rank 0")
     t.add_argument("--logging-steps", type=int)
     t.add_argument("--eval-strategy", choices=("epoch", "steps"))
     t.add_argument("--eval-steps", type=int)

@@ -18,6 +18,7 @@ from workbench.core.errors import WorkbenchError
 
 TASKS = ("auto", "text-classification")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DEFAULT_MODEL = "default"
@@ -53,13 +54,23 @@ class RunConfig:
     grad_accum: int = _f(1, "Gradient accumulation steps.", "training")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.", "training")
     group_by_length: bool = _f(True, "Batch examples of similar length together (less padding, faster).", "training")
-    precision: str = _f("auto", "Numeric precision: auto picks bf16/fp16 on a capable GPU, fp32 on CPU.", "training", choices=PRECISIONS)
+    precision: str = _f("auto", "Numeric precision: auto picks bf16 on GPUs and CPUs that support it natively (AVX512-BF16/AMX), fp16 on older GPUs, else fp32; weights stay fp32 (autocast).", "training", choices=PRECISIONS)
     seed: int = _f(42, "Random seed (data order, initialisation, dev split).", "training")
     # --- evaluation and checkpoints ---
     eval_strategy: str = _f("epoch", "When to evaluate and checkpoint: each epoch or every eval_steps.", "evaluation", choices=EVAL_STRATEGIES)
     eval_steps: int = _f(500, "Steps between evaluations when eval_strategy is 'steps'.", "evaluation")
     logging_steps: int = _f(10, "Steps between train-loss log lines.", "evaluation")
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the best one is always kept).", "evaluation")
+    # --- performance ---
+    attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and eager attention on CPU (faster there under bf16, measured).", "performance", choices=ATTENTIONS)
+    torch_compile: bool = _f(False, "Compile the model with torch.compile (slow start; pays off on long GPU runs).", "performance")
+    auto_find_batch_size: bool = _f(False, "On a GPU out-of-memory error, halve the batch size and retry instead of failing.", "performance")
+    # --- distributed ---
+    nproc: int = _f(1, "Training processes on this machine (one per GPU), launched with torchrun; 1 = no launcher.", "distributed")
+    nnodes: int = _f(1, "Machines taking part; each runs the same command with its own node_rank.", "distributed")
+    node_rank: int = _f(0, "This machine's rank among the nodes (0 writes the run store).", "distributed")
+    master_addr: str = _f("127.0.0.1", "Address of the node with node_rank 0 (several nodes only).", "distributed")
+    master_port: int = _f(29500, "Rendezvous port on the node with node_rank 0 (several nodes only; one machine picks a free port).", "distributed")
     # --- run ---
     name: str | None = _f(None, "Run name (letters, digits, '-', '_', '.'); default: derived from data and model.", "run")
 
@@ -136,7 +147,8 @@ class RunConfig:
             errors["data"] = "data is required: a file or folder with training examples."
         for name in ("epochs", "lr"):
             positive(name, getattr(self, name))
-        for name in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "logging_steps", "eval_steps", "save_total_limit"):
+        for name in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "logging_steps", "eval_steps", "save_total_limit",
+                     "nproc", "nnodes", "master_port"):
             positive(name, getattr(self, name), integer=True)
         positive("max_steps", self.max_steps, integer=True)
         positive("max_grad_norm", self.max_grad_norm)
@@ -148,6 +160,15 @@ class RunConfig:
                 errors[name] = f"{name} must be between {lo} and {hi}, got {value!r}."
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             errors["seed"] = f"seed must be a non-negative whole number, got {self.seed!r}."
+        if isinstance(self.node_rank, bool) or not isinstance(self.node_rank, int) or self.node_rank < 0:
+            errors["node_rank"] = f"node_rank must be a non-negative whole number, got {self.node_rank!r}."
+        elif isinstance(self.nnodes, int) and "nnodes" not in errors and self.node_rank >= self.nnodes:
+            errors["node_rank"] = f"node_rank {self.node_rank} must be below nnodes ({self.nnodes})."
+        if isinstance(self.master_port, int) and "master_port" not in errors and not 1 <= self.master_port <= 65535:
+            errors["master_port"] = f"master_port must be a port number (1-65535), got {self.master_port!r}."
+        for name in ("torch_compile", "auto_find_batch_size", "group_by_length", "trust_remote_code"):
+            if not isinstance(getattr(self, name), bool):
+                errors[name] = f"{name} must be true or false, got {getattr(self, name)!r}."
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:

@@ -14,19 +14,18 @@ SCALAR_METRICS = ("accuracy", "macro_f1")
 
 def build_model(path: str, data, cfg):
     """A sequence-classification head on the pretrained encoder, with id2label/label2id in its config."""
-    import torch
     from transformers import AutoModelForSequenceClassification
 
+    from workbench.core.training.devices import model_load_kwargs
+
     labels = data.schema.labels
-    trust_remote_code = cfg.trust_remote_code
     return AutoModelForSequenceClassification.from_pretrained(
         path,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
-        trust_remote_code=trust_remote_code,
         # Master weights stay fp32 whatever the checkpoint holds; bf16/fp16 come from autocast.
-        dtype=torch.float32,
+        **model_load_kwargs(cfg),
     )
 
 

@@ -50,8 +50,21 @@ class RunStoreCallback(TrainerCallback):
             self.writer.set_progress(**self._progress(state))
             self._system(state, force=True)
 
+    def _stop_requested(self, args) -> bool:
+        """The stop file, agreed by all ranks (one rank stopping alone would hang the others)."""
+        requested = self.writer.stop_requested
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            import torch
+
+            flag = torch.tensor([1 if requested else 0], device=args.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            requested = bool(flag.item())
+        return requested
+
     def on_step_end(self, args, state, control, **kwargs):
-        if self.writer.stop_requested:
+        if self._stop_requested(args):
             self.stopped_by_user = True
             control.should_training_stop = True
             control.should_save = True

@@ -15,10 +15,26 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.runs import COMPLETED, Run, RunStore, slugify
 
 
-def launch_worker(run: Run, *, resume: bool = False) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "workbench.core.training.worker", str(run.path)]
+def worker_command(run: Run, *, resume: bool = False) -> list[str]:
+    """The worker's command line: plain Python for one process, torchrun for several (same worker module)."""
+    cfg = run.config or {}
+    nproc, nnodes = int(cfg.get("nproc") or 1), int(cfg.get("nnodes") or 1)
+    cmd = [sys.executable]
+    if nnodes > 1:
+        cmd += ["-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--nnodes={nnodes}",
+                f"--node-rank={int(cfg.get('node_rank') or 0)}", f"--master-addr={cfg.get('master_addr') or '127.0.0.1'}",
+                f"--master-port={int(cfg.get('master_port') or 29500)}"]
+    elif nproc > 1:
+        # One machine: a private rendezvous on a free port, so runs (or a quick resume) never collide on a port.
+        cmd += ["-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}"]
+    cmd += ["-m", "workbench.core.training.worker", str(run.path)]
     if resume:
         cmd.append("--resume")
+    return cmd
+
+
+def launch_worker(run: Run, *, resume: bool = False) -> subprocess.Popen:
+    cmd = worker_command(run, resume=resume)
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(run.log_path, "ab") as log:
         return subprocess.Popen(

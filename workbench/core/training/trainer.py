@@ -17,6 +17,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
 from workbench.core.tasks import get_task
+from workbench.core.training.devices import resolve_attention, resolve_precision
 
 
 def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
@@ -58,14 +59,32 @@ def planned_steps(cfg: RunConfig, n_train: int) -> int:
     return max(1, math.ceil(cfg.epochs * math.ceil(n_train / per_step)))
 
 
-def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric: str, greater_is_better: bool = True):
+def optimizer_name() -> str:
+    """Fused AdamW (one kernel for the whole update) where this torch has it, on CPU and GPU alike."""
     import torch
+
+    try:
+        torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return "adamw_torch"
+    return "adamw_torch_fused"
+
+
+def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric: str, greater_is_better: bool = True,
+                       loss_uses_num_items: bool = False):
+    """The Trainer's arguments for ``cfg``.
+
+    ``loss_uses_num_items``: the model's loss divides by the token count the Trainer passes
+    (``num_items_in_batch``, e.g. causal-LM losses). Only then may the Trainer average tokens across devices: it
+    multiplies the loss by the number of processes, which for a plain mean loss (sequence classification) would
+    double the reported loss and the gradients under two processes (measured).
+    """
     from transformers import TrainingArguments
 
-    cuda = torch.cuda.is_available()
-    precision = cfg.precision
-    if precision == "auto":
-        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    from workbench.core.training.devices import cuda_available, resolve_precision
+
+    cuda = cuda_available()
+    precision = resolve_precision(cfg)
     total = planned_steps(cfg, n_train)
     # At least ~20 points on the loss curve, however short the run.
     logging_steps = max(1, min(cfg.logging_steps, total // 20))
@@ -77,17 +96,21 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.eval_batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
+        auto_find_batch_size=cfg.auto_find_batch_size,
         learning_rate=cfg.lr,
         weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
         lr_scheduler_type=cfg.scheduler,
         max_grad_norm=cfg.max_grad_norm,
+        optim=optimizer_name(),
         seed=cfg.seed,
         data_seed=cfg.seed,
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         tf32=True if cuda else None,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        torch_compile=cfg.torch_compile,
+        # Length grouping is done by our BucketedLengthSampler (WorkbenchTrainer), not the Trainer's sampler.
+        train_sampling_strategy="random",
         eval_strategy=strategy,
         save_strategy=strategy,
         eval_steps=cfg.eval_steps if strategy == "steps" else None,
@@ -102,11 +125,30 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=2 if cuda else 0,
         dataloader_pin_memory=cuda,
+        dataloader_persistent_workers=cuda,
+        ddp_backend="gloo" if world_size() > 1 and not cuda else None,
+        ddp_find_unused_parameters=False,
+        average_tokens_across_devices=loss_uses_num_items,
         report_to="none",
         disable_tqdm=True,
         use_cpu=not cuda,
         save_only_model=False,
     )
+
+
+def make_trainer(lengths: list[int] | None, **kwargs):
+    """A Trainer whose training batches come from :class:`BucketedLengthSampler` when ``lengths`` is given."""
+    from transformers import Trainer
+
+    from workbench.core.training.sampler import BucketedLengthSampler
+
+    class WorkbenchTrainer(Trainer):
+        def _get_train_sampler(self, train_dataset=None):
+            if lengths is None:
+                return super()._get_train_sampler(train_dataset)
+            return BucketedLengthSampler(lengths, self.args.train_batch_size, seed=self.args.seed)
+
+    return WorkbenchTrainer(**kwargs)
 
 
 @dataclass
@@ -118,7 +160,7 @@ class TrainOutcome:
 def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     """Train the run in ``writer.path`` to the end (or to a stop request) and write its results."""
     import torch
-    from transformers import AutoTokenizer, Trainer, set_seed
+    from transformers import AutoTokenizer, set_seed
 
     from workbench.core.runs import Run
     from workbench.core.training.callbacks import RunStoreCallback
@@ -155,14 +197,20 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         },
         versions=package_versions(),
         device="cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        world_size=world_size(),
+        precision=resolve_precision(cfg),
+        attention=resolve_attention(cfg),
         parameters=sum(p.numel() for p in model.parameters()),
     )
 
-    args = training_arguments(cfg, run_dir, len(train_ds), task.MAIN_METRIC, task.GREATER_IS_BETTER)
+    args = training_arguments(cfg, run_dir, len(train_ds), task.MAIN_METRIC, task.GREATER_IS_BETTER,
+                              getattr(task, "LOSS_USES_NUM_ITEMS", False))
     callback = RunStoreCallback(writer, samples_per_step=cfg.batch_size * cfg.grad_accum * world_size(),
                                 is_main=is_main_process())
     cuda = torch.cuda.is_available()
-    trainer = Trainer(
+    lengths = [len(ids) for ids in train_ds["input_ids"]] if cfg.group_by_length else None
+    trainer = make_trainer(
+        lengths,
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -175,11 +223,12 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if callback.stopped_by_user:
         return TrainOutcome(stopped=True, metrics={})
+    # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
+    eval_metrics = trainer.evaluate()
     if not is_main_process():
         return TrainOutcome(stopped=False, metrics={})
 
     # Final evaluation of the best model (loaded at the end), with one record per example for comparisons.
-    eval_metrics = trainer.evaluate()
     report, records = task.final_evaluation(trainer.model, tokenizer, data, cfg)
     atomic_write_text(run_dir / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 

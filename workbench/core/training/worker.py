@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.core.errors import WorkbenchError
     from workbench.core.runs import COMPLETED, FAILED, RUNNING, STOP_FILE, STOPPED, RunWriter, now_iso
 
+    # Under torchrun every process runs this; rank 0 owns the run directory, the others only read it.
+    if int(os.environ.get("RANK", "0")) != 0:
+        return run_secondary_rank(args.run_dir, resume=args.resume)
     try:
         writer = RunWriter(args.run_dir)
     except WorkbenchError as exc:
@@ -73,6 +76,26 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         writer.clear_stop()
         writer.close()
+
+
+def run_secondary_rank(run_dir: Path, *, resume: bool) -> int:
+    """A torchrun rank other than 0: trains its shard, writes nothing; rank 0 reports any failure."""
+    from workbench.core.runs import STOP_FILE, RankWriter
+
+    # Like rank 0: SIGTERM asks every rank for a clean stop at the same step (the callback agrees on it).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: (run_dir / STOP_FILE).touch())
+    from transformers.utils import logging as hf_logging
+
+    from workbench.core.training.trainer import run_training
+
+    hf_logging.disable_progress_bar()
+    try:
+        run_training(RankWriter(run_dir), resume=resume)
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
 
 
 _WRITE_FAILURES = ("inline_container", "PytorchStreamWriter", "file write failed", "No space left")
