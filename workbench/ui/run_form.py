@@ -30,7 +30,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "training": "Training", "evaluation": "Evaluation & checkpoints",
-                "run": "Run"}
+                "performance": "Performance", "distributed": "Distributed (torchrun)", "run": "Run"}
 
 
 def path_problems(cfg: RunConfig) -> dict[str, str]:

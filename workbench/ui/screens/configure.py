@@ -38,6 +38,8 @@ class ConfigureScreen(WorkbenchScreen):
         self.errors: dict[str, str] = {}
         self.launching = False
         self.command_line = ""
+        self._estimate_key: tuple | None = None
+        self._estimate_timer = None
 
     def compose_body(self) -> ComposeResult:
         with Container(id="cfg-main"):
@@ -53,6 +55,8 @@ class ConfigureScreen(WorkbenchScreen):
                 yield Input(DEFAULT_YAML, compact=True, id="cfg-yaml")
                 yield Label("Command line", classes="section-title")
                 yield Static(id="cfg-cli")
+                yield Label("Estimated memory", classes="section-title")
+                yield Static(Text("…", style="dim"), id="cfg-memory")
                 yield Button("Launch  ctrl+l", variant="success", id="cfg-launch")
         # Outside the scrolling body, so launch errors are seen even when the form is scrolled (80x24).
         yield Notice(id="cfg-notice")
@@ -104,7 +108,45 @@ class ConfigureScreen(WorkbenchScreen):
             cli.append(f"\n+ --config {self.query_one('#cfg-yaml', Input).value or DEFAULT_YAML} for: "
                        f"{', '.join(needs_config)}", style="dim")
         self.query_one("#cfg-cli", Static).update(cli)
+        self._schedule_estimate(cfg)
         return cfg
+
+    # --- memory estimate (needs transformers: computed off the UI thread, after typing pauses) ----------
+    ESTIMATE_FIELDS = ("model", "batch_size", "max_length", "precision", "trust_remote_code")
+
+    def _schedule_estimate(self, cfg: RunConfig) -> None:
+        if any(name in self.errors for name in self.ESTIMATE_FIELDS):
+            return
+        key = tuple(getattr(cfg, name) for name in self.ESTIMATE_FIELDS)
+        if key == self._estimate_key:
+            return
+        self._estimate_key = key
+        if self._estimate_timer is not None:
+            self._estimate_timer.stop()
+        self._estimate_timer = self.set_timer(0.8, lambda: self._estimate(cfg))
+
+    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
+    def _estimate(self, cfg: RunConfig) -> None:
+        try:
+            from workbench.core.memory import estimate_for_run
+
+            est, gpu_bytes = estimate_for_run(cfg)
+        except Exception as exc:  # an unknown model, no config.json…: the form says so elsewhere
+            text = Text(f"unavailable: {str(exc).splitlines()[0][:80]}", style="dim")
+        else:
+            where = "per GPU" if gpu_bytes else "RAM (CPU)"
+            text = Text(f"{est.total / 2**30:.1f} GiB {where}", style="bold")
+            text.append(f"\nweights+grads+AdamW {(est.weights + est.gradients + est.optimizer) / 2**30:.2f}, "
+                        f"activations {est.activations / 2**30:.2f}", style="dim")
+            if gpu_bytes and est.total > 0.9 * gpu_bytes:
+                text.append(f"\nmore than 90% of the GPU's {gpu_bytes / 2**30:.0f} GiB", style="bold yellow")
+        self.app.call_from_thread(self._show_estimate, text)
+
+    def _show_estimate(self, text: Text) -> None:
+        try:
+            self.query_one("#cfg-memory", Static).update(text)
+        except Exception:  # the screen went away meanwhile
+            pass
 
     def on_descendant_focus(self, event) -> None:
         row = next((a for a in event.widget.ancestors if isinstance(a, FieldRow)), None)

@@ -1,0 +1,88 @@
+"""Training-speed settings: the length-bucketed sampler, precision/attention choices, the memory estimate."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from workbench.core.config import RunConfig
+from workbench.core.memory import estimate
+from workbench.core.training import devices
+from workbench.core.training.sampler import BucketedLengthSampler, bucketed_indices, padding_efficiency
+
+
+def lengths_like_sst2(n: int = 4000, seed: int = 0) -> list[int]:
+    rng = random.Random(seed)
+    return [max(3, min(66, int(rng.lognormvariate(2.7, 0.6)))) for _ in range(n)]
+
+
+def test_bucketed_order_is_a_permutation_with_little_padding_and_no_length_curriculum():
+    lengths = lengths_like_sst2()
+    g = torch.Generator().manual_seed(0)
+    order = bucketed_indices(lengths, 32, generator=g)
+    assert sorted(order) == list(range(len(lengths)))
+    shuffled = torch.randperm(len(lengths), generator=torch.Generator().manual_seed(0)).tolist()
+    bucketed, random_eff = padding_efficiency(lengths, order, 32), padding_efficiency(lengths, shuffled, 32)
+    assert bucketed > 0.85 and random_eff < 0.5, (bucketed, random_eff)
+    # Batch lengths in random order: not a descending walk as in the Trainer's group_by_length mega-batches.
+    maxima = [max(lengths[i] for i in order[s:s + 32]) for s in range(0, len(order) - 31, 32)]
+    descents = sum(a >= b for a, b in zip(maxima, maxima[1:]))
+    assert 0.3 < descents / (len(maxima) - 1) < 0.75
+    assert maxima[0] == max(maxima), "the longest batch comes first"
+
+
+def test_sampler_order_depends_only_on_seed_and_epoch():
+    lengths = lengths_like_sst2(500)
+    a, b = BucketedLengthSampler(lengths, 16, seed=3), BucketedLengthSampler(lengths, 16, seed=3)
+    torch.manual_seed(123)
+    first = list(a)
+    torch.manual_seed(999)  # the global RNG (restored differently on resume) must not matter
+    assert list(b) == first
+    a.set_epoch(1)
+    assert list(a) != first and len(list(a)) == len(lengths)
+
+
+def test_auto_precision_and_attention_follow_the_hardware(monkeypatch):
+    cfg = RunConfig(data="x")
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    assert devices.resolve_precision(cfg) == "bf16" and devices.resolve_attention(cfg) == "eager"
+    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert devices.resolve_precision(cfg) == "fp32"
+    assert devices.resolve_precision(RunConfig(data="x", precision="bf16")) == "bf16"
+    assert devices.resolve_attention(RunConfig(data="x", attention="sdpa")) == "sdpa"
+
+
+def test_memory_estimate_for_bert_base_matches_the_hand_count():
+    from transformers import BertConfig
+
+    config = BertConfig()  # bert-base: 12 layers, hidden 768, 12 heads
+    est = estimate(config, RunConfig(data="x", batch_size=32, max_length=128), precision="bf16")
+    assert 108e6 < est.parameters < 111e6
+    assert est.weights == 4 * est.parameters and est.optimizer == 8 * est.parameters
+    per_layer = 128 * 32 * 768 * (34 + 5 * 12 * 128 / 768)
+    assert est.activations == pytest.approx(12 * per_layer)
+    fp32 = estimate(config, RunConfig(data="x", batch_size=32, max_length=128), precision="fp32",
+                    parameters=est.parameters)
+    assert fp32.activations == pytest.approx(2 * est.activations)
+    assert 4.0 < est.total / 2**30 < 5.0
+    assert "GiB" in est.describe()
+
+
+@pytest.mark.parametrize("values, field", [
+    ({"nproc": 0}, "nproc"), ({"nnodes": 2, "node_rank": 2}, "node_rank"), ({"master_port": 70000}, "master_port"),
+    ({"attention": "flash"}, "attention"), ({"torch_compile": "sometimes"}, "torch_compile"),
+])
+def test_bad_speed_and_distributed_settings_are_named(values, field):
+    assert field in RunConfig(data="x", **values).validate()
+
+
+def test_train_cli_prints_a_memory_estimate_before_launch(tiny_model_dir, cli):
+    from helpers import SAMPLE_DATA
+
+    code, out, err = cli("train", "--data", str(SAMPLE_DATA / "topics"), "--model", str(tiny_model_dir),
+                         "--max-steps", "2", "--batch-size", "8", "--max-length", "32")
+    assert code == 0, err
+    assert "estimated peak RAM (CPU training) memory: ≈" in out or "estimated peak GPU memory: ≈" in out

@@ -1,0 +1,89 @@
+"""An estimate of a run's peak accelerator memory, shown before launch.
+
+Counts what mixed-precision AdamW training holds: fp32 master weights (4 bytes a parameter), fp32 gradients
+(4), Adam's two moments (8), the activations kept for the backward pass, and a fixed overhead for the CUDA
+context and allocator. Activations use the per-layer estimate of Korthikanti et al. (2022), "Reducing
+Activation Recomputation in Large Transformer Models": ``s·b·h·(34 + 5·a·s/h)`` bytes per layer with 16-bit
+activations (doubled for fp32), at the worst case of every batch padded to ``max_length``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from workbench.core.config import RunConfig
+
+CUDA_OVERHEAD_BYTES = 1.0 * 2**30  # context, cuBLAS workspaces, allocator slack
+
+
+@dataclass
+class MemoryEstimate:
+    parameters: int
+    trainable: int
+    weights: float
+    gradients: float
+    optimizer: float
+    activations: float
+    overhead: float
+
+    @property
+    def total(self) -> float:
+        return self.weights + self.gradients + self.optimizer + self.activations + self.overhead
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total": self.total}
+
+    def describe(self) -> str:
+        gib = 2**30
+        return (f"≈{self.total / gib:.1f} GiB per device (weights {self.weights / gib:.2f}, gradients "
+                f"{self.gradients / gib:.2f}, AdamW {self.optimizer / gib:.2f}, activations "
+                f"{self.activations / gib:.2f}, overhead {self.overhead / gib:.1f})")
+
+
+def _shape(config) -> tuple[int, int, int]:
+    """(layers, hidden size, attention heads) from a transformers config, whatever the architecture calls them."""
+    text = getattr(config, "text_config", None) or config
+    layers = getattr(text, "num_hidden_layers", None) or getattr(text, "n_layer", None) or 12
+    hidden = getattr(text, "hidden_size", None) or getattr(text, "n_embd", None) or getattr(text, "d_model", None) or 768
+    heads = getattr(text, "num_attention_heads", None) or getattr(text, "n_head", None) or 12
+    return int(layers), int(hidden), int(heads)
+
+
+def count_parameters(config) -> int:
+    """Parameters of the base model built on the meta device (no weights read, no memory used)."""
+    import torch
+    from transformers import AutoModel
+
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None = None,
+             trainable: int | None = None) -> MemoryEstimate:
+    """The estimate for model ``config`` (a transformers config) trained with run config ``cfg``."""
+    n = parameters if parameters is not None else count_parameters(config)
+    t = trainable if trainable is not None else n
+    layers, hidden, heads = _shape(config)
+    s, b = cfg.max_length, cfg.batch_size
+    act_bytes = s * b * hidden * (34 + 5 * heads * s / hidden) * layers
+    if precision not in ("bf16", "fp16"):
+        act_bytes *= 2
+    return MemoryEstimate(parameters=n, trainable=t, weights=4.0 * n, gradients=4.0 * t, optimizer=8.0 * t,
+                          activations=float(act_bytes), overhead=CUDA_OVERHEAD_BYTES)
+
+
+def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
+    """The estimate for a run config, and the smallest visible GPU's memory in bytes (None without a GPU)."""
+    from transformers import AutoConfig
+
+    from workbench.core.models import resolve_model
+    from workbench.core.telemetry import gpu_readings
+    from workbench.core.training.devices import resolve_precision
+
+    resolved = resolve_model(cfg.model)
+    config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
+    est = estimate(config, cfg, precision=resolve_precision(cfg))
+    gpus = gpu_readings()
+    return est, (min(g["mem_total"] for g in gpus) if gpus else None)
