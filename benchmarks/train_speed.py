@@ -1,0 +1,187 @@
+"""Training speed, side by side in one run: a seed-style Trainer, a good plain Trainer, and the workbench.
+
+On ../shared/datasets/sst2 (a fixed random 8,000-row train subset, the full 872-row dev set, 1 epoch) with
+the default model (embedded all-MiniLM-L6-v2), batch 32, lr 5e-5:
+
+  (a) plain HF Trainer, every example padded to 128 tokens, fp32, ``adamw_torch`` (the seed's style);
+  (b) plain HF Trainer with ``DataCollatorWithPadding`` (dynamic padding), fp32, ``adamw_torch``;
+  (c) ``sft-workbench train`` with its defaults (on this CPU: bf16 autocast, eager attention, fused AdamW,
+      length-bucketed batches in random order, warm-up 6 %, weight decay 0.01).
+
+Each row runs in its own fresh process, one after the other. Columns: samples/s and real (unpadded)
+tokens/s over the training loop (``train_runtime``, which for (c) also includes its end-of-epoch
+evaluation and checkpoint), wall time of the whole process (loading, tokenising, training, evaluating),
+and dev accuracy.
+
+    python benchmarks/train_speed.py                 # all three rows, ~15 min on 2 cores
+    python benchmarks/train_speed.py --rows b,c --train-rows 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "sst2"
+TARGETS = {"vs_a": 8.0, "vs_b": 2.0, "max_acc_drop_vs_b": 0.005}
+DESCRIPTIONS = {
+    "a": "plain Trainer, pad to 128, fp32, adamw_torch",
+    "b": "plain Trainer, DataCollatorWithPadding, fp32, adamw_torch",
+    "c": "sft-workbench defaults",
+}
+
+
+def write_subset(data_dir: Path, rows: int, out: Path) -> tuple[Path, Path]:
+    import pandas as pd
+
+    train = pd.read_csv(data_dir / "train.tsv", sep="\t", quoting=3)
+    subset = train.sample(n=min(rows, len(train)), random_state=0).reset_index(drop=True)
+    path = out / "train_subset.tsv"
+    subset.to_csv(path, sep="\t", index=False)
+    return path, data_dir / "dev.tsv"
+
+
+# ------------------------------------------------------------------------------- rows a and b (child process)
+def plain_trainer_row(row: str, train_path: Path, dev_path: Path, out_dir: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+    import torch
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments, default_data_collator, logging)
+
+    from workbench.core.models import resolve_model
+
+    logging.set_verbosity_error()
+    path = resolve_model("default").path
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
+    train_df = pd.read_csv(train_path, sep="\t", quoting=3)
+    dev_df = pd.read_csv(dev_path, sep="\t", quoting=3)
+
+    def encode(batch):
+        if row == "a":
+            enc = tokenizer(batch["sentence"], truncation=True, max_length=128, padding="max_length")
+        else:
+            enc = tokenizer(batch["sentence"], truncation=True, max_length=128)
+        enc["labels"] = batch["label"]
+        return enc
+
+    train = Dataset.from_pandas(train_df).map(encode, batched=True, remove_columns=["sentence", "label"])
+    dev = Dataset.from_pandas(dev_df).map(encode, batched=True, remove_columns=["sentence", "label"])
+    real_tokens = int(sum(int(np.sum(m)) for m in train["attention_mask"]))
+    args = TrainingArguments(
+        output_dir=str(out_dir / f"row-{row}"), per_device_train_batch_size=32, per_device_eval_batch_size=128,
+        num_train_epochs=1, learning_rate=5e-5, optim="adamw_torch", seed=42, use_cpu=not torch.cuda.is_available(),
+        eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none", disable_tqdm=True,
+    )
+    collator = default_data_collator if row == "a" else DataCollatorWithPadding(tokenizer)
+    trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=collator, processing_class=tokenizer)
+    result = trainer.train()
+    preds = trainer.predict(dev)
+    accuracy = float((preds.predictions.argmax(-1) == preds.label_ids).mean())
+    runtime = result.metrics["train_runtime"]
+    return {"samples_per_s": len(train) / runtime, "tokens_per_s": real_tokens / runtime, "train_runtime_s": runtime,
+            "dev_accuracy": accuracy, "train_rows": len(train), "threads": torch.get_num_threads()}
+
+
+# ------------------------------------------------------------------------------- row c
+def workbench_row(train_path: Path, dev_path: Path, out_dir: Path) -> dict:
+    workspace = out_dir / "workspace"
+    cmd = [sys.executable, "-m", "workbench", "--workspace", str(workspace), "train", "--data", str(train_path),
+           "--eval-data", str(dev_path), "--epochs", "1", "--name", "speed-c", "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    if proc.returncode != 0:
+        raise RuntimeError((proc.stderr or proc.stdout)[-1500:])
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    info = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
+    train = info["train_summary"]
+    runtime = train["train_runtime"]
+    return {"samples_per_s": info["data"]["train"]["rows"] / runtime,
+            "tokens_per_s": train["num_input_tokens_seen"] / runtime, "train_runtime_s": runtime,
+            "dev_accuracy": info["metrics"]["accuracy"], "train_rows": info["data"]["train"]["rows"],
+            "precision": info.get("precision"), "attention": info.get("attention")}
+
+
+def child(args) -> int:
+    out_dir = Path(args.out_dir)
+    result = (workbench_row if args.child == "c" else lambda *a: plain_trainer_row(args.child, *a))(
+        Path(args.train_path), Path(args.dev_path), out_dir)
+    print("RESULT " + json.dumps(result))
+    return 0
+
+
+def run_row(row: str, train_path: Path, dev_path: Path, out_dir: Path) -> dict:
+    cmd = [sys.executable, __file__, "--child", row, "--train-path", str(train_path), "--dev-path", str(dev_path),
+           "--out-dir", str(out_dir)]
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    wall = time.time() - start
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"row": row, "error": (proc.stderr or proc.stdout)[-1500:], "wall_s": wall}
+    return {"row": row, "setup": DESCRIPTIONS[row], **json.loads(lines[-1][7:]), "wall_s": wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--train-rows", type=int, default=8000)
+    parser.add_argument("--rows", default="a,b,c")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "train_speed_cpu.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--train-path", help=argparse.SUPPRESS)
+    parser.add_argument("--dev-path", help=argparse.SUPPRESS)
+    parser.add_argument("--out-dir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args)
+    if not (args.data_dir / "train.tsv").is_file():
+        print(f"SST-2 not found in {args.data_dir}; nothing to measure.", file=sys.stderr)
+        return 2
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
+        train_path, dev_path = write_subset(args.data_dir, args.train_rows, Path(tmp))
+        for row in args.rows.split(","):
+            print(f"row {row}: {DESCRIPTIONS[row]} …", file=sys.stderr, flush=True)
+            results.append(run_row(row, train_path, dev_path, Path(tmp)))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+
+    by_row = {r["row"]: r for r in results if "error" not in r}
+    ratios = {}
+    if "c" in by_row:
+        for base in ("a", "b"):
+            if base in by_row:
+                ratios[f"c_vs_{base}"] = by_row["c"]["samples_per_s"] / by_row[base]["samples_per_s"]
+        if "b" in by_row:
+            ratios["c_minus_b_accuracy"] = by_row["c"]["dev_accuracy"] - by_row["b"]["dev_accuracy"]
+    report = {"benchmark": "train_speed", "data": str(args.data_dir), "train_rows": args.train_rows,
+              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+              "rows": results, "ratios": ratios, "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M")}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+
+    print(f"\n{'row':<4}{'setup':<58}{'samples/s':>10}{'tokens/s':>10}{'wall s':>8}{'dev acc':>9}")
+    for r in results:
+        if "error" in r:
+            print(f"{r['row']:<4}error: {r['error'].splitlines()[-1] if r['error'] else '?'}")
+            continue
+        print(f"{r['row']:<4}{r['setup']:<58}{r['samples_per_s']:>10.1f}{r['tokens_per_s']:>10.0f}"
+              f"{r['wall_s']:>8.0f}{r['dev_accuracy']:>9.4f}")
+    for key, value in ratios.items():
+        print(f"{key}: {value:+.4f}" if "accuracy" in key else f"{key}: {value:.2f}×")
+    print(f"(written to {args.out})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
