@@ -129,7 +129,9 @@ class ConfigureScreen(WorkbenchScreen):
     def _estimate(self, cfg: RunConfig) -> None:
         try:
             from workbench.core.memory import estimate_for_run
+            from workbench.ui.actions import quiet_transformers
 
+            quiet_transformers()
             est, gpu_bytes = estimate_for_run(cfg)
         except Exception as exc:  # an unknown model, no config.json…: the form says so elsewhere
             text = Text(f"unavailable: {str(exc).splitlines()[0][:80]}", style="dim")
