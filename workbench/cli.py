@@ -261,6 +261,9 @@ def cmd_eval(args) -> int:
     from rich.table import Table
 
     console = _console()
+    if report.get("task") == "token-classification":
+        _print_ner_report(console, run.name, args.data, report)
+        return 0
     console.print(f"[bold]{run.name}[/] on {args.data} ({report['rows']} rows): "
                   f"accuracy [bold]{report['accuracy']:.4f}[/]  macro-F1 [bold]{report['macro_f1']:.4f}[/]")
     per = Table(box=None, header_style="bold")
@@ -277,6 +280,21 @@ def cmd_eval(args) -> int:
         cm.add_row(label, *map(str, row))
     console.print(cm)
     return 0
+
+
+def _print_ner_report(console, name: str, data: str, report: dict[str, Any]) -> None:
+    """Entity-level precision/recall/F1, overall and per entity type (token classification)."""
+    from rich.table import Table
+
+    console.print(f"[bold]{name}[/] on {data} ({report['rows']} sentences): entity F1 [bold]{report['f1']:.4f}[/]  "
+                  f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  "
+                  f"token accuracy {report['token_accuracy']:.4f}")
+    per = Table(box=None, header_style="bold")
+    for col in ("entity type", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="right" if col != "entity type" else "left")
+    for label, m in report["per_class"].items():
+        per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
+    console.print(per)
 
 
 # ------------------------------------------------------------------------------------------ compare
