@@ -184,17 +184,9 @@ def test_trainer_metrics_hook_reads_only_first_pieces():
 
 
 # ------------------------------------------------------------------------------------------ CLI end to end
-@pytest.fixture(scope="module")
-def ner_run(tiny_model_dir, tmp_path_factory):
-    from helpers import kill_workers
-    from workbench.cli import main
-
-    ws = tmp_path_factory.mktemp("ner-ws")
-    code = main(["--workspace", str(ws), "train", "--data", str(NER), "--model", str(tiny_model_dir), "--batch-size", "16",
-                 "--lr", "1e-2", "--max-length", "48", "--max-steps", "40", "--logging-steps", "2", "--eval-strategy", "steps",
-                 "--eval-steps", "20", "--name", "ner-tiny", "--json"])
-    yield ws, code
-    kill_workers(ws)
+@pytest.fixture
+def ner_run(ner_trained):
+    return ner_trained
 
 
 def test_cli_train_writes_ner_metrics_and_predictions(ner_run):
