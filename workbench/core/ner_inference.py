@@ -80,17 +80,28 @@ class OnnxTagger(OnnxClassifier):
         """Entities of each raw text: ``{"text", "tokens", "tags", "entities"}``; an entity has ``type``,
         ``text``, character ``start``/``end`` in the text, word ``start_word``/``end_word`` and ``score``
         (the mean probability of its words' tags)."""
-        if isinstance(texts, str):
-            texts = [texts]
-        split = [split_words(t if isinstance(t, str) else str(t)) for t in texts]
-        tagged = self.tag_words([[w for w, _, _ in s] for s in split], batch_size)
-        out = []
-        for text, words, result in zip(texts, split, tagged):
-            entities = []
-            for span in tags_to_spans(result["tags"]):
-                first, last = words[span["start"]], words[span["end"] - 1]
-                entities.append({"type": span["type"], "text": text[first[1]:last[2]], "start": first[1], "end": last[2],
-                                 "start_word": span["start"], "end_word": span["end"],
-                                 "score": round(float(np.mean(result["scores"][span["start"]:span["end"]])), 6)})
-            out.append({"text": text, "tokens": [w for w, _, _ in words], "tags": result["tags"], "entities": entities})
-        return out
+        return predict_texts(self.tag_words, texts, batch_size)
+
+
+def predict_texts(tag_words, texts: Sequence[str] | str, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
+    """Raw texts → words → ``tag_words`` (any engine: ONNX here, PyTorch in the Playground) → entities."""
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    split = [split_words(t) for t in texts]
+    tagged = tag_words([[w for w, _, _ in s] for s in split], batch_size)
+    return [{"text": text, "tokens": [w for w, _, _ in words], "tags": result["tags"],
+             "entities": entities_of(text, words, result["tags"], result["scores"])}
+            for text, words, result in zip(texts, split, tagged)]
+
+
+def entities_of(text: str, words: Sequence[tuple[str, int, int]], tags: Sequence[str],
+                scores: Sequence[float]) -> list[dict[str, Any]]:
+    """Entity spans with character offsets into ``text`` and the mean probability of their words' tags."""
+    entities = []
+    for span in tags_to_spans(tags):
+        first, last = words[span["start"]], words[span["end"] - 1]
+        entities.append({"type": span["type"], "text": text[first[1]:last[2]], "start": first[1], "end": last[2],
+                         "start_word": span["start"], "end_word": span["end"],
+                         "score": round(float(np.mean(scores[span["start"]:span["end"]])), 6)})
+    return entities

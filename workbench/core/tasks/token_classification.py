@@ -290,6 +290,49 @@ def predict_word_tags(model, tokenizer, sentences: Sequence[Sequence[str]], *, m
     return out
 
 
+class TorchTagger:
+    """A run's PyTorch model behind the same ``predict(texts)`` as the ONNX ``OnnxTagger`` (for the Playground)."""
+
+    def __init__(self, model, tokenizer, max_length: int = 128):
+        self.model, self.tokenizer, self.max_length = model.eval(), tokenizer, max_length
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def from_run(cls, run) -> "TorchTagger":
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+        if not (run.model_dir / "config.json").is_file():
+            raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
+        tokenizer = AutoTokenizer.from_pretrained(str(run.model_dir))
+        model = AutoModelForTokenClassification.from_pretrained(str(run.model_dir), use_safetensors=True)
+        return cls(model, tokenizer, int(run.config.get("max_length") or 128))
+
+    def tag_words(self, sentences, batch_size: int = 32) -> list[dict[str, Any]]:
+        import torch
+
+        out = []
+        with torch.inference_mode():
+            for start in range(0, len(sentences), batch_size):
+                batch = [list(s) for s in sentences[start:start + batch_size]]
+                enc = self.tokenizer(batch, is_split_into_words=True, truncation=True, max_length=self.max_length,
+                                     padding=True, return_tensors="pt")
+                probs = torch.softmax(self.model(**enc).logits.float(), -1).numpy()
+                for row, words in enumerate(batch):
+                    tags, scores, previous = ["O"] * len(words), [1.0] * len(words), None
+                    for pos, word in enumerate(enc.word_ids(row)):
+                        if word is not None and word != previous:
+                            best = int(probs[row, pos].argmax())
+                            tags[word], scores[word] = self.labels[best], float(probs[row, pos, best])
+                        previous = word
+                    out.append({"tags": tags, "scores": scores})
+        return out
+
+    def predict(self, texts, batch_size: int = 32) -> list[dict[str, Any]]:
+        from workbench.core.ner_inference import predict_texts
+
+        return predict_texts(self.tag_words, texts, batch_size)
+
+
 def prediction_records(sentences, gold, pred) -> list[dict[str, Any]]:
     """One record per sentence. ``gold``/``predicted`` hold the tags joined by spaces, so the generic
     comparison code (exact-match correctness, McNemar) works on them unchanged."""
