@@ -172,8 +172,10 @@ def cmd_runs_list(args) -> int:
     for r in runs:
         m = r["metrics"] or {}
         step = f"{r['step']}/{r['max_steps']}" if r.get("max_steps") else _fmt(r.get("step"))
+        # Token classification: token accuracy and entity F1 in those two columns.
         table.add_row(f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]", r["name"], r["id"], r["task"],
-                      str(r["model"]), step, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1")), _age(r["created"]))
+                      str(r["model"]), step, _fmt(m.get("accuracy", m.get("token_accuracy"))),
+                      _fmt(m.get("macro_f1", m.get("f1"))), _age(r["created"]))
     _console().print(table)
     return 0
 
