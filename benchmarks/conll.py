@@ -97,7 +97,7 @@ def main() -> int:
     print(f"{'run':<28} {'F1':>7} {'P':>7} {'R':>7}  {'per type F1':<44} {'samples/s':>9} {'train s':>8} {'wall s':>7}")
     for r in results:
         if r.get("test_f1") is None:
-            print(f"{r['name']:<28} failed: {r.get('error')}")
+            print(f"{r['name']:<28} {r.get('status', 'failed')}: {r.get('error') or 'no final evaluation'}")
             continue
         per = " ".join(f"{t} {v:.3f}" for t, v in r["per_type_f1"].items())
         print(f"{r['name']:<28} {r['test_f1']:>7.4f} {r['test_precision']:>7.4f} {r['test_recall']:>7.4f}  {per:<44} "
