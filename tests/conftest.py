@@ -52,3 +52,17 @@ def cli(workspace, capsys):
         return code, out, err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def ner_trained(tiny_model_dir, tmp_path_factory):
+    """One tiny NER run on sample_data/ner (40 steps at lr 1e-2 learn it: entity F1 ~0.88), shared by the NER
+    tests: ``(workspace, exit code)``; the run is named ``ner-tiny``."""
+    from workbench.cli import main
+
+    ws = tmp_path_factory.mktemp("ner-ws")
+    code = main(["--workspace", str(ws), "train", "--data", str(SAMPLE_DATA / "ner"), "--model", str(tiny_model_dir),
+                 "--batch-size", "16", "--lr", "1e-2", "--max-length", "48", "--max-steps", "40", "--logging-steps", "2",
+                 "--eval-strategy", "steps", "--eval-steps", "20", "--name", "ner-tiny", "--json"])
+    yield ws, code
+    kill_workers(ws)

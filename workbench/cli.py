@@ -147,7 +147,9 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
                 info = []
                 if "train" in last:
                     info.append(f"loss {last['train']['loss']:.4f}")
-                if "eval" in last:
+                if "eval" in last and "accuracy" not in last["eval"] and "f1" in last["eval"]:
+                    info.append(f"eval F1 {last['eval']['f1']:.4f}")  # token classification: entity F1
+                elif "eval" in last:
                     info.append(f"eval acc {last['eval'].get('accuracy', float('nan')):.4f}")
                 if "train" in last and last["train"].get("samples_per_s"):
                     info.append(f"{last['train']['samples_per_s']:.0f} samples/s")
@@ -210,8 +212,10 @@ def cmd_runs_list(args) -> int:
     for r in runs:
         m = r["metrics"] or {}
         step = f"{r['step']}/{r['max_steps']}" if r.get("max_steps") else _fmt(r.get("step"))
+        # Token classification: token accuracy and entity F1 in those two columns.
         table.add_row(f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]", r["name"], r["id"], r["task"],
-                      str(r["model"]), step, _fmt(m.get("accuracy")), _fmt(m.get("macro_f1")), _age(r["created"]))
+                      str(r["model"]), step, _fmt(m.get("accuracy", m.get("token_accuracy"))),
+                      _fmt(m.get("macro_f1", m.get("f1"))), _age(r["created"]))
     _console().print(table)
     return 0
 
@@ -299,6 +303,9 @@ def cmd_eval(args) -> int:
     from rich.table import Table
 
     console = _console()
+    if report.get("task") == "token-classification":
+        _print_ner_report(console, run.name, args.data, report)
+        return 0
     console.print(f"[bold]{run.name}[/] on {args.data} ({report['rows']} rows): "
                   f"accuracy [bold]{report['accuracy']:.4f}[/]  macro-F1 [bold]{report['macro_f1']:.4f}[/]")
     per = Table(box=None, header_style="bold")
@@ -315,6 +322,21 @@ def cmd_eval(args) -> int:
         cm.add_row(label, *map(str, row))
     console.print(cm)
     return 0
+
+
+def _print_ner_report(console, name: str, data: str, report: dict[str, Any]) -> None:
+    """Entity-level precision/recall/F1, overall and per entity type (token classification)."""
+    from rich.table import Table
+
+    console.print(f"[bold]{name}[/] on {data} ({report['rows']} sentences): entity F1 [bold]{report['f1']:.4f}[/]  "
+                  f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  "
+                  f"token accuracy {report['token_accuracy']:.4f}")
+    per = Table(box=None, header_style="bold")
+    for col in ("entity type", "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="right" if col != "entity type" else "left")
+    for label, m in report["per_class"].items():
+        per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
+    console.print(per)
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -425,6 +447,9 @@ def cmd_export(args) -> int:
         return 0
     from rich.table import Table
 
+    if manifest.get("task") == "token-classification":
+        _print_ner_export(console, manifest)
+        return 0
     report = manifest["validation"]
     sizes = manifest["sizes_bytes"]
     table = Table(title=f"validation on {report['rows']} rows of {report['data']}", box=None, header_style="bold")
@@ -450,9 +475,66 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _print_ner_export(console, manifest: dict[str, Any]) -> None:
+    """The export summary of a token-classification model: entity F1 and parity per engine."""
+    from rich.table import Table
+
+    report, sizes = manifest["validation"], manifest["sizes_bytes"]
+    table = Table(title=f"validation on {report['rows']} sentences of {report['data']}", box=None, header_style="bold")
+    for col in ("engine", "entity F1", "Δ F1 (pts)", "tag agreement", "max |Δ logit|", "size"):
+        table.add_column(col, justify="left" if col == "engine" else "right")
+    size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
+    for e in report["engines"]:
+        diff = e.get("max_abs_logit_diff")
+        table.add_row(e["engine"], _fmt(e["f1"]), _fmt(e.get("f1_delta_points"), 2), _fmt(e.get("tag_agreement")),
+                      "—" if diff is None else f"{diff:.2e}", _mb(size_of.get(e["engine"])))
+    console.print(table)
+    console.print(f"[green]exported[/] {manifest['source_run']['name']} → [bold]{manifest['path']}[/]")
+    console.print(f"  try it:   sft-workbench predict {manifest['path']} \"Angela Merkel visited Paris\"")
+
+
+def _predict_entities(args, export_dir) -> int:
+    """``predict`` for a token-classification export: entity spans per text (torch-free)."""
+    from workbench.core.inference import batched, iter_texts
+    from workbench.core.ner_inference import OnnxTagger
+
+    tagger = OnnxTagger(export_dir, int8=args.int8)
+    if args.file:
+        row = 0
+        for batch in batched(iter_texts(args.file, args.text_column), args.batch_size):
+            lines = ["row\tentities\ttext"] if row == 0 and not args.json else []
+            for pred in tagger.predict(batch, batch_size=args.batch_size):
+                row += 1
+                if args.json:
+                    lines.append(json.dumps({"row": row, **pred}, ensure_ascii=False))
+                else:
+                    ents = "; ".join(f"{e['text']} ({e['type']})" for e in pred["entities"]) or "—"
+                    lines.append(f"{row}\t{ents}\t{' '.join(pred['text'].split())}")
+            print("\n".join(lines), flush=True)
+        return 0
+    preds = tagger.predict(args.texts, batch_size=args.batch_size)
+    if args.json:
+        _print_json(preds)
+        return 0
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold")
+    for col in ("text", "entity", "type", "chars", "score"):
+        table.add_column(col, overflow="fold", justify="right" if col == "score" else "left")
+    for pred in preds:
+        if not pred["entities"]:
+            table.add_row(Text(pred["text"]), "—", "", "", "")
+        for k, e in enumerate(pred["entities"]):
+            table.add_row(Text(pred["text"] if k == 0 else ""), Text(e["text"], style="bold"), e["type"],
+                          f"{e['start']}-{e['end']}", f"{e['score']:.4f}")
+    _console().print(table)
+    return 0
+
+
 def cmd_predict(args) -> int:
     # Torch-free on purpose: only onnxruntime, tokenizers and numpy get imported on this path.
-    from workbench.core.inference import OnnxClassifier, batched, iter_texts
+    from workbench.core.inference import OnnxClassifier, batched, iter_texts, read_manifest
 
     if args.texts and args.file:
         raise WorkbenchError("give TEXT arguments or --file, not both.")
@@ -460,7 +542,16 @@ def cmd_predict(args) -> int:
         raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
     if args.batch_size < 1:
         raise WorkbenchError("--batch-size must be at least 1.")
-    clf = OnnxClassifier(_export_dir(args, args.export_dir), int8=args.int8)
+    export_dir = _export_dir(args, args.export_dir)
+    if read_manifest(export_dir).get("task") == "token-classification":
+        try:
+            return _predict_entities(args, export_dir)
+        except BrokenPipeError:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    clf = OnnxClassifier(export_dir, int8=args.int8)
     try:
         if args.file:
             # Stream: one batch in memory at a time, each written (and flushed) as soon as it is scored.

@@ -52,13 +52,15 @@ async def test_launch_with_errors_launches_nothing(workspace):
         assert not (workspace / "runs").exists()
 
 
-async def test_launch_failure_from_the_data_is_shown_in_place(workspace):
+async def test_launch_failure_from_the_data_is_shown_in_place(workspace, tmp_path):
+    one_class = tmp_path / "one-class.csv"
+    one_class.write_text("text,label\na fine day,good\nanother fine day,good\n")  # exists, but a single class
     app = new_app(workspace)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("3")
-        await type_into(pilot, "data", str(SAMPLE / "ner"))  # exists, but not text classification
+        await type_into(pilot, "data", str(one_class))
         await pilot.press("ctrl+l")
-        await wait_for_text(pilot, "only text-classification is supported so far", timeout=60)
+        await wait_for_text(pilot, "the training data has a single class", timeout=60)
         assert app.current_mode == "configure" and not app.screen.launching
         assert not list((workspace / "runs").glob("*")) if (workspace / "runs").exists() else True
 

@@ -88,6 +88,17 @@ def _onnx_runner(path: Path, threads: int, manifest: dict[str, Any]) -> Callable
     return lambda feed: session.run(out, feed)
 
 
+def _model_task(model_dir: Path) -> str:
+    """``token-classification`` for a ``*ForTokenClassification`` checkpoint, else text classification."""
+    import json
+
+    try:
+        archs = json.loads((Path(model_dir) / "config.json").read_text()).get("architectures") or []
+    except (OSError, ValueError):
+        archs = []
+    return "token-classification" if any(a.endswith("ForTokenClassification") for a in archs) else "text-classification"
+
+
 def _torch_runner(model_dir: Path, threads: int) -> Callable[[dict[str, np.ndarray]], Any]:
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -96,7 +107,10 @@ def _torch_runner(model_dir: Path, threads: int) -> Callable[[dict[str, np.ndarr
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()
     # Default attention (SDPA): the fastest eager-mode PyTorch, i.e. the fair baseline.
-    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), use_safetensors=True).eval()
+    auto = AutoModelForSequenceClassification
+    if _model_task(model_dir) == "token-classification":
+        from transformers import AutoModelForTokenClassification as auto
+    model = auto.from_pretrained(str(model_dir), use_safetensors=True).eval()
 
     def run(feed: dict[str, np.ndarray]):
         with torch.inference_mode():

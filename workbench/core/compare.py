@@ -57,10 +57,18 @@ METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("samples_per_s", "samples/s", "higher"),
     ("parameters", "parameters", "lower"),
 )
+# Token classification (NER) runs: entity-level metrics, shown only when a compared run has them.
+NER_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
+    ("f1", "entity F1", "higher"),
+    ("precision", "entity precision", "higher"),
+    ("recall", "entity recall", "higher"),
+    ("token_accuracy", "token accuracy", "higher"),
+)
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
 CLASS_METRICS = ("precision", "recall", "f1")
 EVAL_SERIES = ("accuracy", "macro_f1", "loss")
+NER_EVAL_SERIES = ("f1",)
 # The bootstrap draws at most this many indices at once, so memory stays bounded on large eval sets
 # (10,000 resamples × 25,000 examples would otherwise be 2 GB of int64).
 _BOOT_CELLS = 4_000_000
@@ -424,6 +432,7 @@ def _run_metrics(loaded: _Loaded) -> tuple[dict[str, float | None], str | None]:
         if evals:
             last = evals[-1]
             metrics = {"accuracy": last.get("accuracy"), "macro_f1": last.get("macro_f1"), "eval_loss": last.get("loss")}
+            metrics.update({key: last.get(key) for key, _, _ in NER_METRIC_ROWS})
             note = f"{loaded.run.name}: metrics are from its latest evaluation (step {last.get('step')}), not a final one."
     summary = info.get("train_summary") or {}
     values = {
@@ -434,6 +443,7 @@ def _run_metrics(loaded: _Loaded) -> tuple[dict[str, float | None], str | None]:
         "samples_per_s": _num(summary.get("train_samples_per_second")),
         "parameters": _num(info.get("parameters")),
     }
+    values.update({key: _num(metrics.get(key)) for key, _, _ in NER_METRIC_ROWS})
     return values, note
 
 
@@ -460,10 +470,10 @@ def _series(run_index: int, events: list[dict[str, Any]], align: str) -> list[Se
         if e.get("kind") == "train" and _num(e.get("loss")) is not None:
             points.setdefault("train_loss", {})[x] = float(e["loss"])
         elif e.get("kind") == "eval":
-            for key in EVAL_SERIES:
+            for key in EVAL_SERIES + NER_EVAL_SERIES:
                 if _num(e.get(key)) is not None:
                     points.setdefault(f"eval_{key}", {})[x] = float(e[key])
-    order = ["train_loss"] + [f"eval_{k}" for k in EVAL_SERIES]
+    order = ["train_loss"] + [f"eval_{k}" for k in EVAL_SERIES + NER_EVAL_SERIES]
     return [Series(run_index, name, sorted(points[name]), [points[name][x] for x in sorted(points[name])])
             for name in order if name in points]
 
@@ -495,6 +505,10 @@ def _config_diff(runs: list[Run]) -> list[ConfigDiff]:
 def _evaluation(loaded: _Loaded) -> dict[str, Any] | None:
     """Per-class scores and confusion matrix: from run.json, else computed from the predictions."""
     evaluation = loaded.run.info.get("evaluation") or {}
+    if loaded.run.task == "token-classification":
+        # Entity-level scores per type (seqeval); entities have no confusion matrix.
+        per = evaluation.get("per_class")
+        return {"per_class": per, "labels": evaluation.get("entity_types") or sorted(per)} if per else None
     if evaluation.get("per_class") and evaluation.get("confusion_matrix") and evaluation.get("labels"):
         return evaluation
     if not loaded.records:
@@ -641,19 +655,25 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
         notes.append(f"the runs have different tasks ({', '.join(sorted(tasks))}).")
 
     metrics = []
-    for key, label, better in METRIC_ROWS:
+    ner = all(r.task == "token-classification" for r in runs)
+    main_metric = "f1" if ner else MAIN_METRIC
+    rows = METRIC_ROWS + tuple(r for r in NER_METRIC_ROWS if any(mv[r[0]] is not None for mv in metric_values))
+    for key, label, better in rows:
         values = [mv[key] for mv in metric_values]
+        if ner and key in ("accuracy", "macro_f1"):
+            continue  # text-classification metrics: NER runs have none
         metrics.append(MetricRow(key=key, label=label, better=better, values=values, deltas=_deltas(values),
-                                 best=_best(values, better), main=key == MAIN_METRIC))
+                                 best=_best(values, better), main=key == main_metric))
 
     evaluations = [_evaluation(ld) for ld in loaded]
     labels: list[str] = []
     for run, ev in zip(runs, evaluations):
-        for label in list((ev or {}).get("labels") or []) + list(run.info.get("labels") or []):
+        run_labels = [] if run.task == "token-classification" else list(run.info.get("labels") or [])
+        for label in list((ev or {}).get("labels") or []) + run_labels:
             if str(label) not in labels:
                 labels.append(str(label))
     confusion = [Confusion(i, [str(x) for x in ev["labels"]], [list(map(int, row)) for row in ev["confusion_matrix"]])
-                 if ev else None for i, ev in enumerate(evaluations)]
+                 if ev and ev.get("confusion_matrix") else None for i, ev in enumerate(evaluations)]
 
     pairs = [_pair_test(loaded[a], loaded[b], a, b, labels_of[a], labels_of[b], n_boot=int(n_boot), seed=seed, alpha=alpha)
              for a, b in itertools.combinations(range(len(runs)), 2)]
@@ -661,7 +681,7 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
     return Comparison(
         runs=columns,
         align=align,
-        main_metric=MAIN_METRIC,
+        main_metric=main_metric,
         metrics=metrics,
         curves=[s for i, ld in enumerate(loaded) for s in _series(i, ld.events, align)],
         config_diff=_config_diff(runs),
@@ -698,7 +718,7 @@ def format_delta(key: str, delta: float | None) -> str:
     """A delta vs run A: points for accuracy and F1, the metric's own unit otherwise."""
     if delta is None:
         return "—"
-    if key in ("accuracy", "macro_f1", "precision", "recall", "f1"):
+    if key in ("accuracy", "macro_f1", "precision", "recall", "f1", "token_accuracy"):
         return f"{delta * 100:+.1f} pt"
     if key == "parameters":
         return f"{delta / 1e6:+.1f} M" if abs(delta) >= 1e5 else f"{delta:+,.0f}"

@@ -16,7 +16,7 @@ import yaml
 
 from workbench.core.errors import WorkbenchError
 
-TASKS = ("auto", "text-classification")
+TASKS = ("auto", "text-classification", "token-classification")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")

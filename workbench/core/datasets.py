@@ -18,6 +18,8 @@ from typing import Any, Sequence
 from workbench.core.errors import WorkbenchError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+# CoNLL-style column files (token … tag per line) for token classification; conll2003 ships them as .txt.
+FORMATS.update({".conll": "conll", ".iob": "conll", ".bio": "conll", ".txt": "conll"})
 SPLIT_ALIASES = {
     "train": ("train", "training"),
     "dev": ("dev", "validation", "valid", "val", "eval"),
@@ -141,6 +143,10 @@ def read_table(path: Path):
                 if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
                     raise WorkbenchError(f"{path.name}: expected a JSON list of objects (one per example).")
                 df = pd.DataFrame.from_records(obj)
+        elif fmt == "conll":
+            from workbench.core.tasks.token_classification import read_conll
+
+            df = read_conll(path)
         else:
             df = pd.read_parquet(path)
     except WorkbenchError:
@@ -415,6 +421,18 @@ def inspect_source(path: str | Path, *, text_column: str | None = None, label_co
     """Everything ``datasets inspect`` shows: rows, columns, labels, token lengths, warnings."""
     raw = read_source(path)
     first = raw.get("train", next(iter(raw.values())))
+    if infer_task(list(first.columns)) == "token-classification":
+        from workbench.core.tasks import get_task
+
+        tokenizer = None
+        if model:
+            from transformers import AutoTokenizer
+
+            from workbench.core.models import resolve_model
+
+            tokenizer = AutoTokenizer.from_pretrained(resolve_model(model).path)
+        return get_task("token-classification").inspect(raw, str(path), text_column=text_column, label_column=label_column,
+                                                       tokenizer=tokenizer, max_length=max_length)
     schema = infer_schema(first, text_column, label_column)
     report: dict[str, Any] = {
         "path": str(path),

@@ -41,6 +41,8 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     from workbench.core.tasks import get_task
 
     task = get_task(run.task)
+    if hasattr(task, "evaluate_run"):  # tasks other than text classification evaluate their own way
+        return task.evaluate_run(run, data, text_column=text_column, label_column=label_column, batch_size=batch_size)
     raw = read_source(data)
     df = raw.get("dev", raw.get("test", raw.get("train")))
     run_data = run.info.get("data") or {}

@@ -228,7 +228,8 @@ def _logits_module(model, input_names: Sequence[str]):
     return LogitsOnly().eval()
 
 
-def export_onnx(model, tokenizer, path: Path, *, opset: int = DEFAULT_OPSET) -> list[str]:
+def export_onnx(model, tokenizer, path: Path, *, opset: int = DEFAULT_OPSET,
+                logits_axes: dict[int, str] | None = None) -> list[str]:
     """Trace ``model`` to ONNX at ``path`` with dynamic batch and sequence axes; returns the input names."""
     import torch
 
@@ -240,7 +241,7 @@ def export_onnx(model, tokenizer, path: Path, *, opset: int = DEFAULT_OPSET) -> 
                        padding=True, return_tensors="pt")
     args = tuple(sample[n] for n in input_names)
     axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
-    axes["logits"] = {0: "batch"}
+    axes["logits"] = logits_axes or {0: "batch"}  # token classification: {0: "batch", 1: "sequence"}
     try:
         with _quiet(), torch.no_grad():
             torch.onnx.export(_logits_module(model, input_names), args, str(path), input_names=input_names,
@@ -499,8 +500,8 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
     more than ``max_int8_drop`` accuracy points.
     """
     say = progress or (lambda _msg: None)
-    if run.task != "text-classification":
-        raise WorkbenchError(f"run {run.name}: exporting task {run.task!r} is not supported yet (only text-classification).")
+    if run.task not in ("text-classification", "token-classification"):
+        raise WorkbenchError(f"run {run.name}: exporting task {run.task!r} is not supported yet (only text-classification and token-classification).")
     if not (run.model_dir / "config.json").is_file():
         raise WorkbenchError(f"run {run.name} has no final model to export (status: {run.status}).")
     if not 7 <= int(opset) <= 21:
@@ -512,6 +513,11 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
         raise WorkbenchError(f"{target} already exists; pass --force to replace it.")
     if target.exists() and not target.is_dir():
         raise WorkbenchError(f"{target} exists and is not a directory.")
+    if run.task == "token-classification":
+        from workbench.core.ner_export import export_ner_run
+
+        return export_ner_run(run, target=target, int8=int8, opset=opset, data=data, max_int8_drop=max_int8_drop,
+                              progress=progress)
 
     # Data problems surface before any slow step.
     say("reading validation data…")

@@ -102,3 +102,13 @@ class PredictionMade(Message):
         self.run_id = run_id
         self.text = text
         self.scores = scores
+
+
+class EntitiesFound(Message):
+    """A token-classification model tagged ``text``: ``result`` has ``tokens``, ``tags`` and ``entities``."""
+
+    def __init__(self, run_id: str, text: str, result: dict) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.text = text
+        self.result = result

@@ -24,6 +24,7 @@ from importlib import import_module
 from workbench.core.errors import WorkbenchError
 
 TASKS = {"text-classification": "workbench.core.tasks.classification"}
+TASKS["token-classification"] = "workbench.core.tasks.token_classification"
 
 
 def get_task(name: str):

@@ -134,6 +134,9 @@ def confusion_group(c: Any) -> Group:
     parts: list[Any] = [Text("rows: gold label · columns: predicted label", style="dim")]
     for i, (r, cm) in enumerate(zip(c.runs, c.confusion)):
         heading = Text.assemble((f" {r.letter} ", f"bold reverse {run_color(i)}"), f" {r.label}")
+        if cm is None and c.main_metric == "f1":
+            parts += [heading, Text("  entity-level scores have no confusion matrix; see Per class", style="dim"), Text("")]
+            continue
         if cm is None:
             parts += [heading, Text("  no evaluation yet", style="dim"), Text("")]
             continue
@@ -300,7 +303,7 @@ class CompareScreen(WorkbenchScreen):
         for s in c.curves:
             if s.name == "train_loss":
                 loss.append(Series(letters[s.run], s.x, s.y, color=run_color(s.run)))
-            elif s.name == EVAL_CURVE:
+            elif s.name in (EVAL_CURVE, "eval_f1"):  # eval_f1: entity F1 of token-classification runs
                 ev.append(Series(letters[s.run], s.x, s.y, color=run_color(s.run), marker="hd"))
         for chart, series in ((self.query_one("#cmp-loss", LineChart), loss),
                               (self.query_one("#cmp-eval-chart", LineChart), ev)):

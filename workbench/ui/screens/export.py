@@ -67,13 +67,16 @@ def parity_table(manifest: dict[str, Any]) -> Group:
     sizes = manifest.get("sizes_bytes") or {}
     size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
     table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
-    for col in ("engine", "acc", "macro-F1", "Δ pts", "agree", "max|Δlogit|", "size"):
+    ner = manifest.get("task") == "token-classification"  # entity F1 and word-tag agreement instead
+    columns = ("engine", "acc", "macro-F1", "Δ pts", "agree", "max|Δlogit|", "size")
+    for col in (columns if not ner else ("engine", "entity F1", "P", "R", "Δ pts", "agree", "max|Δlogit|", "size")):
         table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
     for e in report.get("engines") or []:
         diff = e.get("max_abs_logit_diff")
-        delta = e.get("accuracy_delta_points")
-        table.add_row(e["engine"], fmt.number(e.get("accuracy")), fmt.number(e.get("macro_f1")),
-                      "—" if delta is None else f"{delta:+.2f}", fmt.number(e.get("label_agreement")),
+        delta = e.get("f1_delta_points" if ner else "accuracy_delta_points")
+        scores = ((e.get("f1"), e.get("precision"), e.get("recall")) if ner else (e.get("accuracy"), e.get("macro_f1")))
+        table.add_row(e["engine"], *(fmt.number(v) for v in scores),
+                      "—" if delta is None else f"{delta:+.2f}", fmt.number(e.get("tag_agreement" if ner else "label_agreement")),
                       "—" if diff is None else f"{diff:.1e}", _mb(size_of.get(e["engine"])))
     parts: list[Any] = [Text(f"validated on {report.get('rows', '?')} rows of {report.get('data', '?')}", style="dim"),
                         table]
@@ -168,7 +171,7 @@ class ExportScreen(WorkbenchScreen):
         exports = self.wb.workspace.exports_dir
         for r in runs:
             done = (exports / r.name / "manifest.json").is_file()
-            label = Text.assemble(r.name, (f"  {fmt.number(r.metrics.get('accuracy'), 3)}", "dim"),
+            label = Text.assemble(r.name, (f"  {fmt.number(r.metrics.get('accuracy', r.metrics.get('f1')), 3)}", "dim"),
                                   (" ✓onnx" if done else "", "green"))
             options.add_option(Option(label, id=r.id))
         ids = [r.id for r in runs]

@@ -187,10 +187,15 @@ class MonitorScreen(WorkbenchScreen):
                 Series("train", h.train_steps, h.train_loss, color="cyan"),
                 Series("eval", h.eval_steps, h.eval_loss, color="orange", marker="dot"),
             ])
-            colors = iter(("green", "magenta", "yellow", "blue"))
+            colors = iter(("green", "magenta", "yellow", "blue", "cyan", "red"))
+            shown = list(h.eval_metrics.items())[:4]
+            if any(name.startswith("f1_") for name in h.eval_metrics):
+                # Token classification: entity F1 overall and per type (f1_PER, f1_LOC, …).
+                shown = [(n, v) for n, v in h.eval_metrics.items() if n == "f1" or n.startswith("f1_")][:6]
             self.query_one("#mon-eval", LineChart).show([
-                Series(name.replace("_", "-"), h.eval_steps, values, color=next(colors, "white"), marker="dot")
-                for name, values in list(h.eval_metrics.items())[:4]
+                Series(name.replace("f1_", "F1 ").replace("_", "-"), h.eval_steps, values, color=next(colors, "white"),
+                       marker="dot")
+                for name, values in shown
             ])
 
     def _status_notice(self) -> None:

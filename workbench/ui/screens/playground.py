@@ -19,10 +19,44 @@ from textual.widgets import Input, Label, Select, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.ui import format as fmt
-from workbench.ui.messages import ActionFailed, ModelLoaded, PredictionMade
+from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 
 HISTORY = 8
+# Entity highlighting in the Playground (token classification): the CoNLL types get fixed colours.
+ENTITY_STYLES = {"PER": "bold black on magenta", "ORG": "bold black on cyan", "LOC": "bold black on green",
+                 "MISC": "bold black on yellow"}
+EXTRA_STYLES = ("bold black on blue", "bold black on red", "bold white on dark_green", "bold black on orange3")
+
+
+def entity_style(kind: str) -> str:
+    if kind in ENTITY_STYLES:
+        return ENTITY_STYLES[kind]
+    return EXTRA_STYLES[sum(map(ord, kind)) % len(EXTRA_STYLES)]  # stable across runs, unlike hash()
+
+
+def highlighted(text: str, entities: list[dict[str, Any]]) -> Text:
+    """``text`` with each entity's characters styled by type and its type appended in small letters."""
+    out = Text()
+    at = 0
+    for e in sorted(entities, key=lambda e: e["start"]):
+        out.append(text[at:e["start"]])
+        out.append(text[e["start"]:e["end"]], style=entity_style(e["type"]))
+        out.append(f" {e['type']}", style="dim")
+        at = e["end"]
+    out.append(text[at:])
+    return out
+
+
+def entities_table(entities: list[dict[str, Any]]) -> Table | Text:
+    if not entities:
+        return Text("no entities found", style="dim")
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 1))
+    for col in ("entity", "type", "score"):
+        table.add_column(col, justify="right" if col == "score" else "left", no_wrap=col != "entity")
+    for e in entities:
+        table.add_row(Text(e["text"], style=entity_style(e["type"])), e["type"], f"{e['score']:.3f}")
+    return table
 
 
 def scores_table(scores: dict[str, float], width: int) -> Table:
@@ -55,6 +89,8 @@ class PlaygroundScreen(WorkbenchScreen):
         self._lock = threading.Lock()
         self.history: list[tuple[str, str, float]] = []
         self.last_scores: dict[str, float] | None = None
+        self.last_entities: list[dict[str, Any]] | None = None  # token classification
+        self.last_highlight: Text | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="pg-top"):
@@ -86,7 +122,8 @@ class PlaygroundScreen(WorkbenchScreen):
         runs = [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()]
         select = self.query_one("#pg-run", Select)
         current = select.value
-        select.set_options([(f"{r.name}  ({fmt.number(r.metrics.get('accuracy'), 3)} acc)", r.id) for r in runs])
+        select.set_options([(f"{r.name}  ({fmt.number(r.metrics.get('accuracy'), 3)} acc)" if "f1" not in r.metrics
+                             else f"{r.name}  ({fmt.number(r.metrics.get('f1'), 3)} entity F1)", r.id) for r in runs])
         ids = [r.id for r in runs]
         if current in ids:
             select.value = current
@@ -156,6 +193,14 @@ class PlaygroundScreen(WorkbenchScreen):
 
             quiet_transformers()
             run = self.wb.store.get(run_id)
+            if run.task == "token-classification":
+                from workbench.core.tasks.token_classification import TorchTagger
+
+                tagger = TorchTagger.from_run(run)
+                with self._lock:
+                    self._loaded = (run_id, tagger, None, tagger.max_length)
+                self.post_message(ModelLoaded(run_id, _entity_types(tagger.labels)))
+                return
             model, tokenizer = load_run_model(run)
             labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
             with self._lock:
@@ -171,9 +216,14 @@ class PlaygroundScreen(WorkbenchScreen):
     def _load_export(self, export_dir: str) -> None:
         """In the model worker: an OnnxClassifier on the export (int8 when it has one); no torch."""
         try:
-            from workbench.core.inference import OnnxClassifier
+            from workbench.core.inference import OnnxClassifier, read_manifest
 
-            clf = OnnxClassifier(export_dir, int8="auto")
+            if read_manifest(export_dir).get("task") == "token-classification":
+                from workbench.core.ner_inference import OnnxTagger
+
+                clf = OnnxTagger(export_dir, int8="auto")
+            else:
+                clf = OnnxClassifier(export_dir, int8="auto")
             with self._lock:
                 self._loaded = (export_dir, clf, None, clf.max_length)
         except WorkbenchError as exc:
@@ -183,7 +233,8 @@ class PlaygroundScreen(WorkbenchScreen):
             self.post_message(ActionFailed("load", f"cannot load the export: {type(exc).__name__}: {exc}"))
             return
         self.engine = "ONNX int8" if clf.int8 else "ONNX fp32"
-        self.post_message(ModelLoaded(export_dir, list(clf.labels)))
+        is_tagger = clf.manifest.get("task") == "token-classification"
+        self.post_message(ModelLoaded(export_dir, _entity_types(clf.labels) if is_tagger else list(clf.labels)))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.run_id != self.run_id:
@@ -222,6 +273,14 @@ class PlaygroundScreen(WorkbenchScreen):
         if loaded is None or loaded[0] != run_id:
             return
         _, model, tokenizer, max_length = loaded
+        if hasattr(model, "tag_words"):  # token classification: OnnxTagger or TorchTagger
+            try:
+                result = model.predict([text])[0]
+            except Exception as exc:
+                self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
+                return
+            self.post_message(EntitiesFound(run_id, text, result))
+            return
         if tokenizer is None:  # an OnnxClassifier
             try:
                 scores = model.predict([text])[0]["scores"]
@@ -263,6 +322,27 @@ class PlaygroundScreen(WorkbenchScreen):
             lines.append(text if len(text) < 70 else text[:69] + "…", style="dim")
         recent.update(lines)
 
+    def on_entities_found(self, message: EntitiesFound) -> None:
+        if message.run_id != self.run_id:
+            return
+        from rich.console import Group
+
+        self.query_one(Notice).clear()
+        entities = message.result["entities"]
+        self.last_entities = entities
+        self.last_highlight = highlighted(message.text, entities)
+        self.query_one("#pg-result", Static).update(Group(self.last_highlight, Text(""), entities_table(entities)))
+        summary = ", ".join(f"{e['text']} ({e['type']})" for e in entities) or "no entities"
+        self.history.insert(0, (message.text, summary, 1.0))
+        del self.history[HISTORY:]
+        recent = self.query_one("#pg-history", Static)
+        recent.display = True
+        lines = Text()
+        for i, (text, label, _) in enumerate(self.history):
+            lines.append(("\n" if i else "") + (text if len(text) < 50 else text[:49] + "…"), style="bold" if i == 0 else "")
+            lines.append(f"  → {label}", style="dim")
+        recent.update(lines)
+
     def on_action_failed(self, message: ActionFailed) -> None:
         self.query_one(Notice).show(message.message)
         if message.action == "load":
@@ -273,3 +353,8 @@ class PlaygroundScreen(WorkbenchScreen):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+
+
+def _entity_types(labels: list[str]) -> list[str]:
+    """``O, B-LOC, I-LOC, B-PER, …`` → ``LOC, PER``."""
+    return sorted({label.split("-", 1)[1] for label in labels if "-" in label})

@@ -45,8 +45,12 @@ def run_detail(s: dict[str, Any], now: float) -> Text:
         text.append(_resume_hint(s))
     elif status == COMPLETED:
         m = s.get("metrics") or {}
-        text.append(f"accuracy {fmt.number(m.get('accuracy'))} · macro-F1 {fmt.number(m.get('macro_f1'))}"
-                    f" · eval loss {fmt.number(m.get('eval_loss'))}")
+        if s.get("task") == "token-classification":
+            text.append(f"entity F1 {fmt.number(m.get('f1'))} · P {fmt.number(m.get('precision'))} · "
+                        f"R {fmt.number(m.get('recall'))} · eval loss {fmt.number(m.get('eval_loss'))}")
+        else:
+            text.append(f"accuracy {fmt.number(m.get('accuracy'))} · macro-F1 {fmt.number(m.get('macro_f1'))}"
+                        f" · eval loss {fmt.number(m.get('eval_loss'))}")
         started, finished = parse_iso(s.get("started")), parse_iso(s.get("finished"))
         if started and finished:
             text.append(f" · took {fmt.duration(finished - started)}", style="dim")

@@ -20,9 +20,14 @@ def summary_text(report: dict[str, Any]) -> Text:
     text.append(f"task {report.get('task', '—')}", style="bold")
     if report.get("tokenizer"):
         text.append(f" · tokens by {report['tokenizer']} (max_length {report.get('max_length')})", style="dim")
+    ner = report.get("task") == "token-classification"
+    if ner:
+        text.append(f" · tags {report.get('tag_scheme', 'IOB2')}", style="dim")
     for split, info in (report.get("splits") or {}).items():
         text.append(f"\n{split:<6}", style="bold")
-        text.append(f" {fmt.count(info['rows'])} rows · ")
+        text.append(f" {fmt.count(info['rows'])} {'sentences' if ner else 'rows'} · ")
+        if ner:  # label_counts holds entities per type
+            text.append(f"{fmt.count(info.get('entities', 0))} entities: ")
         text.append(" · ".join(f"{label} {fmt.count(n)}" for label, n in info["label_counts"].items()))
         tl = info.get("token_length")
         if tl:
@@ -92,7 +97,9 @@ class DatasetStats(VerticalScroll):
         splits = report.get("splits") or {}
         first = splits.get("train") or next(iter(splits.values()), {})
         counts = first.get("label_counts") or {}
-        self.query_one(BarChart).show(list(counts), list(counts.values()))
+        bars = self.query_one(BarChart)
+        bars.border_title = "Entities (train)" if report.get("task") == "token-classification" else "Labels (train)"
+        bars.show(list(counts), list(counts.values()))
         lengths = first.get("token_lengths")
         if lengths:
             self.query_one(Histogram).show(lengths, marker=report.get("max_length"))

@@ -125,6 +125,9 @@ class ProgressPanel(Static):
             if best:
                 item.append(f" best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", style="dim")
             items.append(item)
+        per_type = {k[3:]: v for k, v in (h.last_eval or {}).items() if k.startswith("f1_") and isinstance(v, (int, float))}
+        if per_type:  # token classification: entity F1 per type at the latest evaluation
+            items.append(Text("F1 by type " + " ".join(f"{t} {fmt.number(v, 3)}" for t, v in per_type.items())))
         if train.get("lr") is not None:
             items.append(Text(f"lr {fmt.sci(train['lr'])}"))
         if train.get("samples_per_s") is not None:
@@ -230,7 +233,8 @@ class FinalPanel(Static):
             return False
         parts: list[Any] = []
         line = Text()
-        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("eval_loss", "eval loss")):
+        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("f1", "entity F1"), ("precision", "P"),
+                           ("recall", "R"), ("eval_loss", "eval loss")):
             if key in metrics:
                 line.append(f"{label} ", style="dim")
                 line.append(f"{fmt.number(metrics[key])}   ", style="bold")
@@ -252,6 +256,14 @@ class FinalPanel(Static):
                 table.add_row(label, *(str(v) for v in row),
                               f"{fmt.number(pc.get('precision'), 2)} {fmt.number(pc.get('recall'), 2)} "
                               f"{fmt.number(pc.get('f1'), 2)}")
+            parts.append(table)
+        elif evaluation.get("per_class") and not matrix:  # token classification: entity scores per type
+            table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+            for col in ("entity type", "P", "R", "F1", "n"):
+                table.add_column(col, justify="left" if col == "entity type" else "right")
+            for kind, pc in evaluation["per_class"].items():
+                table.add_row(kind, fmt.number(pc.get("precision"), 3), fmt.number(pc.get("recall"), 3),
+                              fmt.number(pc.get("f1"), 3), str(pc.get("support", "")))
             parts.append(table)
         self.update(Group(*parts))
         return True

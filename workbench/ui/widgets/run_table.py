@@ -23,8 +23,10 @@ def run_cells(s: dict[str, Any], now: float, name_width: int) -> tuple:
         status.append(" ↻", style="bold")
     step = f"{fmt.count(s.get('step'))}/{fmt.count(s.get('max_steps'))}" if s.get("max_steps") else fmt.count(s.get("step"))
     name = s["name"] if len(s["name"]) <= name_width else s["name"][: max(1, name_width - 1)] + "…"
-    return (status, name, Text(step, justify="right"), Text(fmt.number(metrics.get("accuracy"), 3), justify="right"),
-            Text(fmt.number(metrics.get("macro_f1"), 3), justify="right"), fmt.age(parse_iso(s.get("created")), now))
+    # Token classification: token accuracy under "acc" and entity F1 under "F1".
+    acc, f1 = metrics.get("accuracy", metrics.get("token_accuracy")), metrics.get("macro_f1", metrics.get("f1"))
+    return (status, name, Text(step, justify="right"), Text(fmt.number(acc, 3), justify="right"),
+            Text(fmt.number(f1, 3), justify="right"), fmt.age(parse_iso(s.get("created")), now))
 
 
 class RunTable(DataTable):
