@@ -174,8 +174,9 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
 # --------------------------------------------------------------------------------------- model inputs
 def build_model(path: str, data, cfg):
     """A token-classification head on the pretrained encoder, with id2label/label2id in its config."""
-    import torch
     from transformers import AutoModelForTokenClassification
+
+    from workbench.core.training.devices import model_load_kwargs
 
     labels = data.schema.labels
     return AutoModelForTokenClassification.from_pretrained(
@@ -183,8 +184,7 @@ def build_model(path: str, data, cfg):
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
-        trust_remote_code=cfg.trust_remote_code,
-        dtype=torch.float32,  # fp32 master weights; bf16/fp16 come from autocast
+        **model_load_kwargs(cfg),  # fp32 master weights (bf16/fp16 from autocast), the attention kernel
     )
 
 
