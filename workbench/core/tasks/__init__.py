@@ -24,6 +24,7 @@ from importlib import import_module
 from workbench.core.errors import WorkbenchError
 
 TASKS = {"text-classification": "workbench.core.tasks.classification"}
+TASKS["causal-lm-sft"] = "workbench.core.tasks.causal_lm_sft"
 
 
 def get_task(name: str):
