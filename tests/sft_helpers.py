@@ -70,3 +70,19 @@ def build_tiny_causal_lm(path: Path, *, arch: str = "gpt2", chat_template: str |
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+# Fixtures (import them into a test module: `from sft_helpers import tiny_gpt2_dir, tiny_llama_dir`).
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory) -> Path:
+    """A random 2-layer GPT-2 whose tokenizer has no chat template (the plain Alpaca template is used)."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-gpt2"), arch="gpt2")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory) -> Path:
+    """A random 2-layer Llama (grouped-query attention) whose tokenizer has a chat template."""
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("tiny-llama"), arch="llama", chat_template=CHAT_TEMPLATE)

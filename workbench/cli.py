@@ -48,6 +48,9 @@ CONFIG_FLAGS = {  # CLI flag dest → RunConfig field
     "eval_strategy": "eval_strategy", "eval_steps": "eval_steps", "grad_accum": "grad_accum",
     "trust_remote_code": "trust_remote_code", "group_by_length": "group_by_length",
 }
+# causal-lm-sft: the task override and the LoRA settings.
+CONFIG_FLAGS.update({"task": "task", "finetune": "finetune", "lora_r": "lora_r", "lora_alpha": "lora_alpha",
+                     "lora_dropout": "lora_dropout", "lora_target_modules": "lora_target_modules"})
 
 
 def build_config(args):
@@ -540,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-strategy", choices=("epoch", "steps"))
     t.add_argument("--eval-steps", type=int)
     t.add_argument("--trust-remote-code", action="store_true", default=None, help="allow the model's own Python code (off by default)")
+    t.add_argument("--task", choices=("auto", "text-classification", "causal-lm-sft"), help="task (default: inferred from the data)")
+    t.add_argument("--finetune", choices=("full", "lora"), help="causal-lm-sft: full fine-tuning or LoRA adapters (default: full)")
+    t.add_argument("--lora-r", type=int, help="LoRA rank (default: 16)")
+    t.add_argument("--lora-alpha", type=int, help="LoRA alpha (default: 32)")
+    t.add_argument("--lora-dropout", type=float, help="LoRA dropout (default: 0.05)")
+    t.add_argument("--lora-target-modules", metavar="NAMES", help="comma-separated modules to adapt (default: auto, per architecture)")
     t.add_argument("--name", help="run name")
     t.add_argument("--config", help="YAML config file (flags override its values)")
     t.add_argument("--save-config", metavar="FILE", help="write the effective config as YAML")
