@@ -386,6 +386,8 @@ def cmd_export(args) -> int:
     if args.json:
         _print_json(manifest)
         return 0
+    if manifest.get("task") == "causal-lm-sft":
+        return _print_lm_export(console, run, manifest)
     from rich.table import Table
 
     report = manifest["validation"]
@@ -413,9 +415,66 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _print_lm_export(console, run, manifest) -> int:
+    """The causal-LM export summary: greedy parity per prompt."""
+    from rich.table import Table
+
+    v = manifest["validation"]
+    table = Table(title=f"greedy parity PyTorch vs ONNX on {v['prompts']} prompts of {v['data']}", box=None, header_style="bold")
+    for col in ("prompt", "identical", "new tokens", "ONNX generation"):
+        table.add_column(col, overflow="fold")
+    for r in v["rows"]:
+        table.add_row(" ".join(r["prompt"].split())[:40], "yes" if r["identical"] else "[red]no[/]", str(len(r["onnx_ids"])),
+                      " ".join(r["text"].split())[:60])
+    console.print(table)
+    console.print(f"max |Δ logit| on the prompt pass: {v['max_abs_logit_diff_prompt']:.2e}"
+                  + ("; LoRA adapter merged into the base weights" if manifest.get("lora") else ""))
+    console.print(f"[green]exported[/] {run.name} → [bold]{manifest['path']}[/] ({_mb(manifest['sizes_bytes'].get('model.onnx'))})")
+    console.print(f"  try it:   sft-workbench predict {manifest['path']} \"your prompt\"")
+    return 0
+
+
+def _predict_lm(args, export_dir) -> int:
+    """Generate from a causal-LM export with onnxruntime alone; one prompt streams token by token."""
+    from workbench.core.inference import iter_texts
+    from workbench.core.lm_inference import OnnxGenerator
+
+    if args.max_new_tokens < 1:
+        raise WorkbenchError("--max-new-tokens must be at least 1.")
+    if args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise WorkbenchError("--temperature must be 0 or more and --top-p in (0, 1].")
+    gen = OnnxGenerator(export_dir)
+    prompts = iter_texts(args.file, args.text_column) if args.file else args.texts
+    settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+    for i, prompt in enumerate(prompts, 1):
+        if args.json:
+            print(json.dumps({"row": i, "prompt": prompt, "generated": gen.generate(prompt, **settings)}, ensure_ascii=False), flush=True)
+            continue
+        if args.file or len(args.texts) > 1:
+            print(f"### {i}: {' '.join(prompt.split())[:80]}", flush=True)
+        for piece in gen.stream(prompt, **settings):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print(flush=True)
+    return 0
+
+
 def cmd_predict(args) -> int:
     # Torch-free on purpose: only onnxruntime, tokenizers and numpy get imported on this path.
-    from workbench.core.inference import OnnxClassifier, batched, iter_texts
+    from workbench.core.inference import OnnxClassifier, batched, iter_texts, read_manifest
+
+    if args.texts and args.file:
+        raise WorkbenchError("give TEXT arguments or --file, not both.")
+    if not args.texts and not args.file:
+        raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
+    if read_manifest(_export_dir(args, args.export_dir)).get("task") == "causal-lm-sft":
+        try:
+            return _predict_lm(args, _export_dir(args, args.export_dir))
+        except BrokenPipeError:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
 
     if args.texts and args.file:
         raise WorkbenchError("give TEXT arguments or --file, not both.")
@@ -617,13 +676,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail if int8 accuracy falls more than POINTS below PyTorch (default: 1.0)")
     x.set_defaults(func=cmd_export)
 
-    p = common(sub.add_parser("predict", help="classify texts with an export (onnxruntime only, no torch)"))
+    p = common(sub.add_parser("predict", help="classify texts, or generate from a causal-LM export (onnxruntime only, no torch)"))
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--file", metavar="F", help="a .csv/.tsv/.jsonl/.txt file, streamed in batches (--json: JSON lines)")
     p.add_argument("--text-column", metavar="C", help="the text column of a CSV/JSONL file")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default: 32)")
     p.add_argument("--int8", action="store_true", help="use model.int8.onnx instead of model.onnx")
+    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="causal LM: tokens to generate at most (default: 128)")
+    p.add_argument("--temperature", type=float, default=0.0, help="causal LM: sampling temperature; 0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0, help="causal LM: nucleus sampling mass (default: 1.0)")
+    p.add_argument("--seed", type=int, default=None, help="causal LM: sampling seed")
     p.set_defaults(func=cmd_predict)
 
     b = common(sub.add_parser("bench", help="PyTorch vs ONNX fp32 vs ONNX int8 latency and throughput on this CPU"))
