@@ -57,6 +57,7 @@ METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("samples_per_s", "samples/s", "higher"),
     ("parameters", "parameters", "lower"),
 )
+METRIC_ROWS += (("perplexity", "perplexity", "lower"),)  # causal-lm-sft runs
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
 CLASS_METRICS = ("precision", "recall", "f1")
@@ -433,6 +434,7 @@ def _run_metrics(loaded: _Loaded) -> tuple[dict[str, float | None], str | None]:
         "train_runtime": _num(summary.get("train_runtime")),
         "samples_per_s": _num(summary.get("train_samples_per_second")),
         "parameters": _num(info.get("parameters")),
+        "perplexity": _num(metrics.get("perplexity")),
     }
     return values, note
 

@@ -408,3 +408,35 @@ def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[
     convs = [list(m) for m in data.eval["messages"][:N_SAMPLES]]
     samples = sample_generations(model, tokenizer, convs)
     return {"samples": samples, "sample_settings": {"decoding": "greedy", "max_new_tokens": SAMPLE_MAX_NEW_TOKENS}}, []
+
+
+def stream_generate(model, tokenizer, messages: Sequence[dict[str, str]], *, max_new_tokens: int = 128,
+                    temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None):
+    """The next assistant turn as text pieces while it is generated (transformers' TextIteratorStreamer).
+
+    ``model.generate`` runs in a helper thread and pushes decoded text into the streamer; this generator
+    yields it. An exception in generation is re-raised here once the stream ends.
+    """
+    import threading
+
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120.0)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            generate(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=temperature,
+                     top_p=top_p, streamer=streamer, seed=seed)
+        except BaseException as exc:  # reported to the consumer below
+            failure.append(exc)
+            streamer.end()
+
+    thread = threading.Thread(target=run, daemon=True, name="sft-generate")
+    thread.start()
+    for piece in streamer:
+        if piece:
+            yield piece
+    thread.join()
+    if failure:
+        raise failure[0]

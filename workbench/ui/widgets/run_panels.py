@@ -230,7 +230,8 @@ class FinalPanel(Static):
             return False
         parts: list[Any] = []
         line = Text()
-        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("eval_loss", "eval loss")):
+        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("eval_loss", "eval loss"),
+                           ("perplexity", "perplexity")):
             if key in metrics:
                 line.append(f"{label} ", style="dim")
                 line.append(f"{fmt.number(metrics[key])}   ", style="bold")
