@@ -185,3 +185,12 @@ def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
     assert (run_dir / "model" / "model.safetensors").is_file()
     code, out, _ = cli("runs", "show", "sft-e2e")
     assert code == 0 and "perplexity" in out
+    # eval on the dev file reproduces the run's own eval loss (same masking, collator and batch size)
+    code, out, err = cli("eval", "sft-e2e", "--data", str(INSTRUCTIONS / "dev.jsonl"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows"] == 20 and report["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-4)
+    assert report["perplexity"] == pytest.approx(metrics["perplexity"], rel=1e-3)
+    assert [s["generated"] for s in report["samples"]] == [s["generated"] for s in samples]
+    code, out, _ = cli("eval", "sft-e2e", "--data", str(INSTRUCTIONS / "dev.jsonl"))
+    assert code == 0 and "perplexity" in out

@@ -254,6 +254,8 @@ def cmd_eval(args) -> int:
     from workbench.core.evaluation import evaluate_run
 
     run = _store(args).get(args.run)
+    if run.task == "causal-lm-sft":
+        return _eval_sft(args, run)
     report = evaluate_run(run, args.data, text_column=args.text_column, label_column=args.label_column,
                           batch_size=args.batch_size)
     if args.json:
@@ -277,6 +279,25 @@ def cmd_eval(args) -> int:
     for label, row in zip(report["labels"], report["confusion_matrix"]):
         cm.add_row(label, *map(str, row))
     console.print(cm)
+    return 0
+
+
+def _eval_sft(args, run) -> int:
+    """eval for a causal-lm-sft run: eval loss, perplexity and greedy samples."""
+    from workbench.core.tasks.causal_lm_sft import evaluate
+
+    # The run's eval batch size: the Trainer averages per-batch losses, so this reproduces the run's own figure.
+    report = evaluate(run, args.data, batch_size=int(run.config.get("eval_batch_size") or 16))
+    if args.json:
+        _print_json(report)
+        return 0
+    console = _console()
+    console.print(f"[bold]{run.name}[/] on {args.data} ({report['rows']} rows, {report['response_tokens']} response tokens): "
+                  f"eval loss [bold]{report['eval_loss']:.4f}[/]  perplexity [bold]{report['perplexity']:.2f}[/]")
+    for i, s in enumerate(report["samples"], 1):
+        console.print(f"[bold]{i}.[/] {' '.join(s['prompt'].split())[:100]}")
+        console.print(f"   [dim]reference[/] {' '.join(s['reference'].split())[:100]}")
+        console.print(f"   [dim]generated[/] [green]{' '.join(s['generated'].split())[:100]}[/]")
     return 0
 
 

@@ -440,3 +440,44 @@ def stream_generate(model, tokenizer, messages: Sequence[dict[str, str]], *, max
     thread.join()
     if failure:
         raise failure[0]
+
+
+def evaluate(run, data_path, *, batch_size: int = 16) -> dict[str, Any]:
+    """``sft-workbench eval`` for an SFT run: eval loss and perplexity on any Alpaca/chat data, plus samples.
+
+    The loss comes from ``Trainer.evaluate`` with the training collator and masking, so it is measured exactly
+    as during training (prompt tokens masked).
+    """
+    import tempfile
+
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    from workbench.core.config import RunConfig
+    from workbench.core.datasets import LoadedData, Schema, read_source
+
+    hf_logging.set_verbosity_error()  # the CLI prints the result; library chatter would land in the middle
+    hf_logging.disable_progress_bar()
+    raw = read_source(data_path)
+    df = raw.get("dev", raw.get("test", raw.get("train")))
+    convs = normalise_rows(df, source=str(data_path), split="eval")
+    if not has_model(run.model_dir):
+        raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
+    model, tokenizer = load_model(run.model_dir)
+    from datasets import Dataset
+
+    cfg = RunConfig.from_dict(run.config)
+    ds = Dataset.from_dict({"messages": convs})
+    loaded = LoadedData({"train": ds, "dev": ds}, Schema("causal-lm-sft", "messages", "", []), {"dev": str(data_path)})
+    encoded = tokenize(ds, tokenizer, loaded, cfg)
+    with tempfile.TemporaryDirectory(prefix="wb-eval-") as tmp:
+        args = TrainingArguments(output_dir=tmp, per_device_eval_batch_size=int(batch_size), report_to="none",
+                                 disable_tqdm=True, use_cpu=not __import__("torch").cuda.is_available())
+        trainer = Trainer(model=model, args=args, eval_dataset=encoded, data_collator=collator(tokenizer))
+        trainer.remove_callback(PrinterCallback)  # it would print the metrics dict into the CLI's output
+        metrics = trainer.evaluate()
+    samples = sample_generations(model, tokenizer, convs[:N_SAMPLES])
+    return {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
+            "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
+            "samples": samples, "data": str(data_path), "run": run.id}
