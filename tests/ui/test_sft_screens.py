@@ -115,3 +115,30 @@ async def test_playground_rejects_bad_generation_settings(workspace, tiny_gpt2_d
         await pilot.press(*"hello", "enter")
         await wait_for_text(pilot, "top-p in (0, 1]")
         assert screen.last_generation is None
+
+
+async def test_playground_generates_from_an_sft_onnx_export(workspace, tiny_gpt2_dir):
+    from workbench.core.export import export_run
+    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.runs import RunStore
+
+    run = sft_run(workspace, "sft-onnx", generated=["x"], perplexity=30.0, age_s=60)
+    shutil.copytree(tiny_gpt2_dir, run / "model")
+    info = json.loads((run / "run.json").read_text())
+    info["config"].update(data=str(Path(__file__).resolve().parents[2] / "sample_data" / "instructions"))
+    (run / "run.json").write_text(json.dumps(info))
+    store = RunStore(workspace)
+    manifest = export_run(store.get(run.name), workspace=store.workspace)
+    expected = OnnxGenerator(manifest["path"]).generate("Name a colour.", max_new_tokens=12)
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        screen = app.screen
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: screen.source == "export" and screen.ready, timeout=30, what="export loaded")
+        await wait_for_text(pilot, "ONNX with key/value cache")
+        screen.query_one("#pg-max-tokens").value = "12"
+        screen.query_one("#pg-text").focus()
+        await pilot.press(*"Name a colour.", "enter")
+        await wait_until(pilot, lambda: screen.last_generation is not None, timeout=30, what="generation")
+        assert screen.last_generation == expected
