@@ -142,3 +142,23 @@ async def test_playground_generates_from_an_sft_onnx_export(workspace, tiny_gpt2
         await pilot.press(*"Name a colour.", "enter")
         await wait_until(pilot, lambda: screen.last_generation is not None, timeout=30, what="generation")
         assert screen.last_generation == expected
+
+
+async def test_export_screen_exports_an_sft_run_with_greedy_parity(workspace, tiny_gpt2_dir):
+    run = sft_run(workspace, "sft-export", generated=["x"], perplexity=30.0, age_s=60)
+    shutil.copytree(tiny_gpt2_dir, run / "model")
+    info = json.loads((run / "run.json").read_text())
+    info["config"].update(data=str(Path(__file__).resolve().parents[2] / "sample_data" / "instructions"))
+    (run / "run.json").write_text(json.dumps(info))
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("7")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.run_id, what="a run chosen")
+        await wait_for_text(pilot, "sft-export 30.0 ppl")
+        await pilot.press("escape", "e")
+        await wait_until(pilot, lambda: screen.manifest, timeout=60, what="export finished")
+        shown = await wait_for_text(pilot, "greedy parity on 4 prompts")
+        assert "4 identical" in shown and "decoder with past keys/values" in shown
+        assert screen.manifest["task"] == "causal-lm-sft" and screen.manifest["validation"]["all_identical"]
+        assert (workspace / "exports" / "sft-export" / "model.onnx").is_file()
