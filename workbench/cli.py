@@ -115,7 +115,9 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
                 info = []
                 if "train" in last:
                     info.append(f"loss {last['train']['loss']:.4f}")
-                if "eval" in last:
+                if "eval" in last and "perplexity" in last["eval"] and "accuracy" not in last["eval"]:
+                    info.append(f"eval ppl {last['eval']['perplexity']:.2f}")  # causal-lm-sft
+                elif "eval" in last:
                     info.append(f"eval acc {last['eval'].get('accuracy', float('nan')):.4f}")
                 if "train" in last and last["train"].get("samples_per_s"):
                     info.append(f"{last['train']['samples_per_s']:.0f} samples/s")
