@@ -51,6 +51,9 @@ CONFIG_FLAGS = {  # CLI flag dest → RunConfig field
     "nproc": "nproc", "nnodes": "nnodes", "node_rank": "node_rank", "master_addr": "master_addr",
     "master_port": "master_port",
 }
+# causal-lm-sft: the task override and the LoRA settings.
+CONFIG_FLAGS.update({"task": "task", "finetune": "finetune", "lora_r": "lora_r", "lora_alpha": "lora_alpha",
+                     "lora_dropout": "lora_dropout", "lora_target_modules": "lora_target_modules"})
 
 
 def build_config(args):
@@ -149,6 +152,8 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
                     info.append(f"loss {last['train']['loss']:.4f}")
                 if "eval" in last and "accuracy" not in last["eval"] and "f1" in last["eval"]:
                     info.append(f"eval F1 {last['eval']['f1']:.4f}")  # token classification: entity F1
+                elif "eval" in last and "perplexity" in last["eval"] and "accuracy" not in last["eval"]:
+                    info.append(f"eval ppl {last['eval']['perplexity']:.2f}")  # causal-lm-sft
                 elif "eval" in last:
                     info.append(f"eval acc {last['eval'].get('accuracy', float('nan')):.4f}")
                 if "train" in last and last["train"].get("samples_per_s"):
@@ -295,6 +300,8 @@ def cmd_eval(args) -> int:
     from workbench.core.evaluation import evaluate_run
 
     run = _store(args).get(args.run)
+    if run.task == "causal-lm-sft":
+        return _eval_sft(args, run)
     report = evaluate_run(run, args.data, text_column=args.text_column, label_column=args.label_column,
                           batch_size=args.batch_size)
     if args.json:
@@ -337,6 +344,23 @@ def _print_ner_report(console, name: str, data: str, report: dict[str, Any]) -> 
     for label, m in report["per_class"].items():
         per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
     console.print(per)
+def _eval_sft(args, run) -> int:
+    """eval for a causal-lm-sft run: eval loss, perplexity and greedy samples."""
+    from workbench.core.tasks.causal_lm_sft import evaluate
+
+    # The run's eval batch size: the Trainer averages per-batch losses, so this reproduces the run's own figure.
+    report = evaluate(run, args.data, batch_size=int(run.config.get("eval_batch_size") or 16))
+    if args.json:
+        _print_json(report)
+        return 0
+    console = _console()
+    console.print(f"[bold]{run.name}[/] on {args.data} ({report['rows']} rows, {report['response_tokens']} response tokens): "
+                  f"eval loss [bold]{report['eval_loss']:.4f}[/]  perplexity [bold]{report['perplexity']:.2f}[/]")
+    for i, s in enumerate(report["samples"], 1):
+        console.print(f"[bold]{i}.[/] {' '.join(s['prompt'].split())[:100]}")
+        console.print(f"   [dim]reference[/] {' '.join(s['reference'].split())[:100]}")
+        console.print(f"   [dim]generated[/] [green]{' '.join(s['generated'].split())[:100]}[/]")
+    return 0
 
 
 # ------------------------------------------------------------------------------------------ compare
@@ -445,6 +469,8 @@ def cmd_export(args) -> int:
     if args.json:
         _print_json(manifest)
         return 0
+    if manifest.get("task") == "causal-lm-sft":
+        return _print_lm_export(console, run, manifest)
     from rich.table import Table
 
     if manifest.get("task") == "token-classification":
@@ -529,6 +555,47 @@ def _predict_entities(args, export_dir) -> int:
             table.add_row(Text(pred["text"] if k == 0 else ""), Text(e["text"], style="bold"), e["type"],
                           f"{e['start']}-{e['end']}", f"{e['score']:.4f}")
     _console().print(table)
+def _print_lm_export(console, run, manifest) -> int:
+    """The causal-LM export summary: greedy parity per prompt."""
+    from rich.table import Table
+
+    v = manifest["validation"]
+    table = Table(title=f"greedy parity PyTorch vs ONNX on {v['prompts']} prompts of {v['data']}", box=None, header_style="bold")
+    for col in ("prompt", "identical", "new tokens", "ONNX generation"):
+        table.add_column(col, overflow="fold")
+    for r in v["rows"]:
+        table.add_row(" ".join(r["prompt"].split())[:40], "yes" if r["identical"] else "[red]no[/]", str(len(r["onnx_ids"])),
+                      " ".join(r["text"].split())[:60])
+    console.print(table)
+    console.print(f"max |Δ logit| on the prompt pass: {v['max_abs_logit_diff_prompt']:.2e}"
+                  + ("; LoRA adapter merged into the base weights" if manifest.get("lora") else ""))
+    console.print(f"[green]exported[/] {run.name} → [bold]{manifest['path']}[/] ({_mb(manifest['sizes_bytes'].get('model.onnx'))})")
+    console.print(f"  try it:   sft-workbench predict {manifest['path']} \"your prompt\"")
+    return 0
+
+
+def _predict_lm(args, export_dir) -> int:
+    """Generate from a causal-LM export with onnxruntime alone; one prompt streams token by token."""
+    from workbench.core.inference import iter_texts
+    from workbench.core.lm_inference import OnnxGenerator
+
+    if args.max_new_tokens < 1:
+        raise WorkbenchError("--max-new-tokens must be at least 1.")
+    if args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise WorkbenchError("--temperature must be 0 or more and --top-p in (0, 1].")
+    gen = OnnxGenerator(export_dir)
+    prompts = iter_texts(args.file, args.text_column) if args.file else args.texts
+    settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+    for i, prompt in enumerate(prompts, 1):
+        if args.json:
+            print(json.dumps({"row": i, "prompt": prompt, "generated": gen.generate(prompt, **settings)}, ensure_ascii=False), flush=True)
+            continue
+        if args.file or len(args.texts) > 1:
+            print(f"### {i}: {' '.join(prompt.split())[:80]}", flush=True)
+        for piece in gen.stream(prompt, **settings):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print(flush=True)
     return 0
 
 
@@ -540,10 +607,19 @@ def cmd_predict(args) -> int:
         raise WorkbenchError("give TEXT arguments or --file, not both.")
     if not args.texts and not args.file:
         raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
+    export_dir = _export_dir(args, args.export_dir)
+    task = read_manifest(export_dir).get("task")
+    if task == "causal-lm-sft":
+        try:
+            return _predict_lm(args, export_dir)
+        except BrokenPipeError:
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     if args.batch_size < 1:
         raise WorkbenchError("--batch-size must be at least 1.")
-    export_dir = _export_dir(args, args.export_dir)
-    if read_manifest(export_dir).get("task") == "token-classification":
+    if task == "token-classification":
         try:
             return _predict_entities(args, export_dir)
         except BrokenPipeError:
@@ -680,6 +756,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-strategy", choices=("epoch", "steps"))
     t.add_argument("--eval-steps", type=int)
     t.add_argument("--trust-remote-code", action="store_true", default=None, help="allow the model's own Python code (off by default)")
+    t.add_argument("--task", choices=("auto", "text-classification", "causal-lm-sft"), help="task (default: inferred from the data)")
+    t.add_argument("--finetune", choices=("full", "lora"), help="causal-lm-sft: full fine-tuning or LoRA adapters (default: full)")
+    t.add_argument("--lora-r", type=int, help="LoRA rank (default: 16)")
+    t.add_argument("--lora-alpha", type=int, help="LoRA alpha (default: 32)")
+    t.add_argument("--lora-dropout", type=float, help="LoRA dropout (default: 0.05)")
+    t.add_argument("--lora-target-modules", metavar="NAMES", help="comma-separated modules to adapt (default: auto, per architecture)")
     t.add_argument("--name", help="run name")
     t.add_argument("--config", help="YAML config file (flags override its values)")
     t.add_argument("--save-config", metavar="FILE", help="write the effective config as YAML")
@@ -748,13 +830,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail if int8 accuracy falls more than POINTS below PyTorch (default: 1.0)")
     x.set_defaults(func=cmd_export)
 
-    p = common(sub.add_parser("predict", help="classify texts with an export (onnxruntime only, no torch)"))
+    p = common(sub.add_parser("predict", help="classify texts, or generate from a causal-LM export (onnxruntime only, no torch)"))
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--file", metavar="F", help="a .csv/.tsv/.jsonl/.txt file, streamed in batches (--json: JSON lines)")
     p.add_argument("--text-column", metavar="C", help="the text column of a CSV/JSONL file")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default: 32)")
     p.add_argument("--int8", action="store_true", help="use model.int8.onnx instead of model.onnx")
+    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="causal LM: tokens to generate at most (default: 128)")
+    p.add_argument("--temperature", type=float, default=0.0, help="causal LM: sampling temperature; 0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0, help="causal LM: nucleus sampling mass (default: 1.0)")
+    p.add_argument("--seed", type=int, default=None, help="causal LM: sampling seed")
     p.set_defaults(func=cmd_predict)
 
     b = common(sub.add_parser("bench", help="PyTorch vs ONNX fp32 vs ONNX int8 latency and throughput on this CPU"))

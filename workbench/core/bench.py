@@ -134,6 +134,8 @@ def bench_export(export_dir: str | os.PathLike, settings: BenchSettings | None =
     say = progress or (lambda _msg: None)
     export_dir = Path(export_dir).expanduser()
     manifest = read_manifest(export_dir)
+    if manifest.get("task") == "causal-lm-sft":
+        raise WorkbenchError("bench measures classification exports; time a causal LM with `sft-workbench predict`.")
     threads = int(s.threads or available_cores())
     if threads < 1:
         raise WorkbenchError("--threads must be at least 1.")

@@ -64,6 +64,7 @@ NER_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("recall", "entity recall", "higher"),
     ("token_accuracy", "token accuracy", "higher"),
 )
+METRIC_ROWS += (("perplexity", "perplexity", "lower"),)  # causal-lm-sft runs
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
 CLASS_METRICS = ("precision", "recall", "f1")
@@ -442,6 +443,7 @@ def _run_metrics(loaded: _Loaded) -> tuple[dict[str, float | None], str | None]:
         "train_runtime": _num(summary.get("train_runtime")),
         "samples_per_s": _num(summary.get("train_samples_per_second")),
         "parameters": _num(info.get("parameters")),
+        "perplexity": _num(metrics.get("perplexity")),
     }
     values.update({key: _num(metrics.get(key)) for key, _, _ in NER_METRIC_ROWS})
     return values, note

@@ -16,7 +16,8 @@ import yaml
 
 from workbench.core.errors import WorkbenchError
 
-TASKS = ("auto", "text-classification", "token-classification")
+TASKS = ("auto", "text-classification", "token-classification", "causal-lm-sft")
+FINETUNE_METHODS = ("full", "lora")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
@@ -71,6 +72,12 @@ class RunConfig:
     node_rank: int = _f(0, "This machine's rank among the nodes (0 writes the run store).", "distributed")
     master_addr: str = _f("127.0.0.1", "Address of the node with node_rank 0 (several nodes only).", "distributed")
     master_port: int = _f(29500, "Rendezvous port on the node with node_rank 0 (several nodes only; one machine picks a free port).", "distributed")
+    # --- lora (causal-lm-sft) ---
+    finetune: str = _f("full", "Causal-LM SFT: train all weights ('full') or LoRA adapters through peft ('lora').", "lora", choices=FINETUNE_METHODS)
+    lora_r: int = _f(16, "LoRA rank.", "lora")
+    lora_alpha: int = _f(32, "LoRA scaling alpha (the update is scaled by alpha/r).", "lora")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", "lora")
+    lora_target_modules: str = _f("auto", "Comma-separated module names to adapt; 'auto' uses peft's default for the architecture.", "lora")
     # --- run ---
     name: str | None = _f(None, "Run name (letters, digits, '-', '_', '.'); default: derived from data and model.", "run")
 
@@ -152,6 +159,12 @@ class RunConfig:
             positive(name, getattr(self, name), integer=True)
         positive("max_steps", self.max_steps, integer=True)
         positive("max_grad_norm", self.max_grad_norm)
+        positive("lora_r", self.lora_r, integer=True)
+        positive("lora_alpha", self.lora_alpha)
+        if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
+            errors["lora_dropout"] = f"lora_dropout must be between 0 and 1 (exclusive), got {self.lora_dropout!r}."
+        if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
+            errors["lora_target_modules"] = "lora_target_modules must be 'auto' or comma-separated module names."
         if "lr" not in errors and self.lr >= 1.0:
             errors["lr"] = f"lr {self.lr} is far too large for fine-tuning (typical: 1e-5 to 1e-3)."
         for name, lo, hi in (("weight_decay", 0.0, 1.0), ("warmup_ratio", 0.0, 0.99), ("dev_fraction", 0.01, 0.5)):

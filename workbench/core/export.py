@@ -500,6 +500,11 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
     more than ``max_int8_drop`` accuracy points.
     """
     say = progress or (lambda _msg: None)
+    if run.task == "causal-lm-sft":
+        from workbench.core.lm_export import export_lm_run
+
+        return export_lm_run(run, out=out, workspace=workspace, opset=opset, force=force, data=data, int8=int8,
+                             progress=progress)
     if run.task not in ("text-classification", "token-classification"):
         raise WorkbenchError(f"run {run.name}: exporting task {run.task!r} is not supported yet (only text-classification and token-classification).")
     if not (run.model_dir / "config.json").is_file():

@@ -48,7 +48,8 @@ def read_manifest(export_dir: str | os.PathLike) -> dict[str, Any]:
         raise WorkbenchError(f"{path} is not an export directory: {MANIFEST_FILE} is missing.") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise WorkbenchError(f"export {path.name} is corrupt: {MANIFEST_FILE} is not valid JSON.") from None
-    if not isinstance(manifest, dict) or not manifest.get("labels"):
+    # Causal-LM exports (task causal-lm-sft) generate text and have no labels.
+    if not isinstance(manifest, dict) or (not manifest.get("labels") and manifest.get("task") != "causal-lm-sft"):
         raise WorkbenchError(f"export {path.name} is corrupt: {MANIFEST_FILE} has no labels.")
     return manifest
 

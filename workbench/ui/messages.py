@@ -112,3 +112,14 @@ class EntitiesFound(Message):
         self.run_id = run_id
         self.text = text
         self.result = result
+
+
+class TextGenerated(Message):
+    """Playground generation progress for a causal LM: the response so far (``done`` when it has ended)."""
+
+    def __init__(self, run_id: str, prompt: str, text: str, *, done: bool = False) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.prompt = prompt
+        self.text = text
+        self.done = done

@@ -25,6 +25,7 @@ from workbench.core.errors import WorkbenchError
 
 TASKS = {"text-classification": "workbench.core.tasks.classification"}
 TASKS["token-classification"] = "workbench.core.tasks.token_classification"
+TASKS["causal-lm-sft"] = "workbench.core.tasks.causal_lm_sft"
 
 
 def get_task(name: str):

@@ -29,6 +29,9 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
         raise WorkbenchError(f"max_length {cfg.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
     data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
                              task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+    check_model = getattr(get_task(data.schema.task), "check_model", None)
+    if check_model is not None:  # e.g. causal-lm-sft refuses an encoder-only model
+        check_model(resolved, cfg)
     return resolved, data
 
 
@@ -218,7 +221,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         processing_class=tokenizer,
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
         compute_metrics=task.metrics_hook(data),
-        callbacks=[callback],
+        callbacks=[*(getattr(task, "callbacks", None) or (lambda d, c: []))(data, cfg), callback],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if callback.stopped_by_user:
@@ -243,6 +246,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     os.replace(tmp, final)
 
     metrics = {**{k: report[k] for k in task.SCALAR_METRICS}, "eval_loss": eval_metrics.get("eval_loss")}
+    if getattr(task, "final_metrics", None) is not None:  # e.g. perplexity from eval_loss
+        metrics = task.final_metrics(metrics)
     state = trainer.state
     writer.update(
         metrics=metrics,

@@ -215,6 +215,8 @@ class CompareScreen(WorkbenchScreen):
                     yield DataTable(id="cmp-disagreements", cursor_type="row", zebra_stripes=True)
                 with TabPane("Config", id="config"):
                     yield Static(id="cmp-config")
+                with TabPane("Samples", id="samples"):  # causal-lm-sft: generations side by side
+                    yield Static(id="cmp-samples")
 
     def on_mount(self) -> None:
         body = self.query_one("#cmp-body")
@@ -293,8 +295,22 @@ class CompareScreen(WorkbenchScreen):
         tabs = self.query_one(TabbedContent)
         tabs.get_tab("disagreements").label = f"Disagreements {len(c.disagreements)}"
         tabs.get_tab("config").label = f"Config {len(c.config_diff)}"
+        self._show_samples()
         self._show_curves()
         self._show_disagreements()
+
+    def _show_samples(self) -> None:
+        from workbench.ui.widgets.samples import samples_table
+
+        c = self.comparison
+        infos = []
+        for r in c.runs:
+            try:
+                infos.append(self.wb.store.get(r.id).info)
+            except WorkbenchError:
+                infos.append({})
+        self.sample_rows = samples_table(infos, [r.letter for r in c.runs], [run_color(i) for i in range(len(c.runs))])
+        self.query_one("#cmp-samples", Static).update(self.sample_rows)
 
     def _show_curves(self) -> None:
         c = self.comparison

@@ -63,6 +63,10 @@ def _mb(size: Any) -> str:
 
 def parity_table(manifest: dict[str, Any]) -> Group:
     """The validation report of an export: one row per engine, then the fused-op counts and warnings."""
+    if manifest.get("task") == "causal-lm-sft":
+        from workbench.ui.widgets.samples import lm_parity_group
+
+        return lm_parity_group(manifest)
     report = manifest.get("validation") or {}
     sizes = manifest.get("sizes_bytes") or {}
     size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
@@ -162,7 +166,8 @@ class ExportScreen(WorkbenchScreen):
         self.query_one("#ex-runs", OptionList).focus()
 
     def _finished_runs(self) -> list:
-        return [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()]
+        return [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()
+                or (r.task == "causal-lm-sft" and (r.model_dir / "adapter_config.json").is_file())]
 
     def _refresh_runs(self) -> None:
         runs = self._finished_runs()
@@ -171,7 +176,9 @@ class ExportScreen(WorkbenchScreen):
         exports = self.wb.workspace.exports_dir
         for r in runs:
             done = (exports / r.name / "manifest.json").is_file()
-            label = Text.assemble(r.name, (f"  {fmt.number(r.metrics.get('accuracy', r.metrics.get('f1')), 3)}", "dim"),
+            score = (f"  {fmt.number(r.metrics.get('perplexity'), 1)} ppl" if r.task == "causal-lm-sft"
+                     else f"  {fmt.number(r.metrics.get('accuracy', r.metrics.get('f1')), 3)}")
+            label = Text.assemble(r.name, (score, "dim"),
                                   (" ✓onnx" if done else "", "green"))
             options.add_option(Option(label, id=r.id))
         ids = [r.id for r in runs]

@@ -26,6 +26,7 @@ from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.widgets.charts import LineChart, Series
 from workbench.ui.widgets.log_tail import LogTail
 from workbench.ui.widgets.run_panels import FinalPanel, ProgressPanel, RunHeader, SystemPanel
+from workbench.ui.widgets.samples import SamplesPanel
 
 LOG_LINES = 1000
 
@@ -63,10 +64,12 @@ class MonitorScreen(WorkbenchScreen):
                 yield SystemPanel(id="mon-system", classes="panel")
                 yield FinalPanel(id="mon-final", classes="panel")
                 yield LogTail(max_lines=LOG_LINES, id="mon-log", classes="panel")
+            yield SamplesPanel(id="mon-samples", classes="panel")
 
     def on_mount(self) -> None:
         self.query_one(LogTail).border_title = "Log (l: full screen)"
         self.query_one("#mon-final").display = False
+        self.query_one("#mon-samples").display = False
         self.set_interval(1.0, self._tick)
 
     def on_screen_resume(self) -> None:
@@ -106,6 +109,7 @@ class MonitorScreen(WorkbenchScreen):
         self._showing_status_notice = False
         self.query_one(LogTail).clear()
         self.query_one("#mon-final").display = False
+        self.query_one("#mon-samples").display = False
         self.query_one("#mon-system").display = True
         for chart in self.query(LineChart):
             chart.show([])
@@ -178,6 +182,8 @@ class MonitorScreen(WorkbenchScreen):
         finished = self.status not in ACTIVE and self.query_one(FinalPanel).show(self.info)
         self.query_one("#mon-final").display = bool(finished)
         self.query_one("#mon-system").display = not finished
+        # causal-lm-sft runs: the greedy generations on held-out prompts saved at the end
+        self.query_one("#mon-samples").display = self.query_one(SamplesPanel).show(self.info)
         if self.status != self._bindings_for:
             self._bindings_for = self.status  # recomposing the footer is costly: only when keys change
             self.refresh_bindings()

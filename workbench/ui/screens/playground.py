@@ -1,5 +1,8 @@
 """Playground: pick a finished run, type a text, see the predicted label and every label's score.
 
+For a causal-LM SFT run (or its ONNX export) the text is a prompt instead, and the response streams in as it
+is generated, with temperature, top-p and max-tokens inputs.
+
 The model loads in a thread worker (torch and transformers are imported there, on first use); each
 prediction runs in another, so typing never waits for the model.
 """
@@ -19,10 +22,12 @@ from textual.widgets import Input, Label, Select, Static
 
 from workbench.core.errors import WorkbenchError
 from workbench.ui import format as fmt
-from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade
+from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade, TextGenerated
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 
 HISTORY = 8
+SFT_TASK = "causal-lm-sft"
+GEN_DEFAULTS = {"temperature": "0", "top_p": "0.9", "max_new_tokens": "128"}
 # Entity highlighting in the Playground (token classification): the CoNLL types get fixed colours.
 ENTITY_STYLES = {"PER": "bold black on magenta", "ORG": "bold black on cyan", "LOC": "bold black on green",
                  "MISC": "bold black on yellow"}
@@ -91,6 +96,10 @@ class PlaygroundScreen(WorkbenchScreen):
         self.last_scores: dict[str, float] | None = None
         self.last_entities: list[dict[str, Any]] | None = None  # token classification
         self.last_highlight: Text | None = None
+        self.generative = False  # the loaded model is a causal LM: prompts get generated responses
+        self._generative_ids: set[str] = set()
+        self.last_generation: str | None = None
+        self.stream_updates = 0  # partial responses drawn while generating (tests check the streaming)
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="pg-top"):
@@ -99,6 +108,13 @@ class PlaygroundScreen(WorkbenchScreen):
             yield Label(" Run ", id="pg-run-label")
             yield Select([], prompt="choose a finished run…", compact=True, id="pg-run")
         yield Static(id="pg-status")
+        with Horizontal(id="pg-gen"):
+            yield Label(" temperature ")
+            yield Input(GEN_DEFAULTS["temperature"], id="pg-temperature", compact=True)
+            yield Label(" top-p ")
+            yield Input(GEN_DEFAULTS["top_p"], id="pg-top-p", compact=True)
+            yield Label(" max tokens ")
+            yield Input(GEN_DEFAULTS["max_new_tokens"], id="pg-max-tokens", compact=True)
         yield Input(placeholder="type a text and press ⏎", id="pg-text")
         yield Notice(id="pg-notice")
         with VerticalScroll(id="pg-body"):
@@ -110,6 +126,7 @@ class PlaygroundScreen(WorkbenchScreen):
         self.query_one("#pg-history").border_title = "Recent"
         self.query_one("#pg-result", Static).update(Text("Choose a run, then type a text.", style="dim"))
         self.query_one("#pg-history").display = False
+        self.query_one("#pg-gen").display = False
 
     def on_screen_resume(self) -> None:
         self._refresh_runs()
@@ -119,11 +136,13 @@ class PlaygroundScreen(WorkbenchScreen):
         if self.source == "export":
             self._refresh_exports()
             return
-        runs = [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()]
+        runs = [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()
+                or (r.task == SFT_TASK and (r.model_dir / "adapter_config.json").is_file())]
         select = self.query_one("#pg-run", Select)
         current = select.value
-        select.set_options([(f"{r.name}  ({fmt.number(r.metrics.get('accuracy'), 3)} acc)" if "f1" not in r.metrics
-                             else f"{r.name}  ({fmt.number(r.metrics.get('f1'), 3)} entity F1)", r.id) for r in runs])
+        select.set_options([(f"{r.name}  ({fmt.number(r.metrics.get('perplexity'), 1)} ppl)" if r.task == SFT_TASK
+                             else f"{r.name}  ({fmt.number(r.metrics.get('f1'), 3)} entity F1)" if "f1" in r.metrics
+                             else f"{r.name}  ({fmt.number(r.metrics.get('accuracy'), 3)} acc)", r.id) for r in runs])
         ids = [r.id for r in runs]
         if current in ids:
             select.value = current
@@ -155,6 +174,7 @@ class PlaygroundScreen(WorkbenchScreen):
         self.source = str(event.value)
         self.workers.cancel_group(self, "model")
         self.run_id, self.ready = None, False
+        self._set_generative(False)
         with self._lock:
             self._loaded = None
         self.query_one("#pg-run-label", Label).update(" Export " if self.source == "export" else " Run ")
@@ -175,6 +195,7 @@ class PlaygroundScreen(WorkbenchScreen):
         if event.value is Select.NULL or event.value == self.run_id:
             return
         self.run_id, self.ready = str(event.value), False
+        self._set_generative(False)
         self.query_one(Notice).clear()
         if self.source == "export":
             self._status("loading the ONNX export…", "yellow")
@@ -193,6 +214,9 @@ class PlaygroundScreen(WorkbenchScreen):
 
             quiet_transformers()
             run = self.wb.store.get(run_id)
+            if run.task == SFT_TASK:
+                self._load_causal_lm(run)
+                return
             if run.task == "token-classification":
                 from workbench.core.tasks.token_classification import TorchTagger
 
@@ -213,10 +237,38 @@ class PlaygroundScreen(WorkbenchScreen):
             return
         self.post_message(ModelLoaded(run_id, labels))
 
+    def _load_causal_lm(self, run) -> None:
+        """In the model worker: the run's causal LM (a LoRA adapter merged into its base for speed)."""
+        try:
+            from workbench.core.tasks.causal_lm_sft import load_model
+
+            model, tokenizer = load_model(run.model_dir, merge=True)
+            with self._lock:
+                self._loaded = (run.id, model, tokenizer, int(run.config.get("max_length") or 128))
+        except WorkbenchError as exc:
+            self.post_message(ActionFailed("load", str(exc)))
+            return
+        except Exception as exc:  # a damaged model directory must not take the app down
+            self.post_message(ActionFailed("load", f"cannot load the model: {type(exc).__name__}: {exc}"))
+            return
+        self._generative_ids.add(run.id)
+        self.post_message(ModelLoaded(run.id, []))
+
     def _load_export(self, export_dir: str) -> None:
         """In the model worker: an OnnxClassifier on the export (int8 when it has one); no torch."""
         try:
             from workbench.core.inference import OnnxClassifier, read_manifest
+
+            if read_manifest(export_dir).get("task") == SFT_TASK:
+                from workbench.core.lm_inference import OnnxGenerator
+
+                gen = OnnxGenerator(export_dir)
+                with self._lock:
+                    self._loaded = (export_dir, gen, None, 0)
+                self.engine = "ONNX with key/value cache"
+                self._generative_ids.add(export_dir)
+                self.post_message(ModelLoaded(export_dir, []))
+                return
 
             if read_manifest(export_dir).get("task") == "token-classification":
                 from workbench.core.ner_inference import OnnxTagger
@@ -241,11 +293,95 @@ class PlaygroundScreen(WorkbenchScreen):
             return
         self.ready = True
         engine = f" · {self.engine}" if self.source == "export" else ""
-        self._status(f"ready · labels: {', '.join(message.labels)}{engine}", "green")
+        self._set_generative(message.run_id in self._generative_ids)
+        if self.generative:
+            self._status(f"ready · type a prompt; the response streams in{engine}", "green")
+        else:
+            self._status(f"ready · labels: {', '.join(message.labels)}{engine}", "green")
         self.query_one("#pg-text", Input).focus()
         text = self.query_one("#pg-text", Input).value.strip()
         if text:
+            self._start(text)
+
+    def _set_generative(self, on: bool) -> None:
+        self.generative = on
+        self.query_one("#pg-gen").display = on
+        self.query_one("#pg-text", Input).placeholder = "type a prompt and press ⏎" if on else "type a text and press ⏎"
+
+    def _start(self, text: str) -> None:
+        if not self.generative:
             self.predict(self.run_id, text)
+            return
+        try:
+            settings = self.generation_settings()
+        except ValueError as exc:
+            self.query_one(Notice).show(str(exc))
+            return
+        self.generate_text(self.run_id, text, settings)
+
+    def generation_settings(self) -> dict[str, Any]:
+        """Temperature, top-p and max new tokens from the inputs; ValueError with one sentence when invalid."""
+        values = {k: self.query_one(f"#pg-{w}", Input).value.strip()
+                  for k, w in (("temperature", "temperature"), ("top_p", "top-p"), ("max_new_tokens", "max-tokens"))}
+        try:
+            temperature, top_p, max_new = float(values["temperature"]), float(values["top_p"]), int(values["max_new_tokens"])
+        except ValueError:
+            raise ValueError("temperature and top-p must be numbers and max tokens a whole number.") from None
+        if temperature < 0 or not 0 < top_p <= 1 or not 1 <= max_new <= 4096:
+            raise ValueError("temperature must be 0 or more (0 = greedy), top-p in (0, 1], max tokens 1 to 4096.")
+        return {"temperature": temperature, "top_p": top_p, "max_new_tokens": max_new}
+
+    @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
+    def generate_text(self, run_id: str, text: str, settings: dict[str, Any]) -> None:
+        """Stream the response: TextIteratorStreamer for the PyTorch model, token by token for ONNX."""
+        from textual.worker import get_current_worker
+
+        with self._lock:
+            loaded = self._loaded
+        if loaded is None or loaded[0] != run_id:
+            return
+        _, model, tokenizer, _ = loaded
+        worker = get_current_worker()
+        out = ""
+        try:
+            if tokenizer is None:  # an OnnxGenerator
+                pieces = model.stream(text, **settings)
+            else:
+                from workbench.core.tasks.causal_lm_sft import stream_generate
+
+                pieces = stream_generate(model, tokenizer, [{"role": "user", "content": text}], **settings)
+            for piece in pieces:
+                if worker.is_cancelled:
+                    return
+                out += piece
+                self.post_message(TextGenerated(run_id, text, out))
+        except Exception as exc:
+            self.post_message(ActionFailed("predict", f"generation failed: {type(exc).__name__}: {exc}"))
+            return
+        self.post_message(TextGenerated(run_id, text, out, done=True))
+
+    def on_text_generated(self, message: TextGenerated) -> None:
+        if message.run_id != self.run_id:
+            return
+        self.query_one(Notice).clear()
+        prompt = message.prompt if len(message.prompt) < 70 else message.prompt[:69] + "…"
+        body = Text.assemble(("› " + prompt, "dim"), ("\n\n", ""), (message.text, "bold"),
+                             ("" if message.done else " ▍", "yellow"))
+        self.query_one("#pg-result", Static).update(body)
+        if not message.done:
+            self.stream_updates += 1
+            return
+        self.last_generation = message.text
+        self.history.insert(0, (message.prompt, message.text, 0.0))
+        del self.history[HISTORY:]
+        recent = self.query_one("#pg-history", Static)
+        recent.display = True
+        lines = Text()
+        for i, (prompt_text, response, _) in enumerate(self.history):
+            lines.append(("\n" if i else "") + (prompt_text[:30] + "…" if len(prompt_text) > 30 else prompt_text),
+                         style="bold" if i == 0 else "")
+            lines.append("  → " + " ".join(response.split())[:60], style="dim")
+        recent.update(lines)
 
     # --- predicting -----------------------------------------------------------------------------------
     @on(Input.Submitted, "#pg-text")
@@ -260,7 +396,7 @@ class PlaygroundScreen(WorkbenchScreen):
         if not self.ready:
             self.query_one(Notice).show("The model is still loading; the text will be scored when it is ready.", "info")
             return
-        self.predict(self.run_id, text)
+        self._start(text)
 
     @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
     def predict(self, run_id: str, text: str) -> None:

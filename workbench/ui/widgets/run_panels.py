@@ -234,7 +234,7 @@ class FinalPanel(Static):
         parts: list[Any] = []
         line = Text()
         for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("f1", "entity F1"), ("precision", "P"),
-                           ("recall", "R"), ("eval_loss", "eval loss")):
+                           ("recall", "R"), ("eval_loss", "eval loss"), ("perplexity", "perplexity")):
             if key in metrics:
                 line.append(f"{label} ", style="dim")
                 line.append(f"{fmt.number(metrics[key])}   ", style="bold")

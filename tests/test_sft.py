@@ -1,0 +1,196 @@
+"""causal-lm-sft: loaders, prompt masking, LoRA, and an end-to-end CLI run on tiny random causal LMs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from sft_helpers import tiny_gpt2_dir, tiny_llama_dir  # noqa: F401  (fixtures)
+
+from helpers import SAMPLE_DATA
+from workbench.core.config import RunConfig
+from workbench.core.datasets import load_for_training
+from workbench.core.errors import WorkbenchError
+from workbench.core.tasks import causal_lm_sft as sft
+
+INSTRUCTIONS = SAMPLE_DATA / "instructions"
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def chat_rows(n=20):
+    return [{"messages": [{"role": "system", "content": "Be brief."},
+                          {"role": "user", "content": f"What is {i} + 1?"},
+                          {"role": "assistant", "content": f"{i + 1}"}]} for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------------ loaders
+def test_alpaca_loader_normalises_to_messages():
+    data = load_for_training(str(INSTRUCTIONS))
+    assert data.schema.task == "causal-lm-sft"
+    assert (len(data.train), len(data.eval)) == (100, 20) and data.eval_split_origin == "file"
+    raw = [json.loads(line) for line in (INSTRUCTIONS / "train.jsonl").read_text().splitlines()]
+    with_input = next(i for i, r in enumerate(raw) if r["input"])
+    msgs = data.train[with_input]["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant"]
+    assert msgs[0]["content"] == f"{raw[with_input]['instruction']}\n\n### Input:\n{raw[with_input]['input']}"
+    assert msgs[1]["content"] == raw[with_input]["output"]
+    without = next(i for i, r in enumerate(raw) if not r["input"])
+    assert data.train[without]["messages"][0]["content"] == raw[without]["instruction"]
+
+
+def test_chat_loader_holds_out_a_seeded_dev_split(tmp_path):
+    path = _write_jsonl(tmp_path / "chat.jsonl", chat_rows(20))
+    a = load_for_training(str(path), dev_fraction=0.2, seed=1)
+    b = load_for_training(str(path), dev_fraction=0.2, seed=1)
+    assert a.schema.task == "causal-lm-sft" and (len(a.train), len(a.eval)) == (16, 4)
+    assert a.eval_split_origin == "held-out from train"
+    assert a.fingerprint("dev") == b.fingerprint("dev")
+    assert not {json.dumps(m) for m in a.eval["messages"]} & {json.dumps(m) for m in a.train["messages"]}
+    assert [m["role"] for m in a.train[0]["messages"]] == ["system", "user", "assistant"]
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"instruction": "Say hi", "answer": "hi"}], "needs 'instruction' and 'output'"),
+    ([{"instruction": "Say hi", "input": "", "output": "  "}], "output is empty"),
+    ([{"messages": [{"role": "robot", "content": "x"}, {"role": "assistant", "content": "y"}]}], "unknown role 'robot'"),
+    ([{"messages": [{"role": "user", "content": "x"}]}], "must end with an assistant message"),
+    ([{"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": ""}]}], "final assistant message is empty"),
+    ([{"messages": [{"role": "user"}, {"role": "assistant", "content": "y"}]}], "needs 'role' and 'content'"),
+])
+def test_loader_errors_are_one_clear_sentence(tmp_path, rows, message):
+    path = _write_jsonl(tmp_path / "bad.jsonl", rows * 3)
+    with pytest.raises(WorkbenchError, match=message):
+        load_for_training(str(path), task="causal-lm-sft")
+
+
+# ------------------------------------------------------------------------------------------ masking
+@pytest.mark.parametrize("which", ["plain", "chat"])
+def test_loss_only_on_response_tokens(which, tiny_gpt2_dir, tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir if which == "plain" else tiny_llama_dir))
+    sft.ensure_special_tokens(tok)
+    assert sft.has_chat_template(tok) == (which == "chat")
+    messages = load_for_training(str(INSTRUCTIONS)).train[3]["messages"]
+    ex = sft.encode_example(tok, messages, max_length=256)
+    prompt = sft.encode_prompt(tok, messages[:-1])
+    n = len(prompt)
+    assert ex["input_ids"][:n] == prompt
+    assert ex["labels"][:n] == [-100] * n                      # every prompt token masked
+    assert all(label != -100 for label in ex["labels"][n:])    # no response token masked
+    assert ex["labels"][n:] == ex["input_ids"][n:]
+    response = [i for i, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+    assert tok.decode(response) == messages[-1]["content"] + tok.eos_token
+    prompt_text = tok.decode(prompt)
+    if which == "plain":
+        assert prompt_text == f"### Instruction:\n{messages[0]['content']}\n\n### Response:\n"
+    else:
+        assert prompt_text.startswith(tok.bos_token + "<|user|>\n") and prompt_text.endswith("<|assistant|>\n")
+
+
+def test_truncation_keeps_the_prompt_response_boundary(tiny_gpt2_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
+    sft.ensure_special_tokens(tok)
+    messages = [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "answer " * 100}]
+    ex = sft.encode_example(tok, messages, max_length=64)
+    assert len(ex["input_ids"]) == 64
+    n_prompt = ex["labels"].count(-100)
+    assert n_prompt == 64 - 64 // 4                          # a quarter of the budget kept for the response
+    assert tok.decode(ex["input_ids"][:n_prompt]).endswith("### Response:\n")  # the prompt keeps its end
+    assert tok.decode(ex["input_ids"][n_prompt:]).startswith("answer")
+
+
+def test_collator_pads_labels_with_ignore_index(tiny_gpt2_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
+    data = load_for_training(str(INSTRUCTIONS))
+    cfg = RunConfig(data=str(INSTRUCTIONS), max_length=128)
+    ds = sft.tokenize(data.train.select(range(4)), tok, data, cfg)
+    batch = sft.collator(tok)([ds[i] for i in range(4)])
+    lengths = [len(ds[i]["input_ids"]) for i in range(4)]
+    assert batch["input_ids"].shape == (4, max(lengths))
+    for i, n in enumerate(lengths):
+        assert batch["attention_mask"][i, n:].sum() == 0 and (batch["labels"][i, n:] == -100).all()
+        assert batch["labels"][i, :n].tolist() == ds[i]["labels"]
+
+
+# ------------------------------------------------------------------------------------------ LoRA
+def test_lora_training_changes_only_adapter_weights(tiny_llama_dir, tmp_path):
+    import torch
+    from transformers import AutoTokenizer, Trainer, TrainingArguments
+
+    cfg = RunConfig(data=str(INSTRUCTIONS), finetune="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, max_length=96)
+    data = load_for_training(str(INSTRUCTIONS))
+    tok = AutoTokenizer.from_pretrained(str(tiny_llama_dir))
+    model = sft.build_model(str(tiny_llama_dir), data, cfg)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    assert {n.split(".")[-4] for n in trainable} == {"q_proj", "v_proj"}  # peft's default for llama
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-2,
+                             report_to="none", use_cpu=True, save_strategy="no", logging_strategy="no", disable_tqdm=True)
+    Trainer(model=model, args=args, train_dataset=sft.tokenize(data.train.select(range(12)), tok, data, cfg),
+            data_collator=sft.collator(tok)).train()
+    after = dict(model.named_parameters())
+    for name, value in before.items():
+        if name in trainable:
+            continue
+        assert torch.equal(value, after[name].detach()), f"base weight {name} changed"
+    assert all(not torch.equal(before[n], after[n].detach()) for n in trainable if "lora_B" in n)
+
+
+def test_unknown_lora_target_module_is_refused(tiny_gpt2_dir, cli, workspace):
+    code, _, err = cli("train", "--data", str(INSTRUCTIONS), "--model", str(tiny_gpt2_dir), "--finetune", "lora",
+                       "--lora-target-modules", "q_proj")
+    assert code == 2 and "lora_target_modules 'q_proj' not in this model" in err and "c_attn" in err
+    assert not (workspace / "runs").exists() or not any((workspace / "runs").iterdir())
+
+
+def test_encoder_only_model_is_refused(cli, workspace):
+    code, _, err = cli("train", "--data", str(INSTRUCTIONS), "--model", "default")
+    assert code == 2 and err.startswith("error: ") and "not a causal language model" in err
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
+    code, out, err = cli("train", "--data", str(INSTRUCTIONS), "--model", str(tiny_gpt2_dir), "--epochs", "2",
+                         "--batch-size", "16", "--lr", "2e-3", "--name", "sft-e2e", "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["status"] == "completed" and summary["task"] == "causal-lm-sft"
+    run_dir = workspace / "runs" / summary["id"]
+    info = json.loads((run_dir / "run.json").read_text())
+    metrics = info["metrics"]
+    assert metrics["perplexity"] == pytest.approx(math.exp(metrics["eval_loss"]))
+    assert info["best_metric"]["name"] == "eval_loss"
+    samples = info["evaluation"]["samples"]
+    assert len(samples) == sft.N_SAMPLES
+    dev = [json.loads(line) for line in (INSTRUCTIONS / "dev.jsonl").read_text().splitlines()]
+    for s, row in zip(samples, dev):
+        assert s["reference"] == row["output"] and isinstance(s["generated"], str)
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [e for e in events if e["kind"] == "eval"]
+    assert len(evals) >= 2 and all(e["perplexity"] == pytest.approx(math.exp(e["loss"])) for e in evals)
+    train = [e["loss"] for e in events if e["kind"] == "train"]
+    assert train[-1] < train[0]
+    assert (run_dir / "model" / "model.safetensors").is_file()
+    code, out, _ = cli("runs", "show", "sft-e2e")
+    assert code == 0 and "perplexity" in out
+    # eval on the dev file reproduces the run's own eval loss (same masking, collator and batch size)
+    code, out, err = cli("eval", "sft-e2e", "--data", str(INSTRUCTIONS / "dev.jsonl"), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["rows"] == 20 and report["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-4)
+    assert report["perplexity"] == pytest.approx(metrics["perplexity"], rel=1e-3)
+    assert [s["generated"] for s in report["samples"]] == [s["generated"] for s in samples]
+    code, out, _ = cli("eval", "sft-e2e", "--data", str(INSTRUCTIONS / "dev.jsonl"))
+    assert code == 0 and "perplexity" in out

@@ -1,0 +1,181 @@
+"""causal-lm-sft export: ONNX decoder with past keys/values, greedy parity, torch-free generation, merged LoRA."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from sft_helpers import tiny_gpt2_dir, tiny_llama_dir  # noqa: F401  (fixtures)
+
+from helpers import REPO, SAMPLE_DATA
+from workbench.core.config import RunConfig
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs import RUN_FILE, RunStore, atomic_write_json
+
+INSTRUCTIONS = SAMPLE_DATA / "instructions"
+PROMPTS = ["Give the opposite of the word.\n\n### Input:\nquiet", "Name a colour of the sky.", "What is 2 + 2?"]
+
+
+def _canned_run(ws, name, fill_model):
+    """A completed SFT run whose model/ is written by ``fill_model(model_dir)`` (no training needed)."""
+    store = RunStore(ws)
+    cfg = RunConfig(data=str(INSTRUCTIONS), task="causal-lm-sft", name=name).to_dict()
+    run = store.create(cfg, name=name, task="causal-lm-sft")
+    fill_model(run.model_dir)
+    atomic_write_json(run.path / RUN_FILE, {**run.info, "status": "completed", "metrics": {"eval_loss": 6.0}})
+    return store, store.get(run.id)
+
+
+@pytest.fixture(scope="module")
+def gpt2_export(tiny_gpt2_dir, tmp_path_factory):
+    from workbench.core.export import export_run
+
+    ws = tmp_path_factory.mktemp("sft-export-ws")
+    store, run = _canned_run(ws, "full-gpt2", lambda d: shutil.copytree(tiny_gpt2_dir, d))
+    manifest = export_run(run, workspace=store.workspace)
+    return ws, run, manifest
+
+
+@pytest.fixture(scope="module")
+def lora_export(tiny_llama_dir, tmp_path_factory):
+    """A Llama run whose LoRA adapter has random (non-zero) A and B, so merging really changes the weights."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.core.export import export_run
+
+    def fill(model_dir):
+        torch.manual_seed(1)
+        base = AutoModelForCausalLM.from_pretrained(str(tiny_llama_dir), dtype=torch.float32)
+        peft_model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                     init_lora_weights=False, task_type="CAUSAL_LM"))
+        peft_model.save_pretrained(str(model_dir))
+        AutoTokenizer.from_pretrained(str(tiny_llama_dir)).save_pretrained(str(model_dir))
+
+    ws = tmp_path_factory.mktemp("sft-lora-ws")
+    store, run = _canned_run(ws, "lora-llama", fill)
+    return ws, run, export_run(run, workspace=store.workspace), tiny_llama_dir
+
+
+def test_export_writes_a_decoder_with_past_and_parity(gpt2_export):
+    import onnxruntime as ort
+
+    ws, run, manifest = gpt2_export
+    export_dir = ws / "exports" / "full-gpt2"
+    assert {"model.onnx", "tokenizer.json", "config.json", "manifest.json", "README.md"} <= {p.name for p in export_dir.iterdir()}
+    session = ort.InferenceSession(str(export_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    assert names[:3] == ["input_ids", "attention_mask", "position_ids"]
+    assert names[3:] == [f"past_key_values.{i}.{kv}" for i in range(2) for kv in ("key", "value")]
+    assert [o.name for o in session.get_outputs()][1:] == [f"present.{i}.{kv}" for i in range(2) for kv in ("key", "value")]
+    v = manifest["validation"]
+    assert v["all_identical"] and v["identical"] == v["prompts"] == 4
+    assert all(r["prompt_ids_equal"] and r["pytorch_ids"] == r["onnx_ids"] for r in v["rows"])
+    assert v["max_abs_logit_diff_prompt"] < 1e-4
+    assert manifest["prompt"] == {"template": "plain", "prefix": "### Instruction:\n", "suffix": "\n\n### Response:\n",
+                                  "add_special_tokens": True}
+    assert manifest["lora"] is None and json.loads((export_dir / "manifest.json").read_text())["validation"]["all_identical"]
+
+
+def test_onnx_greedy_generation_matches_pytorch_on_new_prompts(gpt2_export, tiny_gpt2_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft import encode_prompt, ensure_special_tokens, generate
+
+    ws, _, _ = gpt2_export
+    gen = OnnxGenerator(ws / "exports" / "full-gpt2")
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2_dir)).eval()
+    tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
+    ensure_special_tokens(tok)
+    for text in PROMPTS:
+        messages = [{"role": "user", "content": text}]
+        assert gen.encode(text) == encode_prompt(tok, messages)
+        onnx_ids = list(gen.generate_ids(gen.encode(text), max_new_tokens=20))
+        assert onnx_ids == generate(model, tok, messages, max_new_tokens=20)
+        assert gen.generate(text, max_new_tokens=20) == tok.decode(onnx_ids, skip_special_tokens=True)
+
+
+def test_onnx_sampling_and_eos(gpt2_export, tmp_path):
+    from workbench.core.lm_inference import OnnxGenerator
+
+    ws, _, _ = gpt2_export
+    gen = OnnxGenerator(ws / "exports" / "full-gpt2")
+    ids = gen.encode(PROMPTS[0])
+    a = list(gen.generate_ids(ids, max_new_tokens=12, temperature=1.5, top_p=0.95, seed=3))
+    b = list(gen.generate_ids(ids, max_new_tokens=12, temperature=1.5, top_p=0.95, seed=3))
+    assert a == b and len(a) == 12                                      # seeded sampling is reproducible
+    assert len(list(gen.generate_ids(ids, max_new_tokens=5))) == 5      # max_new_tokens caps the length
+    # Generation stops at EOS: declare the first greedy token the EOS of a copy of the export.
+    first = next(gen.generate_ids(ids, max_new_tokens=1))
+    copy = tmp_path / "eos-copy"
+    shutil.copytree(ws / "exports" / "full-gpt2", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "eos_token_ids": [first]}))
+    assert list(OnnxGenerator(copy).generate_ids(ids, max_new_tokens=10)) == []
+
+
+def test_merged_lora_export_matches_the_adapter_model(lora_export):
+    ws, run, manifest, base_dir = lora_export
+    v = manifest["validation"]
+    assert manifest["lora"]["merged"] is True
+    assert v["all_identical"] and v["prompts"] == 4 and v["max_abs_logit_diff_prompt"] < 1e-4
+    assert manifest["prompt"]["template"] == "chat_template" and manifest["prompt"]["add_special_tokens"] is False
+    assert manifest["cache"] == {"num_layers": 2, "num_key_value_heads": 1, "head_dim": 16}
+    # The adapter really matters: the base model alone generates something else on at least one prompt.
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.core.tasks.causal_lm_sft import ensure_special_tokens, generate
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).eval()
+    tok = AutoTokenizer.from_pretrained(str(base_dir))
+    ensure_special_tokens(tok)
+    base_ids = [generate(base, tok, [{"role": "user", "content": r["prompt"]}], max_new_tokens=v["max_new_tokens"])
+                for r in v["rows"]]
+    assert base_ids != [r["onnx_ids"] for r in v["rows"]]
+
+
+def test_generation_never_imports_torch_or_transformers(gpt2_export):
+    ws, _, _ = gpt2_export
+    export_dir = ws / "exports" / "full-gpt2"
+    code = f"""
+import json, sys
+from workbench.core.lm_inference import OnnxGenerator
+text = OnnxGenerator({str(export_dir)!r}).generate("Name a colour.", max_new_tokens=8)
+from workbench.cli import main
+assert main(["predict", {str(export_dir)!r}, "Name a colour.", "--max-new-tokens", "8", "--json"]) == 0
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "datasets", "sklearn", "peft"))
+print(json.dumps({{"heavy": heavy, "text": text}}))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert result["heavy"] == []
+    assert json.loads(lines[0]) == {"row": 1, "prompt": "Name a colour.", "generated": result["text"]}
+
+
+def test_cli_export_predict_and_refusals(gpt2_export, capsys):
+    from workbench.cli import main
+
+    ws, run, _ = gpt2_export
+    export_dir = ws / "exports" / "full-gpt2"
+    assert main(["--workspace", str(ws), "predict", "full-gpt2", PROMPTS[1], "--max-new-tokens", "6"]) == 0
+    from workbench.core.lm_inference import OnnxGenerator
+
+    assert capsys.readouterr().out == OnnxGenerator(export_dir).generate(PROMPTS[1], max_new_tokens=6) + "\n"
+    for argv, message in ((["export", "full-gpt2", "--int8", "--force"], "int8 export of causal LMs is not supported"),
+                          (["export", "full-gpt2"], "already exists"),
+                          (["bench", str(export_dir)], "bench measures classification exports"),
+                          (["predict", str(export_dir), "x", "--top-p", "0"], "--top-p")):
+        assert main(["--workspace", str(ws), *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not list((ws / "exports").glob(".*partial*"))

@@ -1,0 +1,323 @@
+"""ONNX export of a causal-LM SFT run, with past keys/values, validated by greedy parity with PyTorch.
+
+    exports/<run-name>/
+      model.onnx       decoder: (input_ids, attention_mask, position_ids, past_key_values.{i}.key/value)
+                       → (logits, present.{i}.key/value); all axes dynamic (batch, sequence, past length)
+      tokenizer.json   the run's tokenizer (plus its config files)
+      config.json      the (merged) model config
+      manifest.json    task, prompt format, cache layout, EOS ids, LoRA merge, parity, versions
+      README.md        how to generate with onnxruntime alone
+
+Choices:
+
+* A small wrapper module turns the flat past tensors into a transformers ``DynamicCache`` and the returned
+  cache back into flat tensors: transformers 5 passes the cache as an object, which the exporter cannot
+  take as an input. The TorchScript exporter (``dynamo=False``) traces it with a non-empty past, so no
+  "empty cache" branch is baked in; an empty past (length 0) at the first step works in ONNX Runtime.
+* One graph serves both the prompt and each new token (no separate "without past" graph): half the file
+  size, and the prompt pass with an empty past costs the same.
+* LoRA runs are merged into their base weights before export (``merge_and_unload``): the graph has plain
+  Linear layers and no adapter overhead. Parity compares the export against the unmerged PeftModel, so it
+  also checks the merge.
+* ``attn_implementation="eager"`` for the traced copy (SDPA's traced graph carries data-dependent masking
+  branches); parity runs against the run's model with its default attention.
+* Parity: greedy token sequences from PyTorch (``model.generate``) and from ONNX (``OnnxGenerator``) on a few
+  held-out prompts must be identical, and the prompt token ids must match (the torch-free prompt formatting
+  reproduces the chat template). The export is refused otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.inference import FP32_FILE, MANIFEST_FILE
+from workbench.core.runs import Run, atomic_write_json, atomic_write_text
+
+TASK = "causal-lm-sft"
+PARITY_PROMPTS = 4
+PARITY_MAX_NEW_TOKENS = 24
+SENTINEL = "\u2063WORKBENCH_USER_TEXT\u2063"
+Progress = Callable[[str], None]
+
+
+def prompt_format(tokenizer) -> dict[str, Any]:
+    """The prompt around one user message as prefix + text + suffix (rendered once, here, with the template)."""
+    from workbench.core.tasks.causal_lm_sft import has_chat_template, prompt_adds_special_tokens, render_prompt
+
+    rendered = render_prompt(tokenizer, [{"role": "user", "content": SENTINEL}])
+    if rendered.count(SENTINEL) != 1:
+        raise WorkbenchError("the tokenizer's chat template does not place the user message verbatim; it cannot be exported.")
+    prefix, suffix = rendered.split(SENTINEL)
+    return {"template": "chat_template" if has_chat_template(tokenizer) else "plain", "prefix": prefix,
+            "suffix": suffix, "add_special_tokens": prompt_adds_special_tokens(tokenizer)}
+
+
+def cache_layout(config) -> dict[str, int]:
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    heads = int(text.num_attention_heads)
+    kv = int(getattr(text, "num_key_value_heads", None) or heads)
+    head_dim = int(getattr(text, "head_dim", None) or text.hidden_size // heads)
+    return {"num_layers": int(text.num_hidden_layers), "num_key_value_heads": kv, "head_dim": head_dim}
+
+
+def _decoder_module(model, num_layers: int):
+    import torch
+    from transformers import DynamicCache
+
+    class DecoderWithPast(torch.nn.Module):
+        """Flat past tensors in, logits and flat present tensors out."""
+
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask, position_ids, *past):
+            cache = DynamicCache(config=self.model.config)
+            for i in range(num_layers):
+                cache.update(past[2 * i], past[2 * i + 1], i)
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                             past_key_values=cache, use_cache=True)
+            flat = []
+            for layer in out.past_key_values.layers[:num_layers]:
+                flat += [layer.keys, layer.values]
+            return (out.logits, *flat)
+
+    return DecoderWithPast().eval()
+
+
+def export_decoder(model, path: Path, *, opset: int) -> dict[str, Any]:
+    """Trace the decoder with past keys/values to ``path``; returns the input/output description."""
+    import torch
+
+    from workbench.core.export import _first_line, _quiet
+
+    layout = cache_layout(model.config)
+    n, kv, hd = layout["num_layers"], layout["num_key_value_heads"], layout["head_dim"]
+    past_names = [f"past_key_values.{i}.{x}" for i in range(n) for x in ("key", "value")]
+    present_names = [f"present.{i}.{x}" for i in range(n) for x in ("key", "value")]
+    # Traced with a padded batch of 2, a past of 3 and 4 new tokens: no size is 0 or 1, so none is specialised.
+    batch, past_len, new = 2, 3, 4
+    ids = torch.randint(0, model.config.vocab_size, (batch, new))
+    mask = torch.ones(batch, past_len + new, dtype=torch.long)
+    mask[0, :2] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past_len:]
+    past = [torch.zeros(batch, kv, past_len, hd) for _ in past_names]
+    axes: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "sequence"},
+                                       "attention_mask": {0: "batch", 1: "total_sequence"},
+                                       "position_ids": {0: "batch", 1: "sequence"},
+                                       "logits": {0: "batch", 1: "sequence"}}
+    axes.update({name: {0: "batch", 2: "past_sequence"} for name in past_names})
+    axes.update({name: {0: "batch", 2: "total_sequence"} for name in present_names})
+    try:
+        with _quiet(), torch.no_grad():
+            torch.onnx.export(_decoder_module(model, n), (ids, mask, positions, *past), str(path),
+                              input_names=["input_ids", "attention_mask", "position_ids", *past_names],
+                              output_names=["logits", *present_names], dynamic_axes=axes, opset_version=opset,
+                              do_constant_folding=True, dynamo=False)
+    except Exception as exc:
+        raise WorkbenchError(f"torch.onnx.export of the decoder failed at opset {opset}: {_first_line(exc)}") from None
+    return {
+        "inputs": [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"]},
+                   {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_sequence + sequence"]},
+                   {"name": "position_ids", "dtype": "int64", "shape": ["batch", "sequence"]},
+                   *({"name": name, "dtype": "float32", "shape": ["batch", kv, "past_sequence", hd]} for name in past_names)],
+        "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", "sequence", int(model.config.vocab_size)]},
+                    *({"name": name, "dtype": "float32", "shape": ["batch", kv, "past_sequence + sequence", hd]}
+                      for name in present_names)],
+        "cache": layout,
+    }
+
+
+def parity_prompts(run: Run, data: str | os.PathLike | None, n: int = PARITY_PROMPTS) -> tuple[list[str], str]:
+    """The first user messages of the run's eval split (or of ``data``)."""
+    from workbench.core.datasets import load_for_training, read_source
+    from workbench.core.tasks.causal_lm_sft import normalise_rows
+
+    if data is not None:
+        raw = read_source(data)
+        convs = normalise_rows(raw.get("dev", raw.get("test", raw.get("train"))), source=str(data), split="eval")
+        source = str(data)
+    else:
+        cfg = run.config
+        try:
+            loaded = load_for_training(cfg["data"], cfg.get("eval_data"), task=TASK,
+                                       dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
+        except (WorkbenchError, KeyError) as exc:
+            raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
+        convs = [list(m) for m in loaded.eval["messages"]]
+        source = (run.info.get("data") or {}).get("eval", {}).get("source") or cfg["data"]
+    prompts = [next(m["content"] for m in reversed(c[:-1]) if m["role"] == "user") for c in convs[:n]]
+    if not prompts:
+        raise WorkbenchError(f"{source} has no prompts to check the export on.")
+    return prompts, str(source)
+
+
+def check_parity(torch_model, tokenizer, export_dir: Path, prompts: Sequence[str], *,
+                 max_new_tokens: int = PARITY_MAX_NEW_TOKENS) -> dict[str, Any]:
+    """Greedy generations from PyTorch and from the ONNX export on each prompt; identical token ids or not."""
+    import numpy as np
+    import torch
+
+    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft import encode_prompt, generate
+
+    gen = OnnxGenerator(export_dir)
+    rows = []
+    max_diff = 0.0
+    for text in prompts:
+        messages = [{"role": "user", "content": text}]
+        torch_prompt = encode_prompt(tokenizer, messages)
+        onnx_prompt = gen.encode(text)
+        torch_ids = generate(torch_model, tokenizer, messages, max_new_tokens=max_new_tokens)
+        onnx_ids = list(gen.generate_ids(onnx_prompt, max_new_tokens=max_new_tokens))
+        # Logits of the prompt pass, for the record.
+        with torch.inference_mode():
+            ref = torch_model(input_ids=torch.tensor([torch_prompt])).logits[0].float().numpy()
+        feed = {"input_ids": np.asarray([onnx_prompt], dtype=np.int64),
+                "attention_mask": np.ones((1, len(onnx_prompt)), dtype=np.int64),
+                "position_ids": np.arange(len(onnx_prompt), dtype=np.int64)[None, :]}
+        feed.update({name: np.zeros((1, gen.kv_shape[0], 0, gen.kv_shape[1]), dtype=np.float32) for name in gen.past_names})
+        if torch_prompt == onnx_prompt:
+            max_diff = max(max_diff, float(np.abs(gen.session.run(["logits"], feed)[0][0] - ref).max()))
+        rows.append({"prompt": text, "prompt_ids_equal": torch_prompt == onnx_prompt, "pytorch_ids": torch_ids,
+                     "onnx_ids": onnx_ids, "identical": torch_prompt == onnx_prompt and torch_ids == onnx_ids,
+                     "text": tokenizer.decode(onnx_ids, skip_special_tokens=True)})
+    return {"method": "greedy decoding, PyTorch model.generate vs ONNX Runtime with past keys/values",
+            "max_new_tokens": max_new_tokens, "prompts": len(rows), "identical": sum(r["identical"] for r in rows),
+            "all_identical": all(r["identical"] for r in rows), "max_abs_logit_diff_prompt": max_diff, "rows": rows}
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    name = Path(manifest["name"]).name
+    p = manifest["prompt"]
+    v = manifest["validation"]
+    return f"""# {name} (ONNX, causal LM)
+
+Exported by sft-workbench from run `{manifest['source_run']['id']}` (task `causal-lm-sft`, base model
+`{manifest['source_run'].get('model')}`{', LoRA merged into the base weights' if manifest.get('lora') else ''}).
+
+`model.onnx` is the decoder with a key/value cache: inputs `input_ids`, `attention_mask`, `position_ids` and
+`past_key_values.{{i}}.key/value` for {manifest['cache']['num_layers']} layers (shape `[batch, {manifest['cache']['num_key_value_heads']}, past, {manifest['cache']['head_dim']}]`,
+empty at the first step); outputs `logits` and `present.{{i}}.key/value` (feed them back as the next past).
+
+Prompt ({p['template']}): `{p['prefix']!r}` + your text + `{p['suffix']!r}`, tokenised with
+`add_special_tokens={p['add_special_tokens']}`; generation stops at token ids {manifest['eos_token_ids']}.
+
+## Generate without torch
+
+```python
+from workbench.core.lm_inference import OnnxGenerator  # onnxruntime, tokenizers, numpy
+
+gen = OnnxGenerator("{name}")
+print(gen.generate("Give the opposite of the word.", max_new_tokens=64))            # greedy
+print(gen.generate("Write a short poem.", temperature=0.8, top_p=0.9, seed=0))      # sampled
+```
+
+or `sft-workbench predict {name} "your prompt" --max-new-tokens 64`.
+
+## Validation
+
+Greedy generations of PyTorch and ONNX on {v['prompts']} prompts of `{v.get('data')}` ({v['max_new_tokens']} new tokens
+at most): {v['identical']} of {v['prompts']} identical token for token; max |logit difference| on the prompt pass
+{v['max_abs_logit_diff_prompt']:.2e}.
+"""
+
+
+def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=None, opset: int = 17,
+                  force: bool = False, data: str | os.PathLike | None = None, int8: bool = False,
+                  progress: Progress | None = None) -> dict[str, Any]:
+    """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity holds."""
+    from workbench.core.export import _cleanup_stale_partials, _now, default_export_dir, package_versions
+    from workbench.core.tasks.causal_lm_sft import has_model, load_model
+
+    from transformers.utils import logging as hf_logging
+
+    say = progress or (lambda _msg: None)
+    hf_logging.disable_progress_bar()  # the "Loading weights" bar would break the CLI's status line
+    if int8:
+        raise WorkbenchError("int8 export of causal LMs is not supported yet; export without --int8.")
+    if not has_model(run.model_dir):
+        raise WorkbenchError(f"run {run.name} has no final model to export (status: {run.status}).")
+    if not 14 <= int(opset) <= 21:
+        raise WorkbenchError(f"--opset {opset} is out of range for a causal LM export (14 to 21).")
+    target = Path(out).expanduser().resolve() if out else default_export_dir(workspace, run)
+    if target.exists() and not force:
+        raise WorkbenchError(f"{target} already exists; pass --force to replace it.")
+    if target.exists() and not target.is_dir():
+        raise WorkbenchError(f"{target} exists and is not a directory.")
+    say("reading parity prompts…")
+    prompts, source = parity_prompts(run, data)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale_partials(target)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        say("loading the run's model (LoRA merged)…")
+        lora = (run.model_dir / "adapter_config.json").is_file()
+        export_model, tokenizer = load_model(run.model_dir, merge=True, attn_implementation="eager")
+        say(f"exporting the decoder with past keys/values to ONNX (opset {opset})…")
+        io = export_decoder(export_model, partial / FP32_FILE, opset=opset)
+        export_model.config.save_pretrained(str(partial))
+        tokenizer.save_pretrained(str(partial))
+        if not (partial / "tokenizer.json").is_file():
+            raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
+        del export_model
+        eos = tokenizer.eos_token_id
+        manifest: dict[str, Any] = {
+            "format": "sft-workbench-onnx", "format_version": 1, "name": target.name, "created": _now(),
+            "source_run": {"id": run.id, "name": run.name, "path": str(run.path), "model_dir": str(run.model_dir),
+                           "model": run.config.get("model"), "metrics": run.metrics},
+            "task": TASK, "labels": [],
+            "max_length": int(run.config.get("max_length", 128)),
+            "max_position_embeddings": _max_positions(partial / "config.json"),
+            "prompt": prompt_format(tokenizer), "eos_token_ids": [int(eos)],
+            "pad_token_id": int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else int(eos),
+            **io, "opset": int(opset),
+            "exporter": {"function": "torch.onnx.export", "dynamo": False, "attn_implementation": "eager",
+                         "cache": "DynamicCache built from flat past tensors in a wrapper module"},
+            "lora": ({"merged": True, "adapter": "adapter_model.safetensors of the run, merged with merge_and_unload"}
+                     if lora else None),
+            "files": {"fp32": FP32_FILE, "int8": None},
+            "sizes_bytes": {FP32_FILE: (partial / FP32_FILE).stat().st_size},
+            "versions": package_versions(), "validation": None, "benchmark": None, "warnings": [],
+        }
+        atomic_write_json(partial / MANIFEST_FILE, manifest)
+
+        say("checking greedy parity PyTorch vs ONNX…")
+        ref_model, ref_tokenizer = load_model(run.model_dir, merge=False)
+        report = check_parity(ref_model, ref_tokenizer, partial, prompts)
+        report["data"] = source
+        manifest["validation"] = report
+        atomic_write_json(partial / MANIFEST_FILE, manifest)
+        if not report["all_identical"]:
+            bad = next(r for r in report["rows"] if not r["identical"])
+            what = "prompt token ids" if not bad["prompt_ids_equal"] else "greedy token sequences"
+            raise WorkbenchError(f"ONNX does not match PyTorch: {what} differ on {report['prompts'] - report['identical']} "
+                                 f"of {report['prompts']} prompts (first: {bad['prompt'][:40]!r}); the export was not written.")
+        atomic_write_text(partial / "README.md", model_card(manifest))
+        say("moving the export into place…")
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+            os.replace(partial, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    manifest["path"] = str(target)
+    return manifest
+
+
+def _max_positions(config_path: Path) -> int | None:
+    import json
+
+    cfg = json.loads(config_path.read_text(encoding="utf-8"))
+    return cfg.get("max_position_embeddings") or cfg.get("n_positions")

@@ -1,0 +1,86 @@
+"""Sample generations of causal-LM SFT runs: one run's panel (Monitor) and runs side by side (Compare)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from workbench.core.sft_samples import run_samples, side_by_side
+
+
+def _one_line(text: Any, limit: int) -> str:
+    s = " ".join(str(text or "").split())
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+class SamplesPanel(Static):
+    """Greedy generations on held-out prompts, saved with the run when it finished."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Sample generations"
+        self.count = 0
+
+    def show(self, info: dict[str, Any]) -> bool:
+        """Draw the run's samples; False when it has none (not an SFT run, or not finished)."""
+        samples = run_samples(info)
+        self.count = len(samples)
+        if not samples:
+            return False
+        parts: list[Any] = []
+        for i, s in enumerate(samples):
+            block = Text()
+            block.append(f"{i + 1}. ", style="bold")
+            block.append(_one_line(s.get("prompt"), 200) + "\n", style="bold")
+            block.append("   reference  ", style="dim")
+            block.append(_one_line(s.get("reference"), 200) + "\n", style="dim")
+            block.append("   generated  ", style="dim")
+            block.append(_one_line(s.get("generated"), 300) or "(empty)", style="green")
+            parts.append(block)
+        self.update(Group(*parts))
+        return True
+
+
+def samples_table(infos: Sequence[dict[str, Any]], letters: Sequence[str], colors: Sequence[str]) -> Table | Text:
+    """Compare: per prompt, the reference and each run's generation side by side."""
+    rows = side_by_side(infos)
+    if not rows:
+        return Text("No sample generations: they are saved by causal-lm-sft runs when they finish.", style="dim")
+    t = Table(box=None, header_style="bold", padding=(0, 1), show_lines=True, expand=True)
+    t.add_column("prompt / reference", ratio=2, overflow="fold")
+    for letter, color in zip(letters, colors):
+        t.add_column(Text(letter, style=f"bold {color}"), ratio=2, overflow="fold")
+    for row in rows:
+        head = Text(_one_line(row["prompt"], 160), style="bold")
+        head.append("\n" + _one_line(row["reference"], 160), style="dim")
+        t.add_row(head, *(Text(_one_line(g, 200) or "(empty)") if g is not None else Text("—", style="dim")
+                          for g in row["generated"]))
+    return t
+
+
+def lm_parity_group(manifest: dict[str, Any]) -> Group:
+    """Export screen, causal-LM export: greedy parity PyTorch vs ONNX per prompt."""
+    v = manifest.get("validation") or {}
+    table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False, expand=True)
+    table.add_column("prompt", ratio=1, no_wrap=True)
+    table.add_column("same", no_wrap=True)
+    table.add_column("ONNX generation (greedy)", ratio=2, no_wrap=True)
+    for r in v.get("rows") or []:
+        table.add_row(_one_line(r.get("prompt"), 40), Text("yes", style="green") if r.get("identical") else Text("no", style="red"),
+                      _one_line(r.get("text"), 80) or "(empty)")
+    size = (manifest.get("sizes_bytes") or {}).get("model.onnx")
+    parts: list[Any] = [
+        Text(f"greedy parity on {v.get('prompts', '?')} prompts of {v.get('data', '?')}: {v.get('identical', '?')} identical"
+             f" · max |Δlogit| {v.get('max_abs_logit_diff_prompt', float('nan')):.1e}", style="dim"),
+        table,
+        Text.assemble(("decoder with past keys/values", "bold"),
+                      (f" · {size / 1e6:.1f} MB" if size else "", ""),
+                      (" · LoRA merged" if manifest.get("lora") else "", "")),
+    ]
+    if manifest.get("path"):
+        parts.append(Text.assemble(("→ ", "green"), (str(manifest["path"]), "bold")))
+    return Group(*parts)
