@@ -344,6 +344,8 @@ def _print_ner_report(console, name: str, data: str, report: dict[str, Any]) -> 
     for label, m in report["per_class"].items():
         per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
     console.print(per)
+
+
 def _eval_sft(args, run) -> int:
     """eval for a causal-lm-sft run: eval loss, perplexity and greedy samples."""
     from workbench.core.tasks.causal_lm_sft import evaluate
@@ -555,6 +557,9 @@ def _predict_entities(args, export_dir) -> int:
             table.add_row(Text(pred["text"] if k == 0 else ""), Text(e["text"], style="bold"), e["type"],
                           f"{e['start']}-{e['end']}", f"{e['score']:.4f}")
     _console().print(table)
+    return 0
+
+
 def _print_lm_export(console, run, manifest) -> int:
     """The causal-LM export summary: greedy parity per prompt."""
     from rich.table import Table
@@ -756,7 +761,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-strategy", choices=("epoch", "steps"))
     t.add_argument("--eval-steps", type=int)
     t.add_argument("--trust-remote-code", action="store_true", default=None, help="allow the model's own Python code (off by default)")
-    t.add_argument("--task", choices=("auto", "text-classification", "causal-lm-sft"), help="task (default: inferred from the data)")
+    t.add_argument("--task", choices=("auto", "text-classification", "token-classification", "causal-lm-sft"),
+                   help="task (default: inferred from the data)")
     t.add_argument("--finetune", choices=("full", "lora"), help="causal-lm-sft: full fine-tuning or LoRA adapters (default: full)")
     t.add_argument("--lora-r", type=int, help="LoRA rank (default: 16)")
     t.add_argument("--lora-alpha", type=int, help="LoRA alpha (default: 32)")
