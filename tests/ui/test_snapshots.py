@@ -57,6 +57,9 @@ def test_monitor_completed(snap_compare, canned_ws, runs):
 def test_configure_with_an_error(snap_compare, workspace, size):
     async def run_before(pilot) -> None:
         await pilot.press("3")
+        # The memory estimate of the default settings arrives from a thread; wait for it (a stable picture).
+        await wait_until(pilot, lambda: "GiB" in str(pilot.app.screen.query_one("#cfg-memory").render()),
+                         what="memory estimate", timeout=60)
         field = pilot.app.screen.query_one("#f-batch_size", Input)
         field.focus()
         field.value = ""
