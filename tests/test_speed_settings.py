@@ -7,6 +7,7 @@ import random
 import pytest
 import torch
 
+from sft_helpers import tiny_gpt2_dir  # noqa: F401  (fixture)
 from workbench.core.config import RunConfig
 from workbench.core.memory import estimate
 from workbench.core.training import devices
@@ -86,3 +87,14 @@ def test_train_cli_prints_a_memory_estimate_before_launch(tiny_model_dir, cli):
                          "--max-steps", "2", "--batch-size", "8", "--max-length", "32")
     assert code == 0, err
     assert "estimated peak RAM (CPU training) memory: ≈" in out or "estimated peak GPU memory: ≈" in out
+
+
+def test_memory_estimate_for_lora_counts_only_adapter_gradients_and_optimizer_state(tiny_gpt2_dir):
+    from workbench.core.memory import estimate_for_run
+
+    base = RunConfig(data="x", model=str(tiny_gpt2_dir), task="causal-lm-sft")
+    full, _ = estimate_for_run(base)
+    lora, _ = estimate_for_run(base.updated(finetune="lora", lora_r=4))
+    assert full.trainable == full.parameters and lora.parameters == full.parameters
+    assert 0 < lora.trainable < full.parameters / 5
+    assert lora.optimizer == 8 * lora.trainable and lora.weights == full.weights

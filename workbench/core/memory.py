@@ -74,6 +74,22 @@ def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None =
                           activations=float(act_bytes), overhead=CUDA_OVERHEAD_BYTES)
 
 
+def lora_trainable_parameters(config, cfg: RunConfig, path: str) -> int:
+    """The adapter parameters LoRA trains (the base weights get no gradients or optimizer state)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from workbench.core.tasks.causal_lm_sft import lora_targets
+
+    targets = lora_targets(config.to_dict(), cfg.lora_target_modules, path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+        model = get_peft_model(model, LoraConfig(r=int(cfg.lora_r), lora_alpha=int(cfg.lora_alpha), target_modules=targets,
+                                                 fan_in_fan_out=config.model_type == "gpt2", task_type="CAUSAL_LM"))
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
     """The estimate for a run config, and the smallest visible GPU's memory in bytes (None without a GPU)."""
     from transformers import AutoConfig
@@ -84,6 +100,7 @@ def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
 
     resolved = resolve_model(cfg.model)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    est = estimate(config, cfg, precision=resolve_precision(cfg))
+    trainable = lora_trainable_parameters(config, cfg, resolved.path) if getattr(cfg, "finetune", "full") == "lora" else None
+    est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable)
     gpus = gpu_readings()
     return est, (min(g["mem_total"] for g in gpus) if gpus else None)
