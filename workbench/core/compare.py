@@ -57,7 +57,7 @@ METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("samples_per_s", "samples/s", "higher"),
     ("parameters", "parameters", "lower"),
 )
-METRIC_ROWS += (("perplexity", "perplexity", "lower"),)  # causal-lm-sft runs
+SFT_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (("perplexity", "perplexity", "lower"),)  # causal-lm-sft runs
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
 CLASS_METRICS = ("precision", "recall", "f1")
@@ -643,7 +643,7 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
         notes.append(f"the runs have different tasks ({', '.join(sorted(tasks))}).")
 
     metrics = []
-    for key, label, better in METRIC_ROWS:
+    for key, label, better in METRIC_ROWS + (SFT_METRIC_ROWS if "causal-lm-sft" in tasks else ()):
         values = [mv[key] for mv in metric_values]
         metrics.append(MetricRow(key=key, label=label, better=better, values=values, deltas=_deltas(values),
                                  best=_best(values, better), main=key == MAIN_METRIC))
