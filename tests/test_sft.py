@@ -192,3 +192,16 @@ def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
     assert report["rows"] == 20 and report["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-4)
     assert report["perplexity"] == pytest.approx(metrics["perplexity"], rel=1e-3)
     assert [s["generated"] for s in report["samples"]] == [s["generated"] for s in samples]
+
+
+def test_datasets_inspect_reports_instruction_data(cli, tiny_gpt2_dir):
+    code, out, err = cli("datasets", "inspect", str(INSTRUCTIONS), "--model", str(tiny_gpt2_dir), "--max-length", "64", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["task"] == "causal-lm-sft" and report["text_column"] == "messages"
+    train, dev = report["splits"]["train"], report["splits"]["dev"]
+    assert (train["rows"], dev["rows"]) == (100, 20) and train["label_counts"] == {"1 turn": 100}
+    assert dev["overlap_with_train"] == 0 and train["duplicates"] == 0
+    assert train["token_length"]["max"] > 64 and train["over_max_length"] > 0
+    assert any("longer than max_length 64" in w for w in report["warnings"])
+    assert train["response_token_length"]["min"] >= 2  # at least one token plus EOS

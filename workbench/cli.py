@@ -359,7 +359,7 @@ def cmd_datasets_inspect(args) -> int:
 
     console = _console()
     console.print(f"[bold]{report['path']}[/]  task {report['task']}  text column [bold]{report['text_column']}[/]"
-                  f"  label column [bold]{report['label_column']}[/]")
+                  f"  label column [bold]{report['label_column'] or '—'}[/]")
     console.print("columns: " + ", ".join(f"{c} ({t})" for c, t in report["columns"].items()))
     table = Table(box=None, header_style="bold")
     for col in ("split", "rows", "labels", "tokens p50/p95/max", "> max_length", "duplicates"):

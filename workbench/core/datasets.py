@@ -415,6 +415,13 @@ def inspect_source(path: str | Path, *, text_column: str | None = None, label_co
     """Everything ``datasets inspect`` shows: rows, columns, labels, token lengths, warnings."""
     raw = read_source(path)
     first = raw.get("train", next(iter(raw.values())))
+    other = infer_task(list(first.columns))
+    if other != "text-classification":  # a task module with its own report (causal-lm-sft)
+        from workbench.core.tasks import TASKS, get_task
+
+        task_inspect = getattr(get_task(other), "inspect", None) if other in TASKS else None
+        if task_inspect is not None:
+            return task_inspect(raw, path=path, model=model, max_length=max_length, sample=sample)
     schema = infer_schema(first, text_column, label_column)
     report: dict[str, Any] = {
         "path": str(path),
