@@ -205,3 +205,22 @@ def test_datasets_inspect_reports_instruction_data(cli, tiny_gpt2_dir):
     assert train["token_length"]["max"] > 64 and train["over_max_length"] > 0
     assert any("longer than max_length 64" in w for w in report["warnings"])
     assert train["response_token_length"]["min"] >= 2  # at least one token plus EOS
+
+
+def test_cli_compare_of_sft_runs_shows_perplexity_and_samples(cli, workspace):
+    import sys
+
+    sys.path.insert(0, str(INSTRUCTIONS.parents[1] / "tests" / "ui"))
+    from test_sft_screens import sft_run
+
+    sft_run(workspace, "sft-a", generated=["old", "160", "red"], perplexity=20.0, age_s=900)
+    sft_run(workspace, "sft-b", generated=["modern", "162", "blue"], perplexity=9.0, age_s=600)
+    code, out, err = cli("compare", "sft-a", "sft-b", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    row = next(m for m in data["metrics"] if m["key"] == "perplexity")
+    assert row["values"] == [20.0, 9.0] and row["best"] == [1]
+    assert [s["generated"] for s in data["samples"]] == [["old", "modern"], ["160", "162"], ["red", "blue"]]
+    assert all("causal-lm-sft run" in n for n in data["notes"])
+    code, out, _ = cli("compare", "sft-a", "sft-b", "--markdown")
+    assert code == 0 and "### Sample generations" in out and "| old | modern |" in out

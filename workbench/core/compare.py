@@ -376,6 +376,9 @@ def _load(run: Run) -> _Loaded:
             problem = (f"{run.name}'s predictions.jsonl does not match its recorded accuracy "
                        f"({derived:.4f} from the predictions, {recorded:.4f} in run.json): "
                        f"its per-example results are misaligned and cannot be used.")
+    if problem is None and not records and run.task == "causal-lm-sft":
+        problem = (f"{run.name} is a causal-lm-sft run: no per-example labels to test; compare its eval loss, "
+                   "perplexity and sample generations.")
     if problem is None and not records:
         status = run.status
         if status in ("running", "queued"):
