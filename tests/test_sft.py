@@ -163,7 +163,7 @@ def test_encoder_only_model_is_refused(cli, workspace):
 # ------------------------------------------------------------------------------------------ end to end
 def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
     code, out, err = cli("train", "--data", str(INSTRUCTIONS), "--model", str(tiny_gpt2_dir), "--epochs", "2",
-                         "--batch-size", "16", "--lr", "2e-3", "--name", "sft-e2e", "--json")
+                         "--batch-size", "16", "--lr", "2e-3", "--max-length", "96", "--name", "sft-e2e", "--json")
     assert code == 0, err
     summary = json.loads(out)
     assert summary["status"] == "completed" and summary["task"] == "causal-lm-sft"
@@ -192,5 +192,35 @@ def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
     assert report["rows"] == 20 and report["eval_loss"] == pytest.approx(metrics["eval_loss"], rel=1e-4)
     assert report["perplexity"] == pytest.approx(metrics["perplexity"], rel=1e-3)
     assert [s["generated"] for s in report["samples"]] == [s["generated"] for s in samples]
-    code, out, _ = cli("eval", "sft-e2e", "--data", str(INSTRUCTIONS / "dev.jsonl"))
-    assert code == 0 and "perplexity" in out
+
+
+def test_datasets_inspect_reports_instruction_data(cli, tiny_gpt2_dir):
+    code, out, err = cli("datasets", "inspect", str(INSTRUCTIONS), "--model", str(tiny_gpt2_dir), "--max-length", "64", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["task"] == "causal-lm-sft" and report["text_column"] == "messages"
+    train, dev = report["splits"]["train"], report["splits"]["dev"]
+    assert (train["rows"], dev["rows"]) == (100, 20) and train["label_counts"] == {"1 turn": 100}
+    assert dev["overlap_with_train"] == 0 and train["duplicates"] == 0
+    assert train["token_length"]["max"] > 64 and train["over_max_length"] > 0
+    assert any("longer than max_length 64" in w for w in report["warnings"])
+    assert train["response_token_length"]["min"] >= 2  # at least one token plus EOS
+
+
+def test_cli_compare_of_sft_runs_shows_perplexity_and_samples(cli, workspace):
+    import sys
+
+    sys.path.insert(0, str(INSTRUCTIONS.parents[1] / "tests" / "ui"))
+    from test_sft_screens import sft_run
+
+    sft_run(workspace, "sft-a", generated=["old", "160", "red"], perplexity=20.0, age_s=900)
+    sft_run(workspace, "sft-b", generated=["modern", "162", "blue"], perplexity=9.0, age_s=600)
+    code, out, err = cli("compare", "sft-a", "sft-b", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    row = next(m for m in data["metrics"] if m["key"] == "perplexity")
+    assert row["values"] == [20.0, 9.0] and row["best"] == [1]
+    assert [s["generated"] for s in data["samples"]] == [["old", "modern"], ["160", "162"], ["red", "blue"]]
+    assert all("causal-lm-sft run" in n for n in data["notes"])
+    code, out, _ = cli("compare", "sft-a", "sft-b", "--markdown")
+    assert code == 0 and "### Sample generations" in out and "| old | modern |" in out

@@ -370,13 +370,18 @@ def cmd_compare(args) -> int:
     from workbench.core.compare import compare_runs, render_markdown, render_rich
 
     store = _store(args)
-    cmp = compare_runs([store.get(ref) for ref in args.runs], align=args.align, seed=args.seed)
+    compared = [store.get(ref) for ref in args.runs]
+    cmp = compare_runs(compared, align=args.align, seed=args.seed)
     if args.gold is not None:
         cmp.disagreements = cmp.disagreements_for(gold=args.gold)  # also validates the class name
+    samples = _sft_samples(compared)
     if args.json:
-        text = json.dumps(cmp.to_dict(), indent=2, default=str) + "\n"
+        data = cmp.to_dict()
+        if samples:
+            data["samples"] = samples
+        text = json.dumps(data, indent=2, default=str) + "\n"
     elif args.markdown:
-        text = render_markdown(cmp, top=args.top, gold=args.gold)
+        text = render_markdown(cmp, top=args.top, gold=args.gold) + _samples_markdown(cmp, samples)
     else:
         text = None
     if args.out:
@@ -388,7 +393,7 @@ def cmd_compare(args) -> int:
                     from rich.console import Console
 
                     file_console = Console(file=fh, width=140, no_color=True, force_terminal=False)
-                    for part in render_rich(cmp, top=args.top, gold=args.gold):
+                    for part in [*render_rich(cmp, top=args.top, gold=args.gold), *_samples_rich(cmp, samples)]:
                         file_console.print(part)
                         file_console.print()
                 else:
@@ -400,10 +405,46 @@ def cmd_compare(args) -> int:
         sys.stdout.write(text)
     else:
         console = _console()
-        for part in render_rich(cmp, top=args.top, gold=args.gold):
+        for part in [*render_rich(cmp, top=args.top, gold=args.gold), *_samples_rich(cmp, samples)]:
             console.print(part)
             console.print()
     return 0
+
+
+def _sft_samples(runs) -> list[dict[str, Any]]:
+    """causal-lm-sft runs: their sample generations side by side, per prompt (empty for other tasks)."""
+    if not any(r.task == "causal-lm-sft" for r in runs):
+        return []
+    from workbench.core.sft_samples import side_by_side
+
+    return side_by_side([r.info for r in runs])
+
+
+def _samples_rich(cmp, samples) -> list[Any]:
+    if not samples:
+        return []
+    from rich.table import Table
+
+    table = Table(title="sample generations (greedy, held-out prompts)", box=None, header_style="bold", show_lines=True)
+    table.add_column("prompt / reference", overflow="fold", ratio=2)
+    for r in cmp.runs:
+        table.add_column(f"{r.letter} {r.name}", overflow="fold", ratio=2)
+    for row in samples:
+        table.add_row(f"{' '.join(row['prompt'].split())[:160]}\n[dim]{' '.join(str(row['reference']).split())[:160]}[/]",
+                      *("—" if g is None else (' '.join(g.split())[:200] or "(empty)") for g in row["generated"]))
+    return [table]
+
+
+def _samples_markdown(cmp, samples) -> str:
+    if not samples:
+        return ""
+    cell = lambda t: " ".join(str(t).split()).replace("|", "\\|")[:200] or "(empty)"  # noqa: E731
+    lines = ["", "### Sample generations", "", "| prompt | reference | " + " | ".join(f"{r.letter} {r.name}" for r in cmp.runs) + " |",
+             "|" + " --- |" * (2 + len(cmp.runs))]
+    for row in samples:
+        lines.append(f"| {cell(row['prompt'])} | {cell(row['reference'])} | "
+                     + " | ".join("—" if g is None else cell(g) for g in row["generated"]) + " |")
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ datasets
@@ -421,7 +462,7 @@ def cmd_datasets_inspect(args) -> int:
 
     console = _console()
     console.print(f"[bold]{report['path']}[/]  task {report['task']}  text column [bold]{report['text_column']}[/]"
-                  f"  label column [bold]{report['label_column']}[/]")
+                  f"  label column [bold]{report['label_column'] or '—'}[/]")
     console.print("columns: " + ", ".join(f"{c} ({t})" for c, t in report["columns"].items()))
     table = Table(box=None, header_style="bold")
     for col in ("split", "rows", "labels", "tokens p50/p95/max", "> max_length", "duplicates"):

@@ -162,3 +162,24 @@ async def test_export_screen_exports_an_sft_run_with_greedy_parity(workspace, ti
         assert "4 identical" in shown and "decoder with past keys/values" in shown
         assert screen.manifest["task"] == "causal-lm-sft" and screen.manifest["validation"]["all_identical"]
         assert (workspace / "exports" / "sft-export" / "model.onnx").is_file()
+
+
+async def test_datasets_screen_inspects_instruction_data(workspace):
+    from test_datasets_screen import SAMPLE, select_in_tree
+
+    from workbench.ui.widgets.charts import BarChart, Histogram
+    from workbench.ui.widgets.dataset_stats import DatasetStats
+
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        await select_in_tree(pilot, SAMPLE / "instructions")
+        stats = app.screen.query_one(DatasetStats)
+        bars = stats.query_one(BarChart)
+        await wait_until(pilot, lambda: bars.names == ["1 turn"], timeout=30, what="turn counts")
+        assert bars.values == [100]
+        await pilot.press("i")
+        await wait_for_text(pilot, "task causal-lm-sft")
+        await wait_for_text(pilot, "train 100 rows · 1 turn 100")
+        hist = stats.query_one(Histogram)
+        await wait_until(pilot, lambda: len(hist.values) == 100, timeout=60, what="token lengths")

@@ -64,7 +64,7 @@ NER_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("recall", "entity recall", "higher"),
     ("token_accuracy", "token accuracy", "higher"),
 )
-METRIC_ROWS += (("perplexity", "perplexity", "lower"),)  # causal-lm-sft runs
+SFT_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (("perplexity", "perplexity", "lower"),)  # causal-lm-sft runs
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
 CLASS_METRICS = ("precision", "recall", "f1")
@@ -384,6 +384,9 @@ def _load(run: Run) -> _Loaded:
             problem = (f"{run.name}'s predictions.jsonl does not match its recorded accuracy "
                        f"({derived:.4f} from the predictions, {recorded:.4f} in run.json): "
                        f"its per-example results are misaligned and cannot be used.")
+    if problem is None and not records and run.task == "causal-lm-sft":
+        problem = (f"{run.name} is a causal-lm-sft run: no per-example labels to test; compare its eval loss, "
+                   "perplexity and sample generations.")
     if problem is None and not records:
         status = run.status
         if status in ("running", "queued"):
@@ -660,6 +663,7 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
     ner = all(r.task == "token-classification" for r in runs)
     main_metric = "f1" if ner else MAIN_METRIC
     rows = METRIC_ROWS + tuple(r for r in NER_METRIC_ROWS if any(mv[r[0]] is not None for mv in metric_values))
+    rows += SFT_METRIC_ROWS if "causal-lm-sft" in tasks else ()
     for key, label, better in rows:
         values = [mv[key] for mv in metric_values]
         if ner and key in ("accuracy", "macro_f1"):

@@ -433,6 +433,13 @@ def inspect_source(path: str | Path, *, text_column: str | None = None, label_co
             tokenizer = AutoTokenizer.from_pretrained(resolve_model(model).path)
         return get_task("token-classification").inspect(raw, str(path), text_column=text_column, label_column=label_column,
                                                        tokenizer=tokenizer, max_length=max_length)
+    other = infer_task(list(first.columns))
+    if other != "text-classification":  # a task module with its own report (causal-lm-sft)
+        from workbench.core.tasks import TASKS, get_task
+
+        task_inspect = getattr(get_task(other), "inspect", None) if other in TASKS else None
+        if task_inspect is not None:
+            return task_inspect(raw, path=path, model=model, max_length=max_length, sample=sample)
     schema = infer_schema(first, text_column, label_column)
     report: dict[str, Any] = {
         "path": str(path),

@@ -486,3 +486,75 @@ def evaluate(run, data_path, *, batch_size: int = 16) -> dict[str, Any]:
     return {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
             "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
             "samples": samples, "data": str(data_path), "run": run.id}
+
+
+def inspect(raw, *, path, model=None, max_length: int = 512, sample: int = 20000) -> dict[str, Any]:
+    """``datasets inspect`` for instruction/chat data, in the shape of the classification report.
+
+    ``label_counts`` counts conversations by number of user turns; token lengths are of the whole example
+    (prompt + response + EOS) as training would build it with ``model``'s tokenizer.
+    """
+    from collections import Counter
+
+    from workbench.core.datasets import _percentiles
+
+    first = raw.get("train", next(iter(raw.values())))
+    report: dict[str, Any] = {"path": str(path), "task": "causal-lm-sft", "text_column": "messages", "label_column": None,
+                              "splits": {}, "columns": {c: str(t) for c, t in first.dtypes.items()}, "warnings": []}
+    tokenizer = None
+    if model:
+        from transformers import AutoTokenizer
+
+        from workbench.core.models import resolve_model
+
+        resolved = resolve_model(model)
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
+        report["tokenizer"] = resolved.display_name
+        report["max_length"] = max_length
+    warnings: list[str] = report["warnings"]
+    prompts_by_split: dict[str, list[str]] = {}
+    for split, df in raw.items():
+        convs = normalise_rows(df, source=str(path), split=split)
+        turns = Counter(sum(1 for m in c if m["role"] == "user") for c in convs)
+        prompts = ["\x1e".join(m["content"] for m in c[:-1]) for c in convs]
+        prompts_by_split[split] = prompts
+        info: dict[str, Any] = {
+            "rows": len(convs),
+            "label_counts": {f"{n} turn{'s' if n > 1 else ''}": turns[n] for n in sorted(turns)},
+            "with_system": sum(1 for c in convs if c[0]["role"] == "system"),
+            "empty_texts": 0,
+            "duplicates": len(prompts) - len(set(prompts)),
+            "char_length": _percentiles([len(c[-1]["content"]) for c in convs]),
+        }
+        if tokenizer is not None:
+            picked = convs if len(convs) <= sample else convs[:: max(1, len(convs) // sample)][:sample]
+            eos = tokenizer.eos_token or ""
+            lengths, response = [], []
+            for c in picked:
+                p = len(tokenizer(render_prompt(tokenizer, c[:-1]) if has_chat_template(tokenizer)
+                                  else plain_prompt(c[:-1], eos))["input_ids"])
+                r = len(tokenizer(c[-1]["content"], add_special_tokens=False)["input_ids"]) + 1
+                lengths.append(p + r)
+                response.append(r)
+            over = sum(1 for n in lengths if n > max_length)
+            info["token_length"] = _percentiles(lengths)
+            info["response_token_length"] = _percentiles(response)
+            info["token_length_sampled"] = len(picked) < len(convs)
+            info["over_max_length"] = round(over * len(convs) / max(1, len(picked)))
+            info["token_lengths"] = lengths[:5000]
+            if over:
+                warnings.append(f"{split}: {info['over_max_length']} example(s) are longer than max_length {max_length} "
+                                "tokens; the start of their prompt (or the end of the response) will be cut.")
+        if info["duplicates"]:
+            warnings.append(f"{split}: {info['duplicates']} duplicate prompt(s).")
+        report["splits"][split] = info
+    if "train" in prompts_by_split:
+        train = set(prompts_by_split["train"])
+        for split in ("dev", "test"):
+            if split in prompts_by_split:
+                overlap = sum(1 for p in prompts_by_split[split] if p in train)
+                report["splits"][split]["overlap_with_train"] = overlap
+                if overlap:
+                    warnings.append(f"{split}: {overlap} prompt(s) also appear in train (leakage lowers {split} loss).")
+    report["labels"] = []
+    return report
