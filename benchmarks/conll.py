@@ -48,13 +48,20 @@ def run_one(name: str, overrides: dict[str, str], args, workspace: Path) -> dict
         summary = json.loads(proc.stdout[proc.stdout.index("{"):])
     except ValueError:
         return {"name": name, "overrides": overrides, "error": (proc.stderr or proc.stdout)[-800:], "wall_s": wall}
-    run_dir = Path(summary["run_dir"])
+    return summarise(Path(summary["run_dir"]), name, overrides, wall)
+
+
+def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float | None) -> dict:
+    """The result row of one finished run directory (also for a run that was stopped and resumed: --collect)."""
     run_json = json.loads((run_dir / "run.json").read_text())
+    summary = {"status": run_json.get("status"), "metrics": run_json.get("metrics"), "error": run_json.get("error")}
     train = run_json.get("train_summary") or {}
     metrics = summary.get("metrics") or {}
     evaluation = run_json.get("evaluation") or {}
-    per_epoch = [{"epoch": e["epoch"], "f1": e.get("f1")}
-                 for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if e.get("kind") == "eval"]
+    # The last eval event of each epoch (the final evaluation repeats the last epoch's).
+    per_epoch = list({e["epoch"]: {"epoch": e["epoch"], "f1": e.get("f1")}
+                      for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
+                      if e.get("kind") == "eval"}.values())
     return {
         "name": name,
         "overrides": overrides,
@@ -67,7 +74,7 @@ def run_one(name: str, overrides: dict[str, str], args, workspace: Path) -> dict
         "per_epoch": per_epoch,
         "train_samples_per_s": train.get("train_samples_per_second"),
         "train_runtime_s": train.get("train_runtime"),
-        "wall_s": round(wall, 1),
+        "wall_s": None if wall is None else round(wall, 1),
         "device": run_json.get("device"),
         "config": {k: run_json["config"][k] for k in ("epochs", "lr", "batch_size", "max_length", "warmup_ratio", "weight_decay", "group_by_length", "precision")},
         "error": summary.get("error"),
@@ -83,7 +90,12 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "conll_cpu.json")
+    parser.add_argument("--collect", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="summarise an existing run directory instead of training (e.g. one stopped and resumed)")
     args = parser.parse_args()
+    if args.collect:
+        results = [summarise(Path(d), n, {}, None) for n, _, d in (c.partition("=") for c in args.collect)]
+        return report(results, args)
     if not (args.data_dir / "train.txt").is_file():
         print(f"skipped: {args.data_dir} not found (the shared data sets are not on this machine)")
         return 0
@@ -92,6 +104,10 @@ def main() -> int:
     jobs += [(f"v{i}-" + "-".join(f"{k}{v}" for k, v in parse_variant(v).items()), parse_variant(v)) for i, v in enumerate(args.variant)]
     with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
         results = list(pool.map(lambda job: run_one(job[0], job[1], args, workspace), jobs))
+    return report(results, args)
+
+
+def report(results: list[dict], args) -> int:
 
     print(f"\nCoNLL-2003 test, train {args.data_dir / 'train.txt'}; target entity F1 ≥ {TARGET}")
     print(f"{'run':<28} {'F1':>7} {'P':>7} {'R':>7}  {'per type F1':<44} {'samples/s':>9} {'train s':>8} {'wall s':>7}")
@@ -101,7 +117,7 @@ def main() -> int:
             continue
         per = " ".join(f"{t} {v:.3f}" for t, v in r["per_type_f1"].items())
         print(f"{r['name']:<28} {r['test_f1']:>7.4f} {r['test_precision']:>7.4f} {r['test_recall']:>7.4f}  {per:<44} "
-              f"{r['train_samples_per_s'] or 0:>9.1f} {r['train_runtime_s'] or 0:>8.0f} {r['wall_s']:>7.0f}")
+              f"{r['train_samples_per_s'] or 0:>9.1f} {r['train_runtime_s'] or 0:>8.0f} {r['wall_s'] or 0:>7.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"target": TARGET, "results": results, "host_cpus": os.cpu_count()}, indent=2))
     print(f"\nwrote {args.out}")

@@ -249,3 +249,21 @@ def test_conll2003_loads_train_and_test():
     assert (len(data.train), len(data.eval)) == (14041, 3453)
     assert data.schema.labels == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     assert tc.entity_counts(data.eval["tags"]) == {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}
+
+
+def test_token_classification_defaults_apply_only_to_untouched_fields():
+    from workbench.core.config import RunConfig
+    from workbench.core.tasks import apply_task_defaults
+
+    assert apply_task_defaults(RunConfig(data="x"), "token-classification").lr == tc.TASK_DEFAULTS["lr"] == 2e-4
+    assert apply_task_defaults(RunConfig(data="x", lr=3e-5), "token-classification").lr == 3e-5
+    assert apply_task_defaults(RunConfig(data="x"), "text-classification").lr == RunConfig().lr == 5e-5
+
+
+def test_an_ner_run_records_the_task_learning_rate(cli, workspace, tiny_model_dir):
+    from workbench.core.runs import RunStore
+
+    code, out, err = cli("train", "--data", str(NER), "--model", str(tiny_model_dir), "--max-steps", "1",
+                         "--max-length", "16", "--name", "ner-lr", "--detach", "--json")
+    assert code == 0, err
+    assert RunStore(workspace).get("ner-lr").config["lr"] == 2e-4

@@ -33,3 +33,14 @@ def get_task(name: str):
         return import_module(TASKS[name])
     except KeyError:
         raise WorkbenchError(f"task {name!r} is not supported; supported: {', '.join(TASKS)}.") from None
+
+
+def apply_task_defaults(cfg, task_name: str):
+    """``cfg`` with a task's own defaults (``TASK_DEFAULTS`` in its module, chosen by measurement) for the
+    fields still at ``RunConfig``'s default; a value the user changed always wins. The run records the result."""
+    from workbench.core.config import RunConfig
+
+    overrides = getattr(get_task(task_name), "TASK_DEFAULTS", None) or {}
+    base = RunConfig()
+    changes = {k: v for k, v in overrides.items() if getattr(cfg, k) == getattr(base, k)}
+    return cfg.updated(**changes) if changes else cfg

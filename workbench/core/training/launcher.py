@@ -61,6 +61,9 @@ def start_run(store: RunStore, cfg: RunConfig) -> tuple[Run, subprocess.Popen]:
 
     cfg = cfg.with_absolute_paths()
     resolved, data = prepare(cfg)
+    from workbench.core.tasks import apply_task_defaults
+
+    cfg = apply_task_defaults(cfg, data.schema.task)  # e.g. token classification's own learning rate
     run = store.create(cfg.to_dict(), name=cfg.name or default_run_name(cfg, resolved.display_name),
                        task=data.schema.task,
                        extra={"labels": data.schema.labels,
