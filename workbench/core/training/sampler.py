@@ -5,7 +5,8 @@ longest batch to the shortest. On a small data set that is close to a sort of th
 model sees long examples, then short ones, five times over: on an 8,000-row SST-2 subset it cost about
 2 points of dev accuracy in one epoch. Here each bucket of ``bucket_batches`` batches is sorted by length
 and cut into batches, then *all* batches of the epoch are shuffled together, so the order of lengths is
-random while each batch still holds examples of similar length (little padding).
+random while each batch still holds examples of similar length (less padding). Small buckets keep batches
+varied enough: large ones (16 batches) still cost about a point of accuracy (figures below).
 
 The order depends only on ``seed`` and the epoch (``set_epoch``), not on the global RNG, so a resumed run
 replays exactly the batches of the interrupted one.
@@ -18,7 +19,10 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import Sampler
 
-DEFAULT_BUCKET_BATCHES = 16
+# Batches per bucket, chosen by measurement (default model, 8,000 SST-2 rows, 1 epoch, bf16; a plain Trainer
+# with random batches reached dev accuracy 0.8372): buckets of 16 batches 0.8234 and 0.828 (two seeds),
+# 4 batches 0.8337 at 157 samples/s, 2 batches 0.8337 at 137 samples/s, random batches 0.836.
+DEFAULT_BUCKET_BATCHES = 4
 
 
 def bucketed_indices(lengths: Sequence[int], batch_size: int, *, bucket_batches: int = DEFAULT_BUCKET_BATCHES,
