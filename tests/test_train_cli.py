@@ -26,7 +26,7 @@ def trained(tiny_model_dir, tmp_path_factory):
     from workbench.cli import main
 
     ws = tmp_path_factory.mktemp("trained-ws")
-    code = main(["--workspace", str(ws), *tiny_args(tiny_model_dir, "--max-steps", "60", "--name", "topics-tiny", "--json")])
+    code = main(["--workspace", str(ws), *tiny_args(tiny_model_dir, "--max-steps", "80", "--name", "topics-tiny", "--json")])
     yield ws, code
     kill_workers(ws)
 
@@ -62,7 +62,7 @@ def test_final_model_predictions_and_metrics(trained):
     accuracy = sum(p["gold"] == p["predicted"] for p in preds) / len(preds)
     assert accuracy == pytest.approx(run.metrics["accuracy"])
     assert run.info["data"]["eval"]["fingerprint"] and run.info["versions"]["transformers"]
-    assert run.info["progress"]["step"] == 60 and run.info["progress"]["max_steps"] == 60
+    assert run.info["progress"]["step"] == 80 and run.info["progress"]["max_steps"] == 80
 
 
 def test_runs_list_and_show_json(trained, capsys):
