@@ -489,6 +489,18 @@ Speed: `sft-workbench bench {name}` compares PyTorch, ONNX fp32 and ONNX int8 an
 
 
 # --------------------------------------------------------------------------------------------- export
+def move_into_place(partial: Path, target: Path) -> None:
+    """Swap a finished export directory in; an existing one is renamed aside first (os.replace cannot
+    replace a non-empty directory), so readers see the old export or the new one, never a mix."""
+    if target.exists():
+        old = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.replace(target, old)
+        os.replace(partial, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(partial, target)
+
+
 def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Workspace | str | None = None,
                int8: bool = False, opset: int = DEFAULT_OPSET, force: bool = False,
                data: str | os.PathLike | None = None, max_int8_drop: float = DEFAULT_MAX_INT8_DROP,
@@ -614,14 +626,7 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
         atomic_write_text(partial / "README.md", model_card(manifest))
 
         say("moving the export into place…")
-        if target.exists():
-            # Rename the old one aside first: os.replace cannot replace a non-empty directory.
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-            os.replace(partial, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(partial, target)
+        move_into_place(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -231,7 +231,7 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                   force: bool = False, data: str | os.PathLike | None = None, int8: bool = False,
                   progress: Progress | None = None) -> dict[str, Any]:
     """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity holds."""
-    from workbench.core.export import _cleanup_stale_partials, _now, default_export_dir, package_versions
+    from workbench.core.export import _cleanup_stale_partials, _now, default_export_dir, move_into_place, package_versions
     from workbench.core.tasks.causal_lm_sft import has_model, load_model
 
     from transformers.utils import logging as hf_logging
@@ -302,13 +302,7 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                                  f"of {report['prompts']} prompts (first: {bad['prompt'][:40]!r}); the export was not written.")
         atomic_write_text(partial / "README.md", model_card(manifest))
         say("moving the export into place…")
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-            os.replace(partial, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(partial, target)
+        move_into_place(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

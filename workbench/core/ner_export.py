@@ -255,13 +255,7 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
         atomic_write_json(partial / MANIFEST_FILE, manifest)
         atomic_write_text(partial / "README.md", model_card(manifest))
         say("moving the export into place…")
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-            os.replace(partial, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(partial, target)
+        base.move_into_place(partial, target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
