@@ -645,6 +645,14 @@ def _predict_lm(args, export_dir) -> int:
     return 0
 
 
+def _stdout_closed() -> int:
+    """`sft-workbench predict … | head` closed the pipe: stop quietly, like other Unix tools."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
 def cmd_predict(args) -> int:
     # Torch-free on purpose: only onnxruntime, tokenizers and numpy get imported on this path.
     from workbench.core.inference import OnnxClassifier, batched, iter_texts, read_manifest
@@ -659,20 +667,14 @@ def cmd_predict(args) -> int:
         try:
             return _predict_lm(args, export_dir)
         except BrokenPipeError:
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+            return _stdout_closed()
     if args.batch_size < 1:
         raise WorkbenchError("--batch-size must be at least 1.")
     if task == "token-classification":
         try:
             return _predict_entities(args, export_dir)
         except BrokenPipeError:
-            import os
-
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+            return _stdout_closed()
     clf = OnnxClassifier(export_dir, int8=args.int8)
     try:
         if args.file:
@@ -708,11 +710,7 @@ def cmd_predict(args) -> int:
         _console().print(table)
         return 0
     except BrokenPipeError:
-        # `sft-workbench predict … | head` closed the pipe: stop quietly, like other Unix tools.
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return _stdout_closed()
 
 
 def cmd_bench(args) -> int:
