@@ -416,6 +416,16 @@ def _percentiles(values: Sequence[int]) -> dict[str, float]:
     return out
 
 
+def inspect_tokenizer(model: str):
+    """The tokenizer for token-length statistics, and the model's display name."""
+    from transformers import AutoTokenizer
+
+    from workbench.core.models import resolve_model
+
+    resolved = resolve_model(model)
+    return AutoTokenizer.from_pretrained(resolved.path), resolved.display_name
+
+
 def inspect_source(path: str | Path, *, text_column: str | None = None, label_column: str | None = None,
                    model: str | None = "default", max_length: int = 128, sample: int = 20000) -> dict[str, Any]:
     """Everything ``datasets inspect`` shows: rows, columns, labels, token lengths, warnings."""
@@ -424,13 +434,7 @@ def inspect_source(path: str | Path, *, text_column: str | None = None, label_co
     if infer_task(list(first.columns)) == "token-classification":
         from workbench.core.tasks import get_task
 
-        tokenizer = None
-        if model:
-            from transformers import AutoTokenizer
-
-            from workbench.core.models import resolve_model
-
-            tokenizer = AutoTokenizer.from_pretrained(resolve_model(model).path)
+        tokenizer = inspect_tokenizer(model)[0] if model else None
         return get_task("token-classification").inspect(raw, str(path), text_column=text_column, label_column=label_column,
                                                        tokenizer=tokenizer, max_length=max_length)
     other = infer_task(list(first.columns))
@@ -452,12 +456,7 @@ def inspect_source(path: str | Path, *, text_column: str | None = None, label_co
     }
     tokenizer = None
     if model:
-        from workbench.core.models import resolve_model
-        from transformers import AutoTokenizer
-
-        resolved = resolve_model(model)
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-        report["tokenizer"] = resolved.display_name
+        tokenizer, report["tokenizer"] = inspect_tokenizer(model)
         report["max_length"] = max_length
     warnings: list[str] = report["warnings"]
     normalised = {}

@@ -496,20 +496,14 @@ def inspect(raw, *, path, model=None, max_length: int = 512, sample: int = 20000
     """
     from collections import Counter
 
-    from workbench.core.datasets import _percentiles
+    from workbench.core.datasets import _percentiles, inspect_tokenizer
 
     first = raw.get("train", next(iter(raw.values())))
     report: dict[str, Any] = {"path": str(path), "task": "causal-lm-sft", "text_column": "messages", "label_column": None,
                               "splits": {}, "columns": {c: str(t) for c, t in first.dtypes.items()}, "warnings": []}
     tokenizer = None
     if model:
-        from transformers import AutoTokenizer
-
-        from workbench.core.models import resolve_model
-
-        resolved = resolve_model(model)
-        tokenizer = AutoTokenizer.from_pretrained(resolved.path)
-        report["tokenizer"] = resolved.display_name
+        tokenizer, report["tokenizer"] = inspect_tokenizer(model)
         report["max_length"] = max_length
     warnings: list[str] = report["warnings"]
     prompts_by_split: dict[str, list[str]] = {}
