@@ -11,6 +11,7 @@ from workbench.core.datasets import load_for_training, read_source
 from workbench.core.errors import WorkbenchError
 from workbench.core.ner_spans import iob1_to_iob2, tags_to_spans
 from workbench.core.tasks import token_classification as tc
+from sft_helpers import tiny_gpt2_dir  # noqa: F401  (fixture)
 
 NER = SAMPLE_DATA / "ner"
 CONLL = """-DOCSTART- -X- -X- O
@@ -150,6 +151,40 @@ def test_tokenize_aligns_a_whole_split():
     out = tc.tokenize(ds, tokenizer, data, RunConfig(data="x", max_length=4))
     assert out[0]["labels"] == [-100, 7, -100, -100]  # truncated: [CLS] schwarz ##ene [SEP]
     assert len(out[0]["input_ids"]) == 4
+    assert out[0]["token_type_ids"] == [0, 1, 1, 0]  # the uncased model is told "Schwarzenegger" is capitalised
+
+
+# ------------------------------------------------------------------------------------------ capitalisation
+def test_case_type_ids_mark_every_piece_of_a_capitalised_word():
+    from workbench.core.ner_spans import case_type_ids
+
+    words = ["NATO", "met", "in", "Paris", "on", "1996-08-22", "."]
+    word_ids = [None, 0, 0, 1, 2, 3, 4, 5, 5, 5, 6, None, None]  # two pieces for NATO, padding at the end
+    assert case_type_ids(words, word_ids) == [0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
+
+
+def test_case_types_only_for_uncased_tokenizers_with_two_token_types(tiny_gpt2_dir):
+    from transformers import AutoTokenizer
+
+    from workbench.core.models import embedded_model_dir
+
+    uncased = str(embedded_model_dir())
+    assert tc.folds_case(AutoTokenizer.from_pretrained(uncased)) and tc.case_types_for(uncased)
+    assert not tc.folds_case(AutoTokenizer.from_pretrained(str(tiny_gpt2_dir)))  # byte-level BPE keeps case
+    assert not tc.case_types_for(str(tiny_gpt2_dir))  # and has no token types at all
+
+
+def test_encode_words_puts_capitalisation_into_padded_tensors():
+    from transformers import AutoTokenizer
+
+    from workbench.core.models import embedded_model_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    sentences = [["EU", "rejects", "German", "call"], ["peace"]]
+    enc = tc.encode_words(tokenizer, sentences, max_length=16, case_types=True, padding=True, return_tensors="pt")
+    assert enc["token_type_ids"].tolist() == [[0, 1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0]]
+    plain = tc.encode_words(tokenizer, sentences, max_length=16, case_types=False, padding=True, return_tensors="pt")
+    assert plain["token_type_ids"].sum() == 0 and plain["input_ids"].tolist() == enc["input_ids"].tolist()
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -204,6 +239,7 @@ def test_cli_train_writes_ner_metrics_and_predictions(ner_run):
     assert len(evals) >= 2 and {"f1", "precision", "recall", "f1_PER", "f1_LOC", "f1_ORG", "f1_MISC"} <= evals[-1].keys()
     config = json.loads((run.model_dir / "config.json").read_text())
     assert config["id2label"]["0"] == "O" and len(config["id2label"]) == 9
+    assert config["case_type_ids"] is True  # uncased tokenizer: capitals travel in the token type ids
 
     preds = run.read_predictions()
     dev = [json.loads(line) for line in (NER / "dev.jsonl").read_text().splitlines()]

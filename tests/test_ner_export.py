@@ -46,6 +46,20 @@ def test_export_manifest_parity_and_entity_f1(ner_export):
     assert engines["pytorch"]["f1"] == pytest.approx(RunStore(ws).get("ner-tiny").metrics["f1"])
     assert 0.0 <= engines["onnx-int8"]["tag_agreement"] <= 1.0 and "f1" in engines["onnx-int8"]
     assert "token classification" in (export_dir / "README.md").read_text()
+    assert manifest["decoding"]["case_type_ids"] is True  # the parity above holds with capitals in the type ids
+
+
+def test_the_onnx_tagger_sees_capitals(ner_export):
+    import numpy as np
+
+    from workbench.core.ner_inference import OnnxTagger
+
+    tagger = OnnxTagger(ner_export[1])
+    (upper, _), (lower, _) = tagger.piece_logits([["Angela", "Merkel", "visited", "Paris"], ["angela", "merkel", "visited", "paris"]])
+    assert upper.shape == lower.shape and not np.allclose(upper, lower)
+    tagger.case_types = False  # as an export trained without them would be fed: the same pieces, the same logits
+    (upper, _), (lower, _) = tagger.piece_logits([["Angela", "Merkel", "visited", "Paris"], ["angela", "merkel", "visited", "paris"]])
+    assert np.allclose(upper, lower)
 
 
 def test_predict_prints_entity_spans(ner_export, capsys):
@@ -75,6 +89,9 @@ def test_word_splitting_keeps_dates_and_splits_punctuation():
     assert [w for w, _, _ in split_words("BRUSSELS 1996-08-22: O'Neill met Merkel.")] == \
         ["BRUSSELS", "1996-08-22", ":", "O'Neill", "met", "Merkel", "."]
     assert split_words("Hi  Paris")[1] == ("Paris", 4, 9)
+    # Abbreviations keep their final dot, as CoNLL writes them ("U.S." is one token there).
+    assert [w for w, _, _ in split_words("The U.S. and U.K. met, e.g. in 2.5 hours.")] == \
+        ["The", "U.S.", "and", "U.K.", "met", ",", "e.g.", "in", "2.5", "hours", "."]
 
 
 def test_ner_prediction_never_imports_torch_or_transformers(ner_export):

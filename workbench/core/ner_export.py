@@ -18,6 +18,7 @@ from typing import Any
 from workbench.core import export as base
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT8_FILE, MANIFEST_FILE
+from workbench.core.ner_spans import CASE_TYPES_KEY
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text
 
 
@@ -65,13 +66,15 @@ def torch_piece_logits(model, tokenizer, sentences, *, max_length: int, batch_si
     """PyTorch's logits per sentence over its real pieces, in input order (what the ONNX side is compared to)."""
     import torch
 
+    from workbench.core.tasks.token_classification import encode_words, uses_case_types
+
     out: list[Any] = [None] * len(sentences)
     order = sorted(range(len(sentences)), key=lambda i: sum(len(w) + 1 for w in sentences[i]))
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            enc = tokenizer([list(sentences[i]) for i in idx], is_split_into_words=True, truncation=True,
-                            max_length=max_length, padding=True, return_tensors="pt")
+            enc = encode_words(tokenizer, [sentences[i] for i in idx], max_length=max_length,
+                               case_types=uses_case_types(model), padding=True, return_tensors="pt")
             logits = model(**enc).logits.float().numpy()
             for row, i in enumerate(idx):
                 n = int(enc["attention_mask"][row].sum())
@@ -150,6 +153,14 @@ def check_ner_validation(report: dict[str, Any], *, max_int8_drop: float) -> Non
             f"{report['rows']} sentences), more than the allowed {max_int8_drop:g}; export without --int8 or raise --max-int8-drop.")
 
 
+def case_note(manifest: dict[str, Any]) -> str:
+    if not (manifest.get("decoding") or {}).get(CASE_TYPES_KEY):
+        return ""
+    return ("\n\nThe base model is uncased, so the tagger was trained with capitalisation in `token_type_ids`: 1 on every "
+            "piece of a word that starts with an upper-case letter, 0 elsewhere (`workbench.core.ner_spans.case_type_ids`). "
+            "Feed them the same way when you call the graph yourself; `OnnxTagger` does.")
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     name = Path(manifest["name"]).name
     rows = "\n".join(
@@ -163,7 +174,7 @@ def model_card(manifest: dict[str, Any]) -> str:
 Named-entity tagger exported by sft-workbench from run `{manifest['source_run']['id']}` (base model
 `{manifest['source_run'].get('model')}`). Entity types: {', '.join(f'`{t}`' for t in types)}; tags are IOB2
 ({', '.join(f'`{l}`' for l in manifest['labels'])}). Output `logits`: float32 `[batch, sequence, {len(manifest['labels'])}]`,
-one row per word piece; a word takes the tag of its first piece.
+one row per word piece; a word takes the tag of its first piece.{case_note(manifest)}
 
 ```python
 from workbench.core.ner_inference import OnnxTagger  # onnxruntime, tokenizers, numpy; never torch
@@ -228,7 +239,9 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
             "tokenizer": base._tokenizer_settings(run, tokenizer),
             "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in input_names],
             "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", "sequence", len(labels)]}],
-            "decoding": {"word_piece": "first", "scheme": "IOB2", "words": "workbench.core.ner_inference.WORD_RE"},
+            "decoding": {"word_piece": "first", "scheme": "IOB2", "words": "workbench.core.ner_inference.WORD_RE",
+                         # token type 1 on every piece of a capitalised word (workbench.core.ner_spans.case_type_ids)
+                         CASE_TYPES_KEY: bool(getattr(config, CASE_TYPES_KEY, False))},
             "opset": int(opset),
             "exporter": {"function": "torch.onnx.export", "dynamo": False, "attn_implementation": "eager"},
             "optimization": optimization,

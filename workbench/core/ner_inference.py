@@ -22,11 +22,12 @@ import numpy as np
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import DEFAULT_BATCH_SIZE, OnnxClassifier, read_manifest, softmax
-from workbench.core.ner_spans import tags_to_spans
+from workbench.core.ner_spans import CASE_TYPES_KEY, case_type_ids, tags_to_spans
 
-# Words as CoNLL-style data has them: runs of word characters (joined by - ' . inside a word, so
-# "1996-08-22" and "O'Neill" stay whole) and each other non-space character on its own ("Paris." → "Paris", ".").
-WORD_RE = re.compile(r"\w+(?:[-'’.]\w+)*|\S")
+# Words as CoNLL-style data has them: abbreviations written with dots ("U.S.", "e.g."), runs of word
+# characters (joined by - ' . inside a word, so "1996-08-22" and "O'Neill" stay whole) and each other
+# non-space character on its own ("Paris." → "Paris", ".").
+WORD_RE = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[-'’.]\w+)*|\S")
 
 
 def split_words(text: str) -> list[tuple[str, int, int]]:
@@ -42,6 +43,8 @@ class OnnxTagger(OnnxClassifier):
         if task != "token-classification":
             raise WorkbenchError(f"export {Path(export_dir).name} is a {task} model, not token classification.")
         super().__init__(export_dir, *args, **kwargs)
+        # Trained with capitalisation in the token type ids (uncased encoders): feed them the same way.
+        self.case_types = bool((self.manifest.get("decoding") or {}).get(CASE_TYPES_KEY, False))
 
     def piece_logits(self, sentences: Sequence[Sequence[str]], batch_size: int = DEFAULT_BATCH_SIZE):
         """Per sentence, in input order: ``(logits, word_ids)`` over its real (unpadded) pieces."""
@@ -51,8 +54,10 @@ class OnnxTagger(OnnxClassifier):
         for start in range(0, len(order), max(1, int(batch_size))):
             idx = order[start:start + batch_size]
             encodings = self.tokenizer.encode_batch([sentences[i] for i in idx], is_pretokenized=True)
+            types = ([case_type_ids(sentences[i], e.word_ids) for i, e in zip(idx, encodings)] if self.case_types
+                     else [e.type_ids for e in encodings])
             columns = {"input_ids": [e.ids for e in encodings], "attention_mask": [e.attention_mask for e in encodings],
-                       "token_type_ids": [e.type_ids for e in encodings]}
+                       "token_type_ids": types}
             feed = {name: np.asarray(columns[name], dtype=np.int64) for name in self.input_names}
             logits = self.session.run([self.output_name], feed)[0]
             for row, (i, enc) in enumerate(zip(idx, encodings)):

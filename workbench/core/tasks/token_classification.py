@@ -4,10 +4,16 @@ Data is a list of words per sentence (``tokens``) with one IOB tag per word (``t
 converted to IOB2 on load, so the model always learns (and predicts) IOB2. Only the first word piece of a
 word carries its label; the other pieces and the special tokens get -100 and are ignored by the loss.
 Metrics are entity-level (seqeval, conlleval-compatible): micro precision/recall/F1 and per-type scores.
+
+An uncased encoder cannot see capitals, so when the model's tokenizer folds case and its embeddings have a
+second token type, every piece of a capitalised word gets token type 1 (``ner_spans.case_type_ids``). The
+model's config records this as ``case_type_ids: true``, and every path that feeds the model (training,
+evaluation, the Playground, export validation, the torch-free ``OnnxTagger``) encodes words the same way.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from pathlib import Path
@@ -16,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.ner_spans import iob1_to_iob2, split_tag, tags_to_spans
+from workbench.core.ner_spans import CASE_TYPES_KEY, case_type_ids, iob1_to_iob2, split_tag, tags_to_spans
 
 MAIN_METRIC = "f1"
 GREATER_IS_BETTER = True
@@ -185,13 +191,56 @@ def build_model(path: str, data, cfg):
     from workbench.core.training.devices import model_load_kwargs
 
     labels = data.schema.labels
-    return AutoModelForTokenClassification.from_pretrained(
+    model = AutoModelForTokenClassification.from_pretrained(
         path,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
         **model_load_kwargs(cfg),  # fp32 master weights (bf16/fp16 from autocast), the attention kernel
     )
+    # Saved in config.json with the model: inference must encode words the way training did.
+    setattr(model.config, CASE_TYPES_KEY, case_types_for(path, cfg.trust_remote_code))
+    return model
+
+
+def folds_case(tokenizer) -> bool:
+    """True when the tokenizer gives "Paris NATO" and "paris nato" the same ids (an uncased model)."""
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    ids = lambda text: backend.encode(text, add_special_tokens=False).ids
+    return ids("Paris NATO") == ids("paris nato")
+
+
+@functools.lru_cache(maxsize=8)
+def case_types_for(path: str, trust_remote_code: bool = False) -> bool:
+    """Whether a tagger trained from the model at ``path`` gets capitalisation through its token type ids:
+    its tokenizer folds case, returns token type ids, and its embeddings have at least two token types."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    if int(getattr(config, "type_vocab_size", 0) or 0) < 2:
+        return False
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    return "token_type_ids" in tokenizer.model_input_names and getattr(tokenizer, "is_fast", False) and folds_case(tokenizer)
+
+
+def uses_case_types(model) -> bool:
+    """Whether ``model`` (a trained tagger) was trained with capitalisation in its token type ids."""
+    return bool(getattr(model.config, CASE_TYPES_KEY, False))
+
+
+def encode_words(tokenizer, sentences: Sequence[Sequence[str]], *, max_length: int, case_types: bool, **kwargs):
+    """Pre-split words → model inputs (truncated to ``max_length``; ``kwargs`` such as ``padding=True,
+    return_tensors="pt"`` go to the tokenizer). With ``case_types`` the token type ids carry capitalisation."""
+    sentences = [list(s) for s in sentences]
+    enc = tokenizer(sentences, is_split_into_words=True, truncation=True, max_length=max_length, **kwargs)
+    if case_types:
+        types = [case_type_ids(words, enc.word_ids(i)) for i, words in enumerate(sentences)]
+        if kwargs.get("return_tensors") == "pt":
+            import torch
+
+            types = torch.tensor(types, dtype=torch.long)
+        enc["token_type_ids"] = types
+    return enc
 
 
 def align_labels(word_ids: Sequence[int | None], word_labels: Sequence[int]) -> list[int]:
@@ -210,9 +259,10 @@ def tokenize(dataset, tokenizer, data, cfg):
         raise WorkbenchError("token classification needs a fast tokenizer (word ids); this model has only a slow one.")
     label2id = {label: i for i, label in enumerate(data.schema.labels)}
     max_length = cfg.max_length
+    case_types = case_types_for(tokenizer.name_or_path, cfg.trust_remote_code)  # as build_model decided
 
     def encode(batch):
-        enc = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        enc = encode_words(tokenizer, batch["tokens"], max_length=max_length, case_types=case_types)
         enc["labels"] = [align_labels(enc.word_ids(i), [label2id[t] for t in tags]) for i, tags in enumerate(batch["tags"])]
         return enc
 
@@ -282,8 +332,8 @@ def predict_word_tags(model, tokenizer, sentences: Sequence[Sequence[str]], *, m
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            enc = tokenizer([list(sentences[i]) for i in idx], is_split_into_words=True, truncation=True,
-                            max_length=max_length, padding=True, return_tensors="pt")
+            enc = encode_words(tokenizer, [sentences[i] for i in idx], max_length=max_length,
+                               case_types=uses_case_types(model), padding=True, return_tensors="pt")
             ids = model(**enc.to(model.device)).logits.argmax(-1).cpu().numpy()
             for row, i in enumerate(idx):
                 tags = ["O"] * len(sentences[i])
@@ -320,8 +370,8 @@ class TorchTagger:
         with torch.inference_mode():
             for start in range(0, len(sentences), batch_size):
                 batch = [list(s) for s in sentences[start:start + batch_size]]
-                enc = self.tokenizer(batch, is_split_into_words=True, truncation=True, max_length=self.max_length,
-                                     padding=True, return_tensors="pt")
+                enc = encode_words(self.tokenizer, batch, max_length=self.max_length,
+                                   case_types=uses_case_types(self.model), padding=True, return_tensors="pt")
                 probs = torch.softmax(self.model(**enc).logits.float(), -1).numpy()
                 for row, words in enumerate(batch):
                     tags, scores, previous = ["O"] * len(words), [1.0] * len(words), None
