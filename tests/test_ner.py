@@ -287,13 +287,17 @@ def test_conll2003_loads_train_and_test():
     assert tc.entity_counts(data.eval["tags"]) == {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}
 
 
-def test_token_classification_defaults_apply_only_to_untouched_fields():
-    from workbench.core.config import RunConfig
+def test_task_defaults_fill_only_what_the_user_left_empty():
+    from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
     from workbench.core.tasks import apply_task_defaults
 
+    assert RunConfig().lr is None  # "the task's default"
     assert apply_task_defaults(RunConfig(data="x"), "token-classification").lr == tc.TASK_DEFAULTS["lr"] == 2e-4
     assert apply_task_defaults(RunConfig(data="x", lr=3e-5), "token-classification").lr == 3e-5
-    assert apply_task_defaults(RunConfig(data="x"), "text-classification").lr == RunConfig().lr == 5e-5
+    # Asking for the shared value explicitly is honoured too (it used to be taken for "untouched").
+    assert apply_task_defaults(RunConfig(data="x", lr=5e-5), "token-classification").lr == 5e-5
+    assert apply_task_defaults(RunConfig(data="x"), "text-classification").lr == TASK_DEPENDENT_DEFAULTS["lr"] == 5e-5
+    assert apply_task_defaults(RunConfig(data="x"), "causal-lm-sft").lr == 5e-5
 
 
 def test_an_ner_run_records_the_task_learning_rate(cli, workspace, tiny_model_dir):

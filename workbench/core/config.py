@@ -23,6 +23,9 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DEFAULT_MODEL = "default"
+# Values for fields left empty (None) whose default depends on the task: a task module's TASK_DEFAULTS
+# wins, else these. Resolved by ``workbench.core.tasks.apply_task_defaults`` before a run is created.
+TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
 
 
 def _f(default: Any, help: str, group: str, **extra: Any) -> Any:
@@ -48,7 +51,7 @@ class RunConfig:
     max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training")
     batch_size: int = _f(32, "Training examples per step (per device).", "training")
     eval_batch_size: int = _f(128, "Examples per evaluation batch.", "training")
-    lr: float = _f(5e-5, "Peak learning rate.", "training")
+    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification).", "training")
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", "training")
     warmup_ratio: float = _f(0.06, "Fraction of steps spent warming the learning rate up.", "training")
     scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", "training", choices=SCHEDULERS)
@@ -165,7 +168,7 @@ class RunConfig:
             errors["lora_dropout"] = f"lora_dropout must be between 0 and 1 (exclusive), got {self.lora_dropout!r}."
         if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
             errors["lora_target_modules"] = "lora_target_modules must be 'auto' or comma-separated module names."
-        if "lr" not in errors and self.lr >= 1.0:
+        if "lr" not in errors and self.lr is not None and self.lr >= 1.0:
             errors["lr"] = f"lr {self.lr} is far too large for fine-tuning (typical: 1e-5 to 1e-3)."
         for name, lo, hi in (("weight_decay", 0.0, 1.0), ("warmup_ratio", 0.0, 0.99), ("dev_fraction", 0.01, 0.5)):
             value = getattr(self, name)

@@ -36,11 +36,11 @@ def get_task(name: str):
 
 
 def apply_task_defaults(cfg, task_name: str):
-    """``cfg`` with a task's own defaults (``TASK_DEFAULTS`` in its module, chosen by measurement) for the
-    fields still at ``RunConfig``'s default; a value the user changed always wins. The run records the result."""
-    from workbench.core.config import RunConfig
+    """``cfg`` with every task-dependent field the user left empty filled in: the task's own default
+    (``TASK_DEFAULTS`` in its module, chosen by measurement), else the shared one
+    (``config.TASK_DEPENDENT_DEFAULTS``). A value the user gave always wins; the run records the result."""
+    from workbench.core.config import TASK_DEPENDENT_DEFAULTS
 
-    overrides = getattr(get_task(task_name), "TASK_DEFAULTS", None) or {}
-    base = RunConfig()
-    changes = {k: v for k, v in overrides.items() if getattr(cfg, k) == getattr(base, k)}
+    own = getattr(get_task(task_name), "TASK_DEFAULTS", None) or {}
+    changes = {k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None}
     return cfg.updated(**changes) if changes else cfg
