@@ -18,7 +18,8 @@ from workbench.core.config import RunConfig
 from workbench.ui.run_form import GROUP_TITLES
 
 PLACEHOLDERS = {"data": "a file or folder (or pick one on Datasets, key 2)", "eval_data": "dev split of the data, else 10% of train", "text_column": "inferred",
-                "label_column": "inferred", "max_steps": "none: use epochs", "name": "derived from data and model"}
+                "label_column": "inferred", "max_steps": "none: use epochs", "name": "derived from data and model",
+                "lr": "task default: 5e-5, NER 2e-4"}
 
 
 def field_widget(info: dict[str, Any]) -> Widget:
