@@ -55,6 +55,59 @@ def train(workspace: Path, data: Path, args) -> None:
         raise SystemExit(f"training failed (exit {code}); see {workspace}/runs/*/stdout.log")
 
 
+def matmul_floor(model_dir: Path, threads: int, seq_len: int = 128, rounds: int = 200) -> dict:
+    """The time ONNX Runtime needs for the encoder's dense matrix products alone, at batch 1 × ``seq_len``.
+
+    Each linear layer of a BERT-like encoder (fused QKV, attention output, the two feed-forward matrices) is
+    timed as a lone ``MatMul`` (fp32) and ``MatMulInteger`` (u8 × s8, what dynamic int8 runs) with the same
+    thread count as the benchmark, and multiplied by the layer count. The whole model cannot be faster than
+    this, so ``PyTorch p50 / floor`` bounds the speed-up any ONNX graph of it can reach on this machine.
+    """
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(model_dir))
+    h, ff, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    shapes = {"qkv": (h, 3 * h), "attention_output": (h, h), "ffn_in": (h, ff), "ffn_out": (ff, h)}
+    rng = np.random.default_rng(0)
+
+    def time_op(op: str, k: int, n: int) -> float:
+        a_type, b = ((TensorProto.FLOAT, rng.standard_normal((k, n), dtype=np.float32)) if op == "MatMul" else
+                     (TensorProto.UINT8, rng.integers(-127, 127, (k, n)).astype(np.int8)))
+        graph = helper.make_graph([helper.make_node(op, ["A", "B"], ["Y"])], "floor",
+                                  [helper.make_tensor_value_info("A", a_type, [seq_len, k])],
+                                  [helper.make_tensor_value_info("Y", TensorProto.FLOAT if op == "MatMul" else TensorProto.INT32, [seq_len, n])],
+                                  [numpy_helper.from_array(b, "B")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        session = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        feed = {"A": (rng.standard_normal((seq_len, k), dtype=np.float32) if op == "MatMul"
+                      else rng.integers(0, 255, (seq_len, k)).astype(np.uint8))}
+        for _ in range(20):
+            session.run(None, feed)
+        samples = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            session.run(None, feed)
+            samples.append(time.perf_counter() - t)
+        return float(np.median(samples))
+
+    out = {"seq_len": seq_len, "layers": layers, "threads": threads, "per_layer_ms": {}}
+    for label, op in (("fp32", "MatMul"), ("int8", "MatMulInteger")):
+        per = {name: time_op(op, k, n) for name, (k, n) in shapes.items()}
+        out["per_layer_ms"][label] = {name: round(v * 1e3, 4) for name, v in per.items()}
+        out[f"{label}_ms"] = round(sum(per.values()) * layers * 1e3, 3)
+    macs = seq_len * layers * sum(k * n for k, n in shapes.values())
+    out["gflop"] = round(2 * macs / 1e9, 3)
+    out["fp32_gflops"] = round(2 * macs / (out["fp32_ms"] / 1e3) / 1e9, 1)
+    return out
+
+
 def median_rows(results: list[dict]) -> dict[str, dict]:
     """Per engine and figure, the median over repeats (repeats differ only by the machine's noise)."""
     out: dict[str, dict] = {}
@@ -114,6 +167,12 @@ def main() -> int:
             with console.status(f"benchmark {i + 1}/{args.repeats} on {args.threads} threads…") as status:
                 repeats.append(bench_export(export_dir, BenchSettings(threads=args.threads), progress=status.update))
         engines = median_rows(repeats)
+        with console.status("timing the encoder's matrix products alone (the floor)…"):
+            floor = matmul_floor(Path(manifest["source_run"]["model_dir"]), args.threads)
+        torch_p50 = engines.get("pytorch", {}).get("p50_ms")
+        if torch_p50:
+            floor["max_fp32_speedup"] = round(torch_p50 / floor["fp32_ms"], 2)
+            floor["max_int8_speedup_if_only_matmuls"] = round(torch_p50 / floor["int8_ms"], 2)
 
         accuracy = {e["engine"]: e for e in manifest["validation"]["engines"]}
         int8_drop = -accuracy["onnx-int8"]["accuracy_delta_points"]
@@ -152,6 +211,12 @@ def main() -> int:
         console.print(f"targets: fp32 ≥ {TARGETS['fp32_speedup']}× ({checks['fp32_speedup_p50']}×) {mark(passed['fp32_speedup'])}; "
                       f"int8 ≥ {TARGETS['int8_speedup']}× ({checks['int8_speedup_p50']}×) {mark(passed['int8_speedup'])}; "
                       f"int8 accuracy within {TARGETS['int8_max_accuracy_drop_points']} pt ({-int8_drop:+.2f}) {mark(passed['int8_accuracy'])}")
+        if torch_p50:
+            console.print(f"floor: the {floor['gflop']} GFLOP of dense matrix products alone take {floor['fp32_ms']:.2f} ms in fp32 "
+                          f"({floor['fp32_gflops']:.0f} GFLOP/s) and {floor['int8_ms']:.2f} ms as u8×s8 int8 on {args.threads} threads: "
+                          f"no fp32 graph can beat PyTorch by more than {floor['max_fp32_speedup']}×; int8 spends "
+                          f"{engines['onnx-int8']['p50_ms'] - floor['int8_ms']:.2f} of its {engines['onnx-int8']['p50_ms']:.2f} ms "
+                          "outside them (quantising activations, attention softmax, GELU, LayerNorm)")
         console.print(f"fused ops: {manifest['optimization']['fused_ops']}; fp32 max |Δ logit| "
                       f"{accuracy['onnx-fp32']['max_abs_logit_diff']:.2e}")
         loads = [r["machine"]["load_avg_before"][0] for r in repeats] + [r["machine"]["load_avg_after"][0] for r in repeats]
@@ -162,11 +227,13 @@ def main() -> int:
             "benchmark": "export",
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "model": "all-MiniLM-L6-v2 (embedded default)",
-            "train": {"rows": args.train_rows if not args.run else None, "epochs": args.epochs, "run": run.id,
+            "train": {"rows": args.train_rows if not args.run else run.info.get("data", {}).get("train", {}).get("rows"),
+                      "epochs": args.epochs if not args.run else run.config.get("epochs"), "run": run.id,
                       "seconds": round(train_s, 1), "dev_accuracy": run.metrics.get("accuracy")},
             "threads": args.threads,
             "repeats": args.repeats,
             "engines": engines,
+            "matmul_floor": floor,
             "per_repeat_speedups": [{n: {k: r["engines"][n].get(k) for k in ("speedup_p50", "speedup_min", "speedup_throughput")}
                                      for n in r["engines"] if n != "pytorch"} for r in repeats],
             "validation": manifest["validation"],
