@@ -224,3 +224,49 @@ def test_cli_compare_of_sft_runs_shows_perplexity_and_samples(cli, workspace):
     assert all("causal-lm-sft run" in n for n in data["notes"])
     code, out, _ = cli("compare", "sft-a", "sft-b", "--markdown")
     assert code == 0 and "### Sample generations" in out and "| old | modern |" in out
+
+
+@pytest.mark.parametrize("which", ["plain", "chat"])
+def test_every_assistant_turn_of_a_conversation_is_learned(which, tiny_gpt2_dir, tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir if which == "plain" else tiny_llama_dir))
+    sft.ensure_special_tokens(tok)
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."},
+                {"role": "user", "content": "Another one?"}, {"role": "assistant", "content": "Green."}]
+    ex = sft.encode_example(tok, messages, max_length=256)
+    # The learned tokens, run by run: each reply with its EOS, nothing of the system, user or template text.
+    runs, current = [], []
+    for token, label in zip(ex["input_ids"], ex["labels"]):
+        if label == -100:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            assert label == token
+            current.append(token)
+    runs.append(current)
+    assert [tok.decode(r) for r in runs] == ["Blue." + tok.eos_token, "Green." + tok.eos_token]
+    # Masked and learned pieces together are the conversation as the template writes it; the part before
+    # the final reply is the prompt generation would use.
+    full = tok.decode(ex["input_ids"])
+    final_prompt = sft.render_prompt(tok, messages[:-1])
+    assert full == final_prompt + "Green." + tok.eos_token
+    if which == "plain":
+        assert "### Response:\nBlue." + tok.eos_token + "\n\n### Instruction:\nAnother one?" in full
+
+
+def test_a_template_that_rewrites_history_falls_back_to_the_last_turn(tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_llama_dir))
+    sft.ensure_special_tokens(tok)
+    # Like templates that drop earlier assistant turns (e.g. reasoning models): history is not reproduced.
+    tok.chat_template = ("{% for m in messages %}{% if m['role'] != 'assistant' or loop.last %}<|{{ m['role'] }}|>\n"
+                         "{{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
+    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye."}]
+    ex = sft.encode_example(tok, messages, max_length=256)
+    learned = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+    assert tok.decode(learned) == "Goodbye." + tok.eos_token

@@ -8,7 +8,9 @@ Prompt: the tokenizer's chat template when it has one; otherwise the plain templ
 (Alpaca style). The prompt (everything up to the last assistant turn) and the response are tokenised
 separately and concatenated, so the boundary is exact and training sees the prompt tokenised exactly as
 generation will. EOS follows the response. Labels are -100 on every prompt token (and on padding): the loss
-is on the response only.
+is on the responses only. In a conversation with several assistant turns every one of them is a response
+(its content and EOS are learned), while system and user turns and the template's markers are masked; see
+:func:`encode_history`.
 
 Evaluation: eval loss and perplexity = exp(eval loss); greedy sample generations on the first
 :data:`N_SAMPLES` held-out prompts are stored in run.json ``evaluation.samples``.
@@ -193,20 +195,59 @@ def ensure_special_tokens(tokenizer) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def encode_example(tokenizer, messages: Sequence[dict[str, str]], max_length: int) -> dict[str, list[int]]:
-    """input_ids, attention_mask and labels (-100 on the prompt) for one conversation, within max_length.
+def encode_history(tokenizer, messages: Sequence[dict[str, str]]) -> tuple[list[int], list[int]]:
+    """Token ids of everything before the final response, and their labels: -100 except on the earlier
+    assistant turns (their content and EOS), so that a conversation teaches every assistant reply.
 
-    Over-long examples keep at least a quarter of max_length for the response and drop the start of the prompt
-    (its end holds the "respond now" marker the response must follow).
+    The text is rendered once per assistant turn (``render_prompt`` of the conversation up to it) and cut into
+    template pieces (masked) and assistant contents (learned), each tokenised on its own as the final prompt
+    and response are. A template that does not reproduce earlier turns verbatim (one that rewrites or drops
+    them) cannot be cut that way: those conversations fall back to learning the last turn only.
     """
-    prompt = encode_prompt(tokenizer, messages[:-1])
+    last = len(messages) - 1
+    turns = [i for i, m in enumerate(messages[:last]) if m["role"] == "assistant"]
+    if not turns:
+        prompt = encode_prompt(tokenizer, messages[:last])
+        return prompt, [IGNORE_INDEX] * len(prompt)
+    eos = tokenizer.eos_token or ""
+    ids: list[int] = []
+    labels: list[int] = []
+    covered = ""  # the rendered text already turned into ids
+    for k, turn in enumerate(turns + [last]):
+        text = render_prompt(tokenizer, messages[:turn])
+        if not text.startswith(covered):
+            prompt = encode_prompt(tokenizer, messages[:last])
+            return prompt, [IGNORE_INDEX] * len(prompt)
+        piece = text[len(covered):]
+        if k and eos and piece.startswith(eos):
+            piece = piece[len(eos):]  # the previous reply already ends with the EOS id
+        markers = tokenizer(piece, add_special_tokens=prompt_adds_special_tokens(tokenizer) and k == 0)["input_ids"]
+        ids += markers
+        labels += [IGNORE_INDEX] * len(markers)
+        if turn == last:
+            break
+        reply = list(tokenizer(messages[turn]["content"], add_special_tokens=False)["input_ids"]) + [tokenizer.eos_token_id]
+        ids += reply
+        labels += reply
+        covered = text + messages[turn]["content"]
+    return ids, labels
+
+
+def encode_example(tokenizer, messages: Sequence[dict[str, str]], max_length: int) -> dict[str, list[int]]:
+    """input_ids, attention_mask and labels (-100 except on assistant replies) for one conversation, within max_length.
+
+    Over-long examples keep at least a quarter of max_length for the final response and drop the start of the
+    conversation (the end of the prompt holds the "respond now" marker the response must follow).
+    """
+    prompt, prompt_labels = encode_history(tokenizer, messages)
     resp = response_ids(tokenizer, messages)
     if len(prompt) + len(resp) > max_length:
         budget = max(max_length - len(prompt), min(len(resp), max(1, max_length // 4)))
         resp = resp[:budget]
-        prompt = prompt[len(prompt) - (max_length - len(resp)):] if max_length > len(resp) else []
+        keep = max_length - len(resp)
+        prompt, prompt_labels = (prompt[len(prompt) - keep:], prompt_labels[len(prompt) - keep:]) if keep > 0 else ([], [])
     ids = list(prompt) + list(resp)
-    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [IGNORE_INDEX] * len(prompt) + list(resp)}
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": list(prompt_labels) + list(resp)}
 
 
 def tokenize(dataset, tokenizer, data, cfg):
