@@ -307,3 +307,21 @@ def test_an_ner_run_records_the_task_learning_rate(cli, workspace, tiny_model_di
                          "--max-length", "16", "--name", "ner-lr", "--detach", "--json")
     assert code == 0, err
     assert RunStore(workspace).get("ner-lr").config["lr"] == 2e-4
+
+
+def test_a_run_created_without_the_launcher_gets_the_task_learning_rate_from_its_worker(workspace, tiny_model_dir):
+    import subprocess
+    import sys
+
+    from workbench.core.config import RunConfig
+    from workbench.core.runs import RunStore
+
+    store = RunStore(workspace)
+    cfg = RunConfig(data=str(NER), model=str(tiny_model_dir), max_steps=2, max_length=16, batch_size=8)
+    assert cfg.lr is None
+    run = store.create(cfg.to_dict(), name="api-made", task="token-classification")  # lr still empty in run.json
+    proc = subprocess.run([sys.executable, "-m", "workbench.core.training.worker", str(run.path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    run = store.get(run.id)
+    assert run.status == "completed" and run.config["lr"] == 2e-4

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.config import RunConfig
+from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
 from workbench.core.datasets import LoadedData, load_for_training
 from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
-from workbench.core.tasks import get_task
+from workbench.core.tasks import apply_task_defaults, get_task
 from workbench.core.training.devices import resolve_attention, resolve_precision
 
 
@@ -172,6 +172,12 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     run_dir = writer.path
     resolved, data = prepare(cfg)
     task = get_task(data.schema.task)
+    # start_run resolves fields left empty (lr) before creating the run; a run created any other way (the
+    # API, an older run.json) gets the same values here, and run.json records what training used.
+    resolved_cfg = apply_task_defaults(cfg, data.schema.task)
+    if resolved_cfg != cfg:
+        cfg = resolved_cfg
+        writer.update(config={**writer.info["config"], **{k: getattr(cfg, k) for k in TASK_DEPENDENT_DEFAULTS}})
     labels = data.schema.labels
     set_seed(cfg.seed)
 
