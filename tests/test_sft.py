@@ -183,6 +183,13 @@ def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
     train = [e["loss"] for e in events if e["kind"] == "train"]
     assert train[-1] < train[0]
     assert (run_dir / "model" / "model.safetensors").is_file()
+    # One record per dev conversation with its loss and response-token count: what compare pairs runs on.
+    records = [json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in records] == list(range(20)) and all(r["tokens"] >= 2 and r["loss"] > 0 for r in records)
+    assert [r["reference"] for r in records] == [row["output"] for row in dev]
+    weighted = sum(r["loss"] * r["tokens"] for r in records) / sum(r["tokens"] for r in records)
+    assert info["evaluation"]["example_loss"] == pytest.approx(weighted)
+    assert weighted == pytest.approx(metrics["eval_loss"], rel=0.05)  # the Trainer averages per batch instead
     code, out, _ = cli("runs", "show", "sft-e2e")
     assert code == 0 and "perplexity" in out
     # eval on the dev file reproduces the run's own eval loss (same masking, collator and batch size)
@@ -221,7 +228,7 @@ def test_cli_compare_of_sft_runs_shows_perplexity_and_samples(cli, workspace):
     row = next(m for m in data["metrics"] if m["key"] == "perplexity")
     assert row["values"] == [20.0, 9.0] and row["best"] == [1]
     assert [s["generated"] for s in data["samples"]] == [["old", "modern"], ["160", "162"], ["red", "blue"]]
-    assert all("causal-lm-sft run" in n for n in data["notes"])
+    assert all("no per-example eval losses" in n for n in data["notes"])  # canned runs without predictions
     code, out, _ = cli("compare", "sft-a", "sft-b", "--markdown")
     assert code == 0 and "### Sample generations" in out and "| old | modern |" in out
 
@@ -270,3 +277,70 @@ def test_a_template_that_rewrites_history_falls_back_to_the_last_turn(tiny_llama
     ex = sft.encode_example(tok, messages, max_length=256)
     learned = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
     assert tok.decode(learned) == "Goodbye." + tok.eos_token
+
+
+def test_example_losses_equal_the_models_own_loss_one_example_at_a_time(tiny_gpt2_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2_dir)).eval()
+    convs = [list(m) for m in load_for_training(str(INSTRUCTIONS)).eval["messages"][:6]]
+    got = sft.example_losses(model, tok, convs, max_length=96, batch_size=4)  # padded batches of mixed lengths
+    for conv, (loss, tokens) in zip(convs, got):
+        ex = sft.encode_example(tok, conv, 96)
+        with torch.inference_mode():
+            own = model(**{k: torch.tensor([v]) for k, v in ex.items()}).loss
+        assert loss == pytest.approx(float(own), rel=1e-5)
+        assert tokens == sum(label != -100 for label in ex["labels"][1:])
+
+
+def _with_losses(workspace, name, losses, tokens, *, perplexity, age_s):
+    import sys
+
+    sys.path.insert(0, str(INSTRUCTIONS.parents[1] / "tests" / "ui"))
+    from test_sft_screens import sft_run
+
+    path = sft_run(workspace, name, generated=["a", "b", "c"], perplexity=perplexity, age_s=age_s)
+    (path / "predictions.jsonl").write_text("".join(
+        json.dumps({"id": i, "input": f"prompt {i}", "reference": f"answer {i}", "loss": l, "tokens": t}) + "\n"
+        for i, (l, t) in enumerate(zip(losses, tokens))))
+    return path
+
+
+def test_compare_tests_sft_runs_on_their_per_example_losses(cli, workspace):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1.5, 3.0, 60)
+    tokens = rng.integers(5, 40, 60).tolist()
+    _with_losses(workspace, "sft-a", base.tolist(), tokens, perplexity=10.0, age_s=900)
+    _with_losses(workspace, "sft-b", (base - 0.2 + rng.normal(0, 0.05, 60)).tolist(), tokens, perplexity=8.0, age_s=600)
+    _with_losses(workspace, "sft-c", (base + rng.normal(0, 0.3, 60)).tolist(), tokens, perplexity=10.0, age_s=300)
+    code, out, err = cli("compare", "sft-a", "sft-b", "sft-c", "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["main_metric"] == "eval_loss" and not {"accuracy", "macro_f1"} & {m["key"] for m in data["metrics"]}
+    assert data["disagreements"] == [] and data["same_eval"]
+    pairs = {(p["a"], p["b"]): p for p in data["pairs"]}
+    ab = pairs[(0, 1)]
+    assert ab["measure"] == "loss" and ab["refused"] is None and ab["n"] == 60
+    assert ab["significant"] and ab["winner"] == 1 and ab["diff_loss"] == pytest.approx(-0.2, abs=0.03)
+    assert ab["ci_low_loss"] < ab["diff_loss"] < ab["ci_high_loss"] < 0 and ab["p_value"] < 0.001
+    assert ab["b_only"] == 60 - ab["a_only"] and "sft-b has the lower eval loss" in ab["verdict"]
+    ac = pairs[(0, 2)]  # noise only: no verdict either way
+    assert not ac["significant"] and ac["winner"] is None and ac["ci_low_loss"] < 0 < ac["ci_high_loss"]
+    assert "no significant difference" in ac["verdict"]
+    code, out, _ = cli("compare", "sft-a", "sft-b")
+    assert code == 0 and "Δ nats" in out
+    code, out, _ = cli("compare", "sft-a", "sft-b", "--markdown")
+    assert code == 0 and "**B vs A**: sft-b has the lower eval loss" in out and "lower loss: A on 0, B on 60" in out
+
+
+def test_compare_refuses_sft_runs_whose_tokenizers_differ(cli, workspace):
+    _with_losses(workspace, "sft-gpt2", [2.0, 2.5, 3.0], [10, 12, 8], perplexity=10.0, age_s=900)
+    _with_losses(workspace, "sft-llama", [1.0, 1.5, 2.0], [9, 12, 8], perplexity=5.0, age_s=600)
+    code, out, err = cli("compare", "sft-gpt2", "sft-llama", "--json")
+    assert code == 0, err
+    pair = json.loads(out)["pairs"][0]
+    assert pair["refused"] and "different tokenizers" in pair["verdict"] and pair["p_value"] is None

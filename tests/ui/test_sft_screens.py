@@ -75,6 +75,23 @@ async def test_compare_shows_generations_side_by_side(workspace):
             assert line.index(ga) < line.index(gb)  # A's generation left of B's, on the prompt's row
 
 
+async def test_compare_gives_a_verdict_on_per_example_losses(workspace):
+    a = sft_run(workspace, "sft-a", generated=["old", "160", "red"], perplexity=20.0, age_s=900)
+    b = sft_run(workspace, "sft-b", generated=["modern", "162", "blue"], perplexity=9.0, age_s=600)
+    for path, shift in ((a, 0.0), (b, -0.3)):  # B lower on every example by 0.3 nats
+        (path / "predictions.jsonl").write_text("".join(
+            json.dumps({"id": i, "input": f"p{i}", "reference": f"r{i}", "loss": 2.0 + (i % 7) / 10 + shift, "tokens": 10 + i})
+            + "\n" for i in range(40)))
+    app = new_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.open_compare([a.name, b.name])
+        await wait_until(pilot, lambda: app.current_mode == "compare" and app.screen.comparison is not None,
+                         what="the comparison")
+        pair = app.screen.comparison.pairs[0]
+        assert pair.measure == "loss" and pair.significant and pair.winner == 1
+        await wait_for_text(pilot, "sft-b has the lower eval loss")
+
+
 async def test_playground_streams_a_generation_from_an_sft_run(workspace, tiny_gpt2_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

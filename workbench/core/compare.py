@@ -26,6 +26,12 @@ is the two-sided binomial test on the discordant pairs (``scipy.stats.binomtest`
 of the accuracy difference is a percentile bootstrap that resamples examples, keeping each example's pair
 of outcomes together. A difference is called significant only when both agree (p < alpha and the interval
 excludes 0); when they disagree the verdict says so rather than picking one.
+
+Causal-LM SFT runs have no labels: their predictions.jsonl holds each eval example's loss (mean negative
+log-likelihood per response token) and response-token count. Two such runs are tested on the token-weighted
+mean loss difference: a paired sign-flip permutation test for p and a paired bootstrap for the interval, both
+resampling whole examples. Runs whose token counts differ (different tokenizers) are not tested, since their
+per-token losses do not measure the same thing.
 """
 
 from __future__ import annotations
@@ -177,9 +183,12 @@ class Disagreement:
 class PairTest:
     """Paired significance of run ``b`` against run ``a`` (indices) on their shared eval examples.
 
-    Counts: ``a_only`` = A right and B wrong, ``b_only`` = B right and A wrong. ``diff_pt`` and the interval
-    are accuracy(B) − accuracy(A) in percentage points. When ``refused`` is set the statistics are None and
-    ``verdict`` explains why.
+    ``measure`` "accuracy" (labelled tasks): ``a_only`` = A right and B wrong, ``b_only`` = B right and A
+    wrong; ``diff_pt`` and the interval are accuracy(B) − accuracy(A) in percentage points; p is McNemar's.
+    ``measure`` "loss" (causal-LM SFT): ``a_only``/``b_only`` count the examples where A/B has the lower loss;
+    ``diff_loss`` and its interval are loss(B) − loss(A) in nats per response token (negative: B is better);
+    p is a paired sign-flip permutation test. When ``refused`` is set the statistics are None and ``verdict``
+    explains why.
     """
 
     a: int
@@ -199,6 +208,12 @@ class PairTest:
     p_value: float | None = None
     significant: bool | None = None
     winner: int | None = None
+    measure: str = "accuracy"
+    loss_a: float | None = None
+    loss_b: float | None = None
+    diff_loss: float | None = None
+    ci_low_loss: float | None = None
+    ci_high_loss: float | None = None
 
 
 @dataclass
@@ -351,6 +366,54 @@ def verdict_text(test: PairTest, name_a: str, name_b: str, *, confidence: float 
     return f"no significant difference (McNemar p {format_p(p)}; {ci})"
 
 
+def loss_verdict_text(test: PairTest, name_a: str, name_b: str, *, confidence: float = 0.95) -> str:
+    """The plain-words verdict for a computed loss ``PairTest`` (lower loss is better)."""
+    level = f"{confidence * 100:g}%"
+    p, lo, hi, diff = test.p_value, test.ci_low_loss, test.ci_high_loss, test.diff_loss
+    ppl = lambda loss: f"{math.exp(loss):.4g}" if loss < 700 else "inf"
+    if test.significant:
+        (better, worse, d, l, h, lb, lw) = ((name_b, name_a, -diff, -hi, -lo, test.loss_b, test.loss_a) if diff < 0
+                                            else (name_a, name_b, diff, lo, hi, test.loss_a, test.loss_b))
+        return (f"{better} has the lower eval loss: {d:.4f} nats/token less than {worse} (perplexity {ppl(lb)} vs "
+                f"{ppl(lw)}), {level} CI [{l:.4f}, {h:.4f}], p {format_p(p)}")
+    ci = f"bootstrap {level} CI [{lo:+.4f}, {hi:+.4f}] nats/token"
+    if p < 1.0 - confidence:
+        return f"inconclusive: permutation p {format_p(p)} but the {ci} includes 0 ({name_b} − {name_a}: {diff:+.4f})"
+    if lo > 0 or hi < 0:
+        return f"inconclusive: the {ci} excludes 0 but permutation p {format_p(p)} ({name_b} − {name_a}: {diff:+.4f})"
+    return f"no significant difference in eval loss (permutation p {format_p(p)}; {ci})"
+
+
+def paired_loss_stats(loss_a: Sequence[float], loss_b: Sequence[float], tokens: Sequence[int], *,
+                      n_boot: int = DEFAULT_N_BOOT, seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """``(diff, ci_low, ci_high, p)`` for the token-weighted mean loss of B minus that of A.
+
+    Each example contributes ``tokens × (loss_b − loss_a)``; the difference is their sum over the token total
+    (exactly mean loss B − mean loss A, both weighted by tokens, as eval loss is). The interval is a percentile
+    bootstrap over examples; p is a two-sided sign-flip permutation test (under no difference, each example's
+    difference is as likely positive as negative), with the +1 correction so it is never 0.
+    """
+    a, b, w = (np.asarray(v, dtype=np.float64) for v in (loss_a, loss_b, tokens))
+    if a.ndim != 1 or a.size == 0 or a.shape != b.shape or a.shape != w.shape or w.sum() <= 0:
+        raise ValueError("loss_a, loss_b and tokens must be non-empty 1-D sequences of one length, with tokens")
+    d = w * (b - a)
+    diff = float(d.sum() / w.sum())
+    rng = np.random.default_rng(seed)
+    n, boots, flips = a.size, [], []
+    chunk = max(1, _BOOT_CELLS // n)
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, size=(size, n))
+        boots.append(d[idx].sum(1) / w[idx].sum(1))
+        signs = rng.integers(0, 2, size=(size, n)) * 2 - 1
+        flips.append(np.abs((signs * d).sum(1)) / w.sum())
+    boots_all, flips_all = np.concatenate(boots), np.concatenate(flips)
+    tail = (1.0 - confidence) / 2
+    low, high = np.quantile(boots_all, [tail, 1.0 - tail])
+    p = float((1 + np.sum(flips_all >= abs(diff) - 1e-12)) / (1 + flips_all.size))
+    return diff, float(low), float(high), min(1.0, p)
+
+
 # ------------------------------------------------------------------------------------------ reading runs
 @dataclass
 class _Loaded:
@@ -360,6 +423,7 @@ class _Loaded:
     events: list[dict[str, Any]]
     records: dict[Any, dict[str, Any]]  # predictions by id, in file order
     problem: str | None  # why the predictions cannot be used (None: usable)
+    kind: str = "labels"  # "labels" (gold/predicted per example) or "loss" (causal-LM SFT: loss/tokens per example)
 
 
 def _load(run: Run) -> _Loaded:
@@ -367,9 +431,14 @@ def _load(run: Run) -> _Loaded:
     raw = run.read_predictions()
     records: dict[Any, dict[str, Any]] = {}
     problem = None
+    kind = "loss" if run.task == "causal-lm-sft" else "labels"
+    needs = ("id", "loss", "tokens") if kind == "loss" else ("id", "gold", "predicted")
     for rec in raw:
-        if "id" not in rec or "gold" not in rec or "predicted" not in rec:
-            problem = f"{run.name}'s predictions.jsonl has records without id, gold or predicted."
+        if any(k not in rec for k in needs):
+            problem = f"{run.name}'s predictions.jsonl has records without {', '.join(needs[:-1])} or {needs[-1]}."
+            break
+        if kind == "loss" and (_num(rec["loss"]) is None or not isinstance(rec["tokens"], int) or rec["tokens"] < 1):
+            problem = f"{run.name}'s predictions.jsonl has an example without a finite loss over at least one token."
             break
         records[rec["id"]] = rec
     if problem is None and len(records) != len(raw):
@@ -384,9 +453,9 @@ def _load(run: Run) -> _Loaded:
             problem = (f"{run.name}'s predictions.jsonl does not match its recorded accuracy "
                        f"({derived:.4f} from the predictions, {recorded:.4f} in run.json): "
                        f"its per-example results are misaligned and cannot be used.")
-    if problem is None and not records and run.task == "causal-lm-sft":
-        problem = (f"{run.name} is a causal-lm-sft run: no per-example labels to test; compare its eval loss, "
-                   "perplexity and sample generations.")
+    if problem is None and not records and kind == "loss" and run.status == "completed":
+        problem = (f"{run.name} has no per-example eval losses (it was trained before they were recorded); "
+                   "compare its eval loss, perplexity and sample generations.")
     if problem is None and not records:
         status = run.status
         if status in ("running", "queued"):
@@ -395,7 +464,7 @@ def _load(run: Run) -> _Loaded:
             problem = f"{run.name} has no predictions (status: {status})."
     if problem:
         records = {}
-    return _Loaded(run, events, records, problem)
+    return _Loaded(run, events, records, problem, kind)
 
 
 def _eval_info(run: Run) -> dict[str, Any]:
@@ -404,6 +473,8 @@ def _eval_info(run: Run) -> dict[str, Any]:
 
 def _eval_mismatch(x: _Loaded, y: _Loaded) -> str | None:
     """Why runs ``x`` and ``y`` were not evaluated on the same examples, or None if they were."""
+    if x.kind != y.kind:
+        return f"{x.run.name} and {y.run.name} cannot be paired: one has labelled predictions, the other eval losses."
     fx, fy = _eval_info(x.run).get("fingerprint"), _eval_info(y.run).get("fingerprint")
     if fx and fy and fx != fy:
         return (f"{x.run.name} and {y.run.name} were evaluated on different data "
@@ -412,7 +483,8 @@ def _eval_mismatch(x: _Loaded, y: _Loaded) -> str | None:
         common = len(x.records.keys() & y.records.keys())
         return (f"{x.run.name} and {y.run.name} have predictions for different examples "
                 f"({len(x.records)} and {len(y.records)}, {common} in common).")
-    gold = sum(x.records[k]["gold"] != y.records[k]["gold"] for k in x.records)
+    gold = sum(x.records[k].get("gold", x.records[k].get("reference")) != y.records[k].get("gold", y.records[k].get("reference"))
+               for k in x.records)
     if gold:
         return f"{x.run.name} and {y.run.name} disagree on the gold label of {gold} eval example(s): different eval data."
     text = sum(x.records[k].get("input") != y.records[k].get("input") for k in x.records)
@@ -516,8 +588,8 @@ def _evaluation(loaded: _Loaded) -> dict[str, Any] | None:
         return {"per_class": per, "labels": evaluation.get("entity_types") or sorted(per)} if per else None
     if evaluation.get("per_class") and evaluation.get("confusion_matrix") and evaluation.get("labels"):
         return evaluation
-    if not loaded.records:
-        return None
+    if not loaded.records or loaded.kind != "labels":
+        return None  # SFT runs have no classes
     from workbench.core.tasks.classification import classification_report
 
     recs = list(loaded.records.values())
@@ -586,6 +658,8 @@ def _pair_test(x: _Loaded, y: _Loaded, a: int, b: int, label_a: str, label_b: st
     mismatch = _eval_mismatch(x, y)
     if mismatch:
         return PairTest(a, b, verdict=f"not tested: {mismatch}", refused=mismatch)
+    if x.kind == "loss":
+        return _loss_pair_test(x, y, a, b, label_a, label_b, n_boot=n_boot, seed=seed, alpha=alpha)
     keys = list(x.records)
     ca = np.array([x.records[k]["predicted"] == x.records[k]["gold"] for k in keys], dtype=bool)
     cb = np.array([y.records[k]["predicted"] == y.records[k]["gold"] for k in keys], dtype=bool)
@@ -599,6 +673,28 @@ def _pair_test(x: _Loaded, y: _Loaded, a: int, b: int, label_a: str, label_b: st
                     diff_pt=diff * 100, ci_low_pt=low * 100, ci_high_pt=high * 100, p_value=p,
                     significant=significant, winner=(b if diff > 0 else a) if significant else None)
     test.verdict = verdict_text(test, label_a, label_b, confidence=1.0 - alpha)
+    return test
+
+
+def _loss_pair_test(x: _Loaded, y: _Loaded, a: int, b: int, label_a: str, label_b: str, *,
+                    n_boot: int, seed: int, alpha: float) -> PairTest:
+    keys = list(x.records)
+    tokens = [x.records[k]["tokens"] for k in keys]
+    differ = sum(t != y.records[k]["tokens"] for t, k in zip(tokens, keys))
+    if differ:
+        why = (f"{x.run.name} and {y.run.name} split {differ} eval example(s) into different numbers of tokens "
+               "(different tokenizers): their per-token losses do not measure the same thing.")
+        return PairTest(a, b, verdict=f"not tested: {why}", refused=why, measure="loss")
+    la = np.array([float(x.records[k]["loss"]) for k in keys])
+    lb = np.array([float(y.records[k]["loss"]) for k in keys])
+    w = np.asarray(tokens, dtype=np.float64)
+    diff, low, high, p = paired_loss_stats(la, lb, tokens, n_boot=n_boot, seed=seed, confidence=1.0 - alpha)
+    significant = bool(p < alpha and (low > 0 or high < 0))
+    test = PairTest(a, b, verdict="", n=len(keys), a_only=int(np.sum(la < lb)), b_only=int(np.sum(lb < la)),
+                    p_value=p, significant=significant, winner=(b if diff < 0 else a) if significant else None,
+                    measure="loss", loss_a=float((la * w).sum() / w.sum()), loss_b=float((lb * w).sum() / w.sum()),
+                    diff_loss=diff, ci_low_loss=low, ci_high_loss=high)
+    test.verdict = loss_verdict_text(test, label_a, label_b, confidence=1.0 - alpha)
     return test
 
 
@@ -661,13 +757,14 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
 
     metrics = []
     ner = all(r.task == "token-classification" for r in runs)
-    main_metric = "f1" if ner else MAIN_METRIC
+    sft = all(r.task == "causal-lm-sft" for r in runs)
+    main_metric = "f1" if ner else "eval_loss" if sft else MAIN_METRIC
     rows = METRIC_ROWS + tuple(r for r in NER_METRIC_ROWS if any(mv[r[0]] is not None for mv in metric_values))
     rows += SFT_METRIC_ROWS if "causal-lm-sft" in tasks else ()
     for key, label, better in rows:
         values = [mv[key] for mv in metric_values]
-        if ner and key in ("accuracy", "macro_f1"):
-            continue  # text-classification metrics: NER runs have none
+        if (ner or sft) and key in ("accuracy", "macro_f1"):
+            continue  # text-classification metrics: NER and SFT runs have none
         metrics.append(MetricRow(key=key, label=label, better=better, values=values, deltas=_deltas(values),
                                  best=_best(values, better), main=key == main_metric))
 
@@ -681,6 +778,7 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
     confusion = [Confusion(i, [str(x) for x in ev["labels"]], [list(map(int, row)) for row in ev["confusion_matrix"]])
                  if ev and ev.get("confusion_matrix") else None for i, ev in enumerate(evaluations)]
 
+    labelled = [i for i in members if loaded[i].kind == "labels"]
     pairs = [_pair_test(loaded[a], loaded[b], a, b, labels_of[a], labels_of[b], n_boot=int(n_boot), seed=seed, alpha=alpha)
              for a, b in itertools.combinations(range(len(runs)), 2)]
 
@@ -694,15 +792,18 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
         labels=labels,
         per_class=_per_class(evaluations, labels),
         confusion=confusion,
-        disagreements=_disagreements(loaded, members, letters),
-        disagreement_runs=members,
+        # Only labelled predictions can disagree; SFT runs (per-example losses) are paired in ``pairs`` alone.
+        disagreements=_disagreements(loaded, labelled, letters),
+        disagreement_runs=labelled,
         pairs=pairs,
         same_eval=len(members) == len(runs),
         eval_rows=len(loaded[members[0]].records) if members else None,
         notes=list(dict.fromkeys(notes)),  # the same reason can come from several runs; say it once
         settings={"seed": seed, "n_boot": int(n_boot), "alpha": alpha, "confidence": 1.0 - alpha,
                   "test": "McNemar exact (two-sided binomial on discordant pairs)",
-                  "interval": "paired percentile bootstrap of the accuracy difference"},
+                  "interval": "paired percentile bootstrap of the accuracy difference",
+                  "loss_test": "paired sign-flip permutation test of the token-weighted eval-loss difference (SFT runs)",
+                  "loss_interval": "paired percentile bootstrap of the token-weighted eval-loss difference (SFT runs)"},
     )
 
 
@@ -785,12 +886,15 @@ def render_markdown(comparison: Comparison, *, top: int = 10, gold: str | None =
     out += ["", "### Verdict", ""]
     for p in c.pairs:
         line = f"- **{letters[p.b]} vs {letters[p.a]}**: {_md(p.verdict)}"
-        if not p.refused:
+        if not p.refused and p.measure == "loss":
+            line += (f" — {p.n} examples; lower loss: {letters[p.a]} on {p.a_only}, {letters[p.b]} on {p.b_only}")
+        elif not p.refused:
             line += (f" — {p.n} examples; {letters[p.a]} right/{letters[p.b]} wrong: {p.a_only}, "
                      f"{letters[p.b]} right/{letters[p.a]} wrong: {p.b_only}")
         out.append(line)
     out += ["", f"<sub>McNemar exact test on the examples where exactly one run is right; paired bootstrap {level} "
-            f"interval of the accuracy difference ({c.settings['n_boot']:,} resamples, seed {c.settings['seed']}).</sub>",
+            f"interval of the accuracy difference ({c.settings['n_boot']:,} resamples, seed {c.settings['seed']}). "
+            "SFT runs: sign-flip permutation test and paired bootstrap of the eval-loss difference per response token.</sub>",
             "", "### Metrics", ""]
     header = ["metric"] + [f"{r.letter} {_md(r.label)}" for r in c.runs] + [f"Δ {r.letter}−A" for r in c.runs[1:]]
     rows = []
@@ -859,14 +963,21 @@ def render_rich(comparison: Comparison, *, top: int = 10, gold: str | None = Non
     for note in c.notes:
         parts.append(Text(f"⚠ {note}", style="yellow"))
 
-    verdicts = Table(title="significance (accuracy, paired on the same examples)", title_justify="left", box=None,
-                     header_style="bold")
-    for col in ("pair", "n", "A✔B✘", "A✘B✔", "Δ pt", f"{c.settings['confidence'] * 100:g}% CI pt", "p", "verdict"):
+    losses = any(p.measure == "loss" for p in c.pairs)
+    verdicts = Table(title="significance (paired on the same examples: " + ("eval loss per token, nats; A✔B✘ = A lower"
+                                                                             if losses else "accuracy") + ")",
+                     title_justify="left", box=None, header_style="bold")
+    unit = "nats" if losses else "pt"
+    for col in ("pair", "n", "A✔B✘", "A✘B✔", f"Δ {unit}", f"{c.settings['confidence'] * 100:g}% CI {unit}", "p", "verdict"):
         verdicts.add_column(col, justify="left" if col in ("pair", "verdict") else "right", overflow="fold")
     for p in c.pairs:
         style = "green" if p.significant else ("dim" if p.refused else "")
         if p.refused:
             verdicts.add_row(f"{letters[p.b]} vs {letters[p.a]}", "—", "—", "—", "—", "—", "—", Text(p.verdict, style=style))
+        elif p.measure == "loss":
+            verdicts.add_row(f"{letters[p.b]} vs {letters[p.a]}", str(p.n), str(p.a_only), str(p.b_only),
+                             f"{p.diff_loss:+.4f}", f"[{p.ci_low_loss:+.4f}, {p.ci_high_loss:+.4f}]",
+                             format_p(p.p_value).lstrip("= "), Text(p.verdict, style=style))
         else:
             verdicts.add_row(f"{letters[p.b]} vs {letters[p.a]}", str(p.n), str(p.a_only), str(p.b_only),
                              f"{p.diff_pt:+.1f}", f"[{p.ci_low_pt:+.1f}, {p.ci_high_pt:+.1f}]", format_p(p.p_value).lstrip("= "),

@@ -444,16 +444,48 @@ def sample_generations(model, tokenizer, conversations: Sequence[Sequence[dict[s
     return out
 
 
-def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Sample generations on the first N_SAMPLES held-out prompts (in run.json evaluation.samples).
+def example_losses(model, tokenizer, conversations: Sequence[Sequence[dict[str, str]]], *, max_length: int,
+                   batch_size: int = 8) -> list[tuple[float, int]]:
+    """Per conversation, in input order: ``(loss, tokens)``, the mean negative log-likelihood (nats) of its
+    response tokens under ``model`` and their count, with the examples encoded exactly as for training."""
+    import torch
 
-    No per-example records: predictions.jsonl is for classification comparisons; SFT runs are compared on
-    loss, perplexity and these samples.
-    """
+    ensure_special_tokens(tokenizer)
+    rows = [encode_example(tokenizer, list(m), max_length) for m in conversations]
+    pad = collator(tokenizer)
+    device = next(model.parameters()).device
+    out: list[tuple[float, int]] = []
     model.eval()
-    convs = [list(m) for m in data.eval["messages"][:N_SAMPLES]]
-    samples = sample_generations(model, tokenizer, convs)
-    return {"samples": samples, "sample_settings": {"decoding": "greedy", "max_new_tokens": SAMPLE_MAX_NEW_TOKENS}}, []
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            batch = {k: v.to(device) for k, v in pad(rows[start:start + batch_size]).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            labels = batch["labels"][:, 1:]
+            for i in range(labels.shape[0]):  # one row at a time: fp32 logits of a whole batch can be GBs
+                nll = torch.nn.functional.cross_entropy(logits[i, :-1].float(), labels[i], ignore_index=IGNORE_INDEX,
+                                                        reduction="sum")
+                count = int((labels[i] != IGNORE_INDEX).sum())
+                out.append((float(nll) / count if count else float("nan"), count))
+    return out
+
+
+def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Sample generations on the first N_SAMPLES held-out prompts (in run.json evaluation.samples), and one
+    record per eval example with its loss and response-token count: what ``compare`` pairs SFT runs on."""
+    model.eval()
+    conversations = [list(m) for m in data.eval["messages"]]
+    samples = sample_generations(model, tokenizer, conversations[:N_SAMPLES])
+    losses = example_losses(model, tokenizer, conversations, max_length=cfg.max_length,
+                            batch_size=max(1, min(cfg.eval_batch_size, 8)))
+    records = [{"id": i, "input": conv[-2]["content"] if len(conv) > 1 else "", "reference": conv[-1]["content"],
+                "loss": loss, "tokens": tokens}
+               for i, (conv, (loss, tokens)) in enumerate(zip(conversations, losses)) if tokens]
+    total = sum(r["tokens"] for r in records)
+    report = {"samples": samples, "sample_settings": {"decoding": "greedy", "max_new_tokens": SAMPLE_MAX_NEW_TOKENS},
+              # token-weighted mean of the per-example losses (the Trainer's eval_loss averages per batch)
+              "example_loss": sum(r["loss"] * r["tokens"] for r in records) / total if total else None,
+              "response_tokens": total}
+    return report, records
 
 
 def stream_generate(model, tokenizer, messages: Sequence[dict[str, str]], *, max_new_tokens: int = 128,
