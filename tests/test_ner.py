@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from helpers import SAMPLE_DATA, SHARED_DATASETS
@@ -325,3 +326,57 @@ def test_a_run_created_without_the_launcher_gets_the_task_learning_rate_from_its
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = store.get(run.id)
     assert run.status == "completed" and run.config["lr"] == 2e-4
+
+
+# ------------------------------------------------------------------------------------------ compare
+def test_entity_counts_and_paired_f1_on_a_hand_checked_example():
+    from workbench.core.compare import entity_counts, paired_f1_stats
+
+    rec = {"gold_spans": [{"type": "PER", "start": 0, "end": 2}, {"type": "LOC", "start": 3, "end": 4}],
+           "predicted_spans": [{"type": "PER", "start": 0, "end": 2}, {"type": "ORG", "start": 3, "end": 4},
+                               {"type": "LOC", "start": 5, "end": 6}]}
+    assert entity_counts(rec) == (1, 3, 2)  # PER right; ORG is the wrong type, the second LOC is spurious
+    # A: 10 sentences with 1 of 2 entities right (F1 0.5); B finds both in 9 of them (F1 0.95).
+    a = [(1, 2, 2)] * 10
+    b = [(2, 2, 2)] * 9 + [(1, 2, 2)]
+    diff, low, high, p = paired_f1_stats(a, b, n_boot=2000, seed=0)
+    assert diff == pytest.approx(0.95 - 0.5)
+    assert 0 < low <= diff <= high and p < 0.01
+    diff, low, high, p = paired_f1_stats(a, a, n_boot=500, seed=0)
+    assert diff == low == high == 0.0 and p == 1.0
+
+
+def test_compare_tests_ner_runs_on_entity_f1(ner_trained, workspace):
+    import shutil
+
+    from workbench.core.compare import compare_runs, entity_counts, render_markdown
+    from workbench.core.runs import RunStore
+
+    src, _ = ner_trained
+    run = RunStore(src).get("ner-tiny")
+    for name in ("ner-a", "ner-b"):
+        dst = workspace / "runs" / f"{run.id}-{name}"
+        shutil.copytree(run.path, dst)
+        info = json.loads((dst / "run.json").read_text())
+        info.update(id=dst.name, name=name)
+        (dst / "run.json").write_text(json.dumps(info))
+    # B: the gold tags on every sentence, i.e. a perfect tagger.
+    b_dir = workspace / "runs" / f"{run.id}-ner-b"
+    records = [json.loads(line) for line in (b_dir / "predictions.jsonl").read_text().splitlines()]
+    for r in records:
+        r.update(predicted=r["gold"], predicted_tags=r["gold_tags"], predicted_spans=r["gold_spans"], correct=True)
+    (b_dir / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    store = RunStore(workspace)
+    c = compare_runs([store.get("ner-a"), store.get("ner-b")], n_boot=2000)
+    pair = c.pairs[0]
+    assert pair.measure == "entity_f1" and pair.refused is None and pair.n == 40
+    # The records' entity counts give back the run's own (seqeval) F1.
+    counts = np.asarray([entity_counts(json.loads(line)) for line in (run.path / "predictions.jsonl").read_text().splitlines()])
+    assert pair.f1_a == pytest.approx(run.metrics["f1"]) == pytest.approx(2 * counts[:, 0].sum() / counts[:, 1:].sum())
+    assert pair.f1_b == 1.0 and pair.diff_pt == pytest.approx((1.0 - run.metrics["f1"]) * 100)
+    assert pair.ci_low_pt <= pair.diff_pt <= pair.ci_high_pt
+    if run.metrics["f1"] < 0.95:  # the tiny model leaves room for a clear difference (measured F1 ~0.88)
+        assert pair.significant and pair.winner == 1 and "ner-b is better than ner-a on entity F1" in pair.verdict
+    md = render_markdown(c)
+    assert "approximate randomization" in md and "McNemar" not in md and "40 sentences" in md

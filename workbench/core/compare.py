@@ -27,6 +27,11 @@ of the accuracy difference is a percentile bootstrap that resamples examples, ke
 of outcomes together. A difference is called significant only when both agree (p < alpha and the interval
 excludes 0); when they disagree the verdict says so rather than picking one.
 
+Token-classification (NER) runs are tested on entity-level micro F1, the metric they are trained and
+reported on: an approximate randomization test (each sentence's predictions are swapped between the runs
+with probability 1/2) for p and a paired bootstrap of sentences for the interval, both on per-sentence
+counts of correct, predicted and gold entities. The sentence exact-match counts are kept as context.
+
 Causal-LM SFT runs have no labels: their predictions.jsonl holds each eval example's loss (mean negative
 log-likelihood per response token) and response-token count. Two such runs are tested on the token-weighted
 mean loss difference: a paired sign-flip permutation test for p and a paired bootstrap for the interval, both
@@ -185,6 +190,8 @@ class PairTest:
 
     ``measure`` "accuracy" (labelled tasks): ``a_only`` = A right and B wrong, ``b_only`` = B right and A
     wrong; ``diff_pt`` and the interval are accuracy(B) − accuracy(A) in percentage points; p is McNemar's.
+    ``measure`` "entity_f1" (NER): the counts are sentence exact matches, ``f1_a``/``f1_b`` the runs' entity
+    micro F1, ``diff_pt`` and the interval F1(B) − F1(A) in points, p from approximate randomization.
     ``measure`` "loss" (causal-LM SFT): ``a_only``/``b_only`` count the examples where A/B has the lower loss;
     ``diff_loss`` and its interval are loss(B) − loss(A) in nats per response token (negative: B is better);
     p is a paired sign-flip permutation test. When ``refused`` is set the statistics are None and ``verdict``
@@ -209,6 +216,8 @@ class PairTest:
     significant: bool | None = None
     winner: int | None = None
     measure: str = "accuracy"
+    f1_a: float | None = None
+    f1_b: float | None = None
     loss_a: float | None = None
     loss_b: float | None = None
     diff_loss: float | None = None
@@ -350,20 +359,66 @@ def verdict_text(test: PairTest, name_a: str, name_b: str, *, confidence: float 
     """The plain-words verdict for a computed ``PairTest`` (names are how the runs are called)."""
     level = f"{confidence * 100:g}%"
     p, lo, hi, diff = test.p_value, test.ci_low_pt, test.ci_high_pt, test.diff_pt
+    ner = test.measure == "entity_f1"
+    on, test_name = (" on entity F1", "randomization") if ner else ("", "McNemar")
     if test.significant:
         # Speak from the winner's side, so the difference is always positive.
         if diff > 0:
-            return f"{name_b} is better than {name_a}: {_pt(diff)} pt, {level} CI [{_pt(lo, False)}, {_pt(hi, False)}], p {format_p(p)}"
-        return f"{name_a} is better than {name_b}: {_pt(-diff)} pt, {level} CI [{_pt(-hi, False)}, {_pt(-lo, False)}], p {format_p(p)}"
+            return f"{name_b} is better than {name_a}{on}: {_pt(diff)} pt, {level} CI [{_pt(lo, False)}, {_pt(hi, False)}], p {format_p(p)}"
+        return f"{name_a} is better than {name_b}{on}: {_pt(-diff)} pt, {level} CI [{_pt(-hi, False)}, {_pt(-lo, False)}], p {format_p(p)}"
     ci = f"bootstrap {level} CI [{_pt(lo)}, {_pt(hi)}] pt"
     alpha = 1.0 - confidence
     if p < alpha:
-        return (f"inconclusive: McNemar p {format_p(p)} but the {ci} includes 0 "
-                f"({name_b} − {name_a}: {_pt(diff)} pt)")
+        return (f"inconclusive: {test_name} p {format_p(p)} but the {ci} includes 0 "
+                f"({name_b} − {name_a}{on}: {_pt(diff)} pt)")
     if lo > 0 or hi < 0:
-        return (f"inconclusive: the {ci} excludes 0 but McNemar p {format_p(p)} "
-                f"({name_b} − {name_a}: {_pt(diff)} pt)")
-    return f"no significant difference (McNemar p {format_p(p)}; {ci})"
+        return (f"inconclusive: the {ci} excludes 0 but {test_name} p {format_p(p)} "
+                f"({name_b} − {name_a}{on}: {_pt(diff)} pt)")
+    return f"no significant difference{on} ({test_name} p {format_p(p)}; {ci})"
+
+
+def entity_counts(record: dict[str, Any]) -> tuple[int, int, int]:
+    """``(correct, predicted, gold)`` entities of one NER prediction record: exact (type, start, end) matches."""
+    key = lambda span: (span["type"], span["start"], span["end"])
+    gold = {key(s) for s in record.get("gold_spans") or []}
+    pred = {key(s) for s in record.get("predicted_spans") or []}
+    return len(gold & pred), len(pred), len(gold)
+
+
+def _micro_f1(counts: np.ndarray) -> np.ndarray:
+    """Entity micro F1 from summed ``(correct, predicted, gold)`` counts (last axis): 2·correct / (predicted + gold)."""
+    return 2.0 * counts[..., 0] / np.maximum(counts[..., 1] + counts[..., 2], 1.0)
+
+
+def paired_f1_stats(counts_a: Sequence[Sequence[int]], counts_b: Sequence[Sequence[int]], *, n_boot: int = DEFAULT_N_BOOT,
+                    seed: int = 0, confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """``(diff, ci_low, ci_high, p)`` for entity micro F1(B) − F1(A), as fractions.
+
+    ``counts_*`` hold one ``(correct, predicted, gold)`` row per sentence (:func:`entity_counts`). The interval is a
+    percentile bootstrap that resamples sentences; p is two-sided approximate randomization: each resample
+    swaps each sentence's predictions between the runs with probability 1/2 (the standard test for F1, which
+    is not a mean over sentences), with the +1 correction so it is never 0.
+    """
+    a, b = np.asarray(counts_a, dtype=np.float64), np.asarray(counts_b, dtype=np.float64)
+    if a.ndim != 2 or a.shape[1] != 3 or a.shape != b.shape or a.shape[0] == 0:
+        raise ValueError("counts_a and counts_b must be non-empty (n, 3) arrays of one shape")
+    n = a.shape[0]
+    total_a, total_b, delta = a.sum(0), b.sum(0), b - a
+    diff = float(_micro_f1(total_b) - _micro_f1(total_a))
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _BOOT_CELLS // (3 * n))
+    boots, swaps = [], []
+    for start in range(0, n_boot, chunk):
+        k = min(chunk, n_boot - start)
+        idx = rng.integers(0, n, size=(k, n))
+        boots.append(_micro_f1(b[idx].sum(1)) - _micro_f1(a[idx].sum(1)))
+        moved = rng.integers(0, 2, size=(k, n)).astype(np.float64) @ delta  # B's counts given to A and back
+        swaps.append(np.abs(_micro_f1(total_b - moved) - _micro_f1(total_a + moved)))
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(np.concatenate(boots), [tail, 1.0 - tail])
+    swapped = np.concatenate(swaps)
+    p = float((1 + np.sum(swapped >= abs(diff) - 1e-12)) / (1 + swapped.size))
+    return diff, float(low), float(high), min(1.0, p)
 
 
 def loss_verdict_text(test: PairTest, name_a: str, name_b: str, *, confidence: float = 0.95) -> str:
@@ -664,14 +719,24 @@ def _pair_test(x: _Loaded, y: _Loaded, a: int, b: int, label_a: str, label_b: st
     ca = np.array([x.records[k]["predicted"] == x.records[k]["gold"] for k in keys], dtype=bool)
     cb = np.array([y.records[k]["predicted"] == y.records[k]["gold"] for k in keys], dtype=bool)
     a_only, b_only = int(np.sum(ca & ~cb)), int(np.sum(~ca & cb))
-    p = mcnemar_exact(a_only, b_only)
-    low, high = paired_bootstrap_ci(ca, cb, n_boot=n_boot, seed=seed, confidence=1.0 - alpha)
-    diff = float(cb.mean() - ca.mean())
+    ner = all(side.run.task == "token-classification" and all("gold_spans" in r and "predicted_spans" in r
+                                                               for r in side.records.values()) for side in (x, y))
+    f1_a = f1_b = None
+    if ner:  # entity micro F1: what NER runs are trained and reported on
+        counts_a = [entity_counts(x.records[k]) for k in keys]
+        counts_b = [entity_counts(y.records[k]) for k in keys]
+        diff, low, high, p = paired_f1_stats(counts_a, counts_b, n_boot=n_boot, seed=seed, confidence=1.0 - alpha)
+        f1_a, f1_b = (float(_micro_f1(np.asarray(c, dtype=np.float64).sum(0))) for c in (counts_a, counts_b))
+    else:
+        p = mcnemar_exact(a_only, b_only)
+        low, high = paired_bootstrap_ci(ca, cb, n_boot=n_boot, seed=seed, confidence=1.0 - alpha)
+        diff = float(cb.mean() - ca.mean())
     significant = bool(p < alpha and (low > 0 or high < 0))
     test = PairTest(a, b, verdict="", n=len(keys), both_right=int(np.sum(ca & cb)), a_only=a_only, b_only=b_only,
                     both_wrong=int(np.sum(~ca & ~cb)), accuracy_a=float(ca.mean()), accuracy_b=float(cb.mean()),
                     diff_pt=diff * 100, ci_low_pt=low * 100, ci_high_pt=high * 100, p_value=p,
-                    significant=significant, winner=(b if diff > 0 else a) if significant else None)
+                    significant=significant, winner=(b if diff > 0 else a) if significant else None,
+                    measure="entity_f1" if ner else "accuracy", f1_a=f1_a, f1_b=f1_b)
     test.verdict = verdict_text(test, label_a, label_b, confidence=1.0 - alpha)
     return test
 
@@ -802,6 +867,8 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
         settings={"seed": seed, "n_boot": int(n_boot), "alpha": alpha, "confidence": 1.0 - alpha,
                   "test": "McNemar exact (two-sided binomial on discordant pairs)",
                   "interval": "paired percentile bootstrap of the accuracy difference",
+                  "ner_test": "approximate randomization of entity micro F1, swapping sentences (NER runs)",
+                  "ner_interval": "paired percentile bootstrap of sentences for the entity F1 difference (NER runs)",
                   "loss_test": "paired sign-flip permutation test of the token-weighted eval-loss difference (SFT runs)",
                   "loss_interval": "paired percentile bootstrap of the token-weighted eval-loss difference (SFT runs)"},
     )
@@ -865,6 +932,22 @@ def _prediction_cell(p: RunPrediction | None) -> str:
     return f"{'✔' if p.correct else '✘'} {p.predicted}{score}"
 
 
+def tests_footnote(c: Comparison) -> str:
+    """How the pairs of ``c`` were tested, naming only the tests that were used."""
+    level = f"{c.settings['confidence'] * 100:g}%"
+    used = {p.measure for p in c.pairs if not p.refused} or {"accuracy"}
+    resamples = f"{c.settings['n_boot']:,} resamples, seed {c.settings['seed']}"
+    parts = {
+        "accuracy": f"McNemar exact test on the examples where exactly one run is right; paired bootstrap {level} "
+                    "interval of the accuracy difference",
+        "entity_f1": f"entity F1 (NER): approximate randomization, swapping whole sentences between the runs; paired "
+                     f"bootstrap {level} interval over sentences",
+        "loss": f"eval loss (SFT): sign-flip permutation test and paired bootstrap {level} interval of the "
+                "token-weighted loss difference per response token",
+    }
+    return "; ".join(parts[m] for m in ("accuracy", "entity_f1", "loss") if m in used) + f" ({resamples})."
+
+
 def render_markdown(comparison: Comparison, *, top: int = 10, gold: str | None = None) -> str:
     """A Markdown report to paste into a pull request: verdicts first, then the evidence.
 
@@ -872,7 +955,6 @@ def render_markdown(comparison: Comparison, *, top: int = 10, gold: str | None =
     """
     c = comparison
     letters = [r.letter for r in c.runs]
-    level = f"{c.settings['confidence'] * 100:g}%"
     out = [f"## Run comparison: {' vs '.join(f'{r.letter} `{_md(r.label)}`' for r in c.runs)}", ""]
     out += _table(["", "run", "id", "status", "model", "eval set"],
                   [[r.letter, _md(r.label), f"`{r.id}`", r.status, _md(r.model or "—"),
@@ -889,13 +971,11 @@ def render_markdown(comparison: Comparison, *, top: int = 10, gold: str | None =
         if not p.refused and p.measure == "loss":
             line += (f" — {p.n} examples; lower loss: {letters[p.a]} on {p.a_only}, {letters[p.b]} on {p.b_only}")
         elif not p.refused:
-            line += (f" — {p.n} examples; {letters[p.a]} right/{letters[p.b]} wrong: {p.a_only}, "
-                     f"{letters[p.b]} right/{letters[p.a]} wrong: {p.b_only}")
+            line += (f" — {p.n} {'sentences' if p.measure == 'entity_f1' else 'examples'}; "
+                     f"{letters[p.a]} right/{letters[p.b]} wrong: {p.a_only}, {letters[p.b]} right/{letters[p.a]} wrong: {p.b_only}"
+                     + (f"; entity F1 {p.f1_a:.4f} vs {p.f1_b:.4f}" if p.measure == "entity_f1" else ""))
         out.append(line)
-    out += ["", f"<sub>McNemar exact test on the examples where exactly one run is right; paired bootstrap {level} "
-            f"interval of the accuracy difference ({c.settings['n_boot']:,} resamples, seed {c.settings['seed']}). "
-            "SFT runs: sign-flip permutation test and paired bootstrap of the eval-loss difference per response token.</sub>",
-            "", "### Metrics", ""]
+    out += ["", f"<sub>{tests_footnote(c)}</sub>", "", "### Metrics", ""]
     header = ["metric"] + [f"{r.letter} {_md(r.label)}" for r in c.runs] + [f"Δ {r.letter}−A" for r in c.runs[1:]]
     rows = []
     for m in c.metrics:
@@ -964,8 +1044,9 @@ def render_rich(comparison: Comparison, *, top: int = 10, gold: str | None = Non
         parts.append(Text(f"⚠ {note}", style="yellow"))
 
     losses = any(p.measure == "loss" for p in c.pairs)
-    verdicts = Table(title="significance (paired on the same examples: " + ("eval loss per token, nats; A✔B✘ = A lower"
-                                                                             if losses else "accuracy") + ")",
+    what = ("eval loss per token, nats; A✔B✘ = A lower" if losses else
+            "entity F1; A✔B✘ counts whole sentences" if any(p.measure == "entity_f1" for p in c.pairs) else "accuracy")
+    verdicts = Table(title=f"significance (paired on the same examples: {what})",
                      title_justify="left", box=None, header_style="bold")
     unit = "nats" if losses else "pt"
     for col in ("pair", "n", "A✔B✘", "A✘B✔", f"Δ {unit}", f"{c.settings['confidence'] * 100:g}% CI {unit}", "p", "verdict"):
