@@ -51,7 +51,9 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--lora", action="store_true", help="train LoRA adapters (peft) instead of all weights")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (for large models)")
     parser.add_argument("--export", action="store_true", help="also export to ONNX and time generation")
+    parser.add_argument("--int8", action="store_true", help="with --export: also int8, then `bench` PyTorch vs fp32 vs int8")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if not args.data.is_file():
@@ -62,7 +64,8 @@ def main() -> int:
     model_dir = build_model(work / "model", args.arch, args.hidden, args.layers)
     ws = work / "ws"
     cmd = [sys.executable, "-m", "workbench", "--workspace", str(ws), "train", "--data", str(args.data),
-           "--model", str(model_dir), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
+           "--model", str(model_dir), *(["--max-steps", str(args.max_steps)] if args.max_steps else ["--epochs", str(args.epochs)]),
+           "--batch-size", str(args.batch_size),
            "--lr", str(args.lr), "--max-length", str(args.max_length), "--logging-steps", "5",
            "--name", "alpaca-sft" + ("-lora" if args.lora else ""), "--json"]
     if args.lora:
@@ -90,7 +93,7 @@ def main() -> int:
         "eval_origin": info["data"]["eval"]["origin"],
         "model": {"arch": args.arch, "hidden": args.hidden, "layers": args.layers, "vocab": 2048,
                   "parameters": info.get("parameters"), "init": "random (no pretrained causal LM available)"},
-        "settings": {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "settings": {"epochs": args.epochs, "max_steps": args.max_steps, "batch_size": args.batch_size, "lr": args.lr,
                      "max_length": args.max_length, "finetune": "lora" if args.lora else "full"},
         "steps": info["progress"]["step"],
         "first_losses": [round(e["loss"], 4) for e in first],
@@ -108,7 +111,8 @@ def main() -> int:
     if args.export:
         export_dir = work / "export"
         ex = subprocess.run([sys.executable, "-m", "workbench", "--workspace", str(ws), "export", summary["id"],
-                             "--out", str(export_dir), "--json"], capture_output=True, text=True, env=env)
+                             "--out", str(export_dir), "--json", *(["--int8"] if args.int8 else [])],
+                            capture_output=True, text=True, env=env)
         if ex.returncode != 0:
             result["export_error"] = ex.stderr.strip()[-500:]
         else:
@@ -128,7 +132,12 @@ def main() -> int:
             result["export"] = {"greedy_identical": f"{v['identical']}/{v['prompts']}",
                                 "max_abs_logit_diff_prompt": v["max_abs_logit_diff_prompt"],
                                 "onnx_mb": round(manifest["sizes_bytes"]["model.onnx"] / 1e6, 1),
-                                "onnx_tokens_per_s": round(best[1] / best[0], 1) if best[1] else None}
+                                "onnx_tokens_per_s": round(best[1] / best[0], 1) if best[1] else None,
+                                "quality": v.get("quality"), "int8_greedy_identical": v.get("int8_greedy_identical")}
+            if args.int8:
+                from workbench.core.bench import BenchSettings, bench_lm_export
+
+                result["bench"] = bench_lm_export(export_dir, BenchSettings(threads=2))
     out = args.out or REPO / "benchmarks" / "results" / f"alpaca_sft{'_lora' if args.lora else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 import subprocess
 import sys
 
@@ -171,11 +172,88 @@ def test_cli_export_predict_and_refusals(gpt2_export, capsys):
     from workbench.core.lm_inference import OnnxGenerator
 
     assert capsys.readouterr().out == OnnxGenerator(export_dir).generate(PROMPTS[1], max_new_tokens=6) + "\n"
-    for argv, message in ((["export", "full-gpt2", "--int8", "--force"], "int8 export of causal LMs is not supported"),
-                          (["export", "full-gpt2"], "already exists"),
-                          (["bench", str(export_dir)], "bench measures classification exports"),
+    for argv, message in ((["export", "full-gpt2"], "already exists"),
+                          (["predict", str(export_dir), "x", "--int8"], "has no int8 model"),
                           (["predict", str(export_dir), "x", "--top-p", "0"], "--top-p")):
         assert main(["--workspace", str(ws), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not list((ws / "exports").glob(".*partial*"))
+
+
+@pytest.fixture(scope="module")
+def gpt2_int8_export(tiny_gpt2_dir, tmp_path_factory):
+    from workbench.core.export import export_run
+
+    ws = tmp_path_factory.mktemp("sft-int8-ws")
+    store, run = _canned_run(ws, "int8-gpt2", lambda d: shutil.copytree(tiny_gpt2_dir, d))
+    # Random weights: int8's perplexity change says nothing here, so the gate is opened wide.
+    manifest = export_run(run, workspace=store.workspace, int8=True, max_int8_drop=1000.0)
+    return ws, run, manifest
+
+
+def test_int8_export_scores_every_engine_on_the_eval_conversations(gpt2_int8_export):
+    import math
+    from pathlib import Path
+
+    from workbench.core.lm_inference import OnnxGenerator
+
+    ws, run, manifest = gpt2_int8_export
+    export_dir = Path(manifest["path"])
+    assert manifest["files"]["int8"] == "model.int8.onnx" and (export_dir / "model.int8.onnx").is_file()
+    assert manifest["sizes_bytes"]["model.int8.onnx"] < manifest["sizes_bytes"]["model.onnx"]
+    quality = manifest["validation"]["quality"]
+    assert quality["rows"] == 20 and quality["response_tokens"] > 20  # the 20 dev conversations of the sample data
+    engines = {e["engine"]: e for e in quality["engines"]}
+    assert list(engines) == ["pytorch", "onnx-fp32", "onnx-int8"]
+    # ONNX fp32 scores every response as PyTorch does; int8 differs a little and says by how much.
+    assert engines["onnx-fp32"]["max_abs_loss_diff"] < 1e-4
+    assert engines["onnx-fp32"]["eval_loss"] == pytest.approx(engines["pytorch"]["eval_loss"], abs=1e-5)
+    int8 = engines["onnx-int8"]
+    assert int8["perplexity"] == pytest.approx(math.exp(int8["eval_loss"]))
+    assert int8["perplexity_increase_pct"] == pytest.approx((int8["perplexity"] / engines["pytorch"]["perplexity"] - 1) * 100, abs=1e-3)
+    assert 0 < int8["max_abs_loss_diff"] < 1.0
+    assert 0 <= manifest["validation"]["int8_greedy_identical"] <= 4
+    assert "| onnx-int8 |" in (export_dir / "README.md").read_text()
+    text = OnnxGenerator(export_dir, int8=True).generate(PROMPTS[1], max_new_tokens=5)
+    assert isinstance(text, str)
+
+
+def test_int8_export_is_refused_when_perplexity_rises_too_much(gpt2_int8_export, monkeypatch):
+    from workbench.core import lm_export
+    from workbench.core.export import export_run
+
+    ws, run, _ = gpt2_int8_export
+    real = lm_export.quality_report
+
+    def worse(*args, **kwargs):
+        report = real(*args, **kwargs)
+        report["engines"][-1]["perplexity_increase_pct"] = 12.5
+        return report
+
+    monkeypatch.setattr(lm_export, "quality_report", worse)
+    with pytest.raises(WorkbenchError, match=r"int8 perplexity is 12.50% above PyTorch's on 20 eval conversations"):
+        export_run(run, workspace=ws, int8=True, force=True)  # default gate: 5%
+    assert (ws / "exports" / "int8-gpt2" / "model.int8.onnx").is_file()  # the earlier export is untouched
+    assert not list((ws / "exports").glob(".*partial*"))
+
+
+def test_bench_of_a_causal_lm_export(gpt2_int8_export, capsys):
+    from workbench.cli import main
+
+    ws, _, manifest = gpt2_int8_export
+    assert main(["--workspace", str(ws), "bench", manifest["path"], "--threads", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["kind"] == "causal-lm" and result["settings"]["threads"] == 1 and result["settings"]["batch"] == 1
+    assert list(result["engines"]) == ["pytorch", "onnx-fp32", "onnx-int8"]
+    for name, row in result["engines"].items():
+        assert row["prefill_p50_ms"] > 0 and row["decode_p50_ms"] > 0
+        assert row["decode_tokens_per_s"] == pytest.approx(1000 / row["decode_p50_ms"], rel=1e-2)
+        if name != "pytorch":
+            assert row["speedup_decode_p50"] == pytest.approx(
+                result["engines"]["pytorch"]["decode_p50_ms"] / row["decode_p50_ms"], rel=1e-2)
+    saved = json.loads((Path(manifest["path"]) / "manifest.json").read_text())["benchmark"]
+    assert saved["engines"].keys() == result["engines"].keys()
+    assert main(["--workspace", str(ws), "bench", manifest["path"], "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "decode ms/token" in out and "onnx-int8" in out

@@ -503,20 +503,26 @@ def move_into_place(partial: Path, target: Path) -> None:
 
 def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Workspace | str | None = None,
                int8: bool = False, opset: int = DEFAULT_OPSET, force: bool = False,
-               data: str | os.PathLike | None = None, max_int8_drop: float = DEFAULT_MAX_INT8_DROP,
+               data: str | os.PathLike | None = None, max_int8_drop: float | None = None,
                progress: Progress | None = None) -> dict[str, Any]:
     """Export ``run``'s final model to an ONNX directory, validate it on real data, and return the manifest.
 
     Raises WorkbenchError (and leaves nothing behind) if the run has no model, the target exists without
     ``force``, the export or optimiser fails, fp32 parity misses :data:`FP32_TOLERANCE`, or int8 loses
-    more than ``max_int8_drop`` accuracy points.
+    more than ``max_int8_drop`` accuracy points (F1 points for NER; for a causal LM, percent of perplexity).
+    ``None`` takes the task's default: :data:`DEFAULT_MAX_INT8_DROP` points, or 5% for a causal LM.
     """
     say = progress or (lambda _msg: None)
     if run.task == "causal-lm-sft":
         from workbench.core.lm_export import export_lm_run
 
+        from workbench.core.lm_export import DEFAULT_MAX_INT8_PPL_INCREASE
+
         return export_lm_run(run, out=out, workspace=workspace, opset=opset, force=force, data=data, int8=int8,
+                             max_int8_drop=DEFAULT_MAX_INT8_PPL_INCREASE if max_int8_drop is None else max_int8_drop,
                              progress=progress)
+    if max_int8_drop is None:
+        max_int8_drop = DEFAULT_MAX_INT8_DROP
     if run.task not in ("text-classification", "token-classification"):
         raise WorkbenchError(f"run {run.name}: exporting task {run.task!r} is not supported yet (only text-classification and token-classification).")
     if not (run.model_dir / "config.json").is_file():

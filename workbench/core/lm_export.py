@@ -3,6 +3,7 @@
     exports/<run-name>/
       model.onnx       decoder: (input_ids, attention_mask, position_ids, past_key_values.{i}.key/value)
                        → (logits, present.{i}.key/value); all axes dynamic (batch, sequence, past length)
+      model.int8.onnx  with --int8: the same graph, dynamic int8 quantisation of its matrix products
       tokenizer.json   the run's tokenizer (plus its config files)
       config.json      the (merged) model config
       manifest.json    task, prompt format, cache layout, EOS ids, LoRA merge, parity, versions
@@ -24,6 +25,11 @@ Choices:
 * Parity: greedy token sequences from PyTorch (``model.generate``) and from ONNX (``OnnxGenerator``) on a few
   held-out prompts must be identical, and the prompt token ids must match (the torch-free prompt formatting
   reproduces the chat template). The export is refused otherwise.
+* Quality: PyTorch, ONNX fp32 and (with ``--int8``) ONNX int8 score the responses of up to
+  :data:`QUALITY_ROWS` eval conversations, teacher-forced and encoded exactly as in training, giving each
+  engine's eval loss and perplexity. Greedy decoding amplifies int8's small logit changes into different
+  (not worse) texts, so int8 is judged on perplexity: it fails when its perplexity exceeds PyTorch's by more
+  than ``max_int8_drop`` percent. Its greedy agreement with PyTorch is recorded too.
 """
 
 from __future__ import annotations
@@ -34,13 +40,16 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.inference import FP32_FILE, MANIFEST_FILE
+from workbench.core.inference import FP32_FILE, INT8_FILE, MANIFEST_FILE
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text
 
 TASK = "causal-lm-sft"
 PARITY_PROMPTS = 4
 PARITY_MAX_NEW_TOKENS = 24
+QUALITY_ROWS = 32  # eval conversations scored by every engine (teacher-forced response loss)
 SENTINEL = "\u2063WORKBENCH_USER_TEXT\u2063"
+# --max-int8-drop for a causal LM: the allowed rise of int8 perplexity over PyTorch's, in percent.
+DEFAULT_MAX_INT8_PPL_INCREASE = 5.0
 Progress = Callable[[str], None]
 
 
@@ -80,9 +89,9 @@ def _decoder_module(model, num_layers: int):
             for i in range(num_layers):
                 cache.update(past[2 * i], past[2 * i + 1], i)
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             past_key_values=cache, use_cache=True)
+                             cache=cache, use_cache=True)  # transformers 5.2x: `cache` (was past_key_values)
             flat = []
-            for layer in out.past_key_values.layers[:num_layers]:
+            for layer in out.cache.layers[:num_layers]:
                 flat += [layer.keys, layer.values]
             return (out.logits, *flat)
 
@@ -132,8 +141,8 @@ def export_decoder(model, path: Path, *, opset: int) -> dict[str, Any]:
     }
 
 
-def parity_prompts(run: Run, data: str | os.PathLike | None, n: int = PARITY_PROMPTS) -> tuple[list[str], str]:
-    """The first user messages of the run's eval split (or of ``data``)."""
+def eval_conversations(run: Run, data: str | os.PathLike | None) -> tuple[list[list[dict[str, str]]], str]:
+    """The run's eval conversations re-derived as training did (or those of ``data``), and their source."""
     from workbench.core.datasets import load_for_training, read_source
     from workbench.core.tasks.causal_lm_sft import normalise_rows
 
@@ -150,14 +159,19 @@ def parity_prompts(run: Run, data: str | os.PathLike | None, n: int = PARITY_PRO
             raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
         convs = [list(m) for m in loaded.eval["messages"]]
         source = (run.info.get("data") or {}).get("eval", {}).get("source") or cfg["data"]
+    return [list(c) for c in convs], str(source)
+
+
+def parity_prompts(convs: Sequence[Sequence[dict[str, str]]], source: str, n: int = PARITY_PROMPTS) -> list[str]:
+    """The last user message of each of the first ``n`` conversations."""
     prompts = [next(m["content"] for m in reversed(c[:-1]) if m["role"] == "user") for c in convs[:n]]
     if not prompts:
         raise WorkbenchError(f"{source} has no prompts to check the export on.")
-    return prompts, str(source)
+    return prompts
 
 
 def check_parity(torch_model, tokenizer, export_dir: Path, prompts: Sequence[str], *,
-                 max_new_tokens: int = PARITY_MAX_NEW_TOKENS) -> dict[str, Any]:
+                 max_new_tokens: int = PARITY_MAX_NEW_TOKENS, int8: bool = False) -> dict[str, Any]:
     """Greedy generations from PyTorch and from the ONNX export on each prompt; identical token ids or not."""
     import numpy as np
     import torch
@@ -165,7 +179,7 @@ def check_parity(torch_model, tokenizer, export_dir: Path, prompts: Sequence[str
     from workbench.core.lm_inference import OnnxGenerator
     from workbench.core.tasks.causal_lm_sft import encode_prompt, generate
 
-    gen = OnnxGenerator(export_dir)
+    gen = OnnxGenerator(export_dir, int8=int8)
     rows = []
     max_diff = 0.0
     for text in prompts:
@@ -189,6 +203,104 @@ def check_parity(torch_model, tokenizer, export_dir: Path, prompts: Sequence[str
     return {"method": "greedy decoding, PyTorch model.generate vs ONNX Runtime with past keys/values",
             "max_new_tokens": max_new_tokens, "prompts": len(rows), "identical": sum(r["identical"] for r in rows),
             "all_identical": all(r["identical"] for r in rows), "max_abs_logit_diff_prompt": max_diff, "rows": rows}
+
+
+def quality_report(torch_model, tokenizer, export_dir: Path, convs: Sequence[Sequence[dict[str, str]]], *,
+                   max_length: int, int8: bool, progress: Progress | None = None) -> dict[str, Any]:
+    """Teacher-forced response loss and perplexity of PyTorch, ONNX fp32 and ONNX int8 on the same conversations."""
+    import math
+
+    import numpy as np
+
+    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft import IGNORE_INDEX, encode_example, ensure_special_tokens, example_losses
+
+    say = progress or (lambda _msg: None)
+    ensure_special_tokens(tokenizer)
+    convs = [list(c) for c in convs]
+    say(f"scoring {len(convs)} eval conversations: pytorch…")
+    reference = example_losses(torch_model, tokenizer, convs, max_length=max_length)
+    engines = [("pytorch", [loss for loss, _ in reference])]
+    tokens = [count for _, count in reference]
+    examples = [encode_example(tokenizer, c, max_length) for c in convs]
+    for name, use_int8 in [("onnx-fp32", False)] + ([("onnx-int8", True)] if int8 else []):
+        say(f"scoring {len(convs)} eval conversations: {name}…")
+        gen = OnnxGenerator(export_dir, int8=use_int8)
+        losses = []
+        for ex in examples:
+            logits, _ = gen.forward(ex["input_ids"])
+            labels = np.asarray(ex["labels"][1:])
+            keep = labels != IGNORE_INDEX
+            z = logits[:-1][keep].astype(np.float64)
+            logz = z.max(-1) + np.log(np.exp(z - z.max(-1, keepdims=True)).sum(-1))
+            nll = logz - z[np.arange(len(z)), labels[keep]]
+            losses.append(float(nll.mean()) if keep.any() else float("nan"))
+        engines.append((name, losses))
+    weights = np.asarray(tokens, dtype=np.float64)
+    rows = []
+    for name, losses in engines:
+        loss = float(np.nansum(np.asarray(losses) * weights) / weights.sum())
+        row = {"engine": name, "eval_loss": loss, "perplexity": math.exp(loss) if loss < 700 else float("inf")}
+        if name != "pytorch":
+            row["max_abs_loss_diff"] = float(np.nanmax(np.abs(np.asarray(losses) - np.asarray(engines[0][1]))))
+            row["perplexity_increase_pct"] = round((row["perplexity"] / rows[0]["perplexity"] - 1.0) * 100, 4)
+        rows.append(row)
+    return {"method": "teacher-forced response loss (prompt masked, as in training), token-weighted over conversations",
+            "rows": len(convs), "response_tokens": int(weights.sum()), "engines": rows}
+
+
+def quality_table(manifest: dict[str, Any]) -> Any:
+    """Rich table, per engine: teacher-forced eval loss and perplexity on the eval conversations (CLI and Export screen)."""
+    from rich.table import Table
+
+    quality = (manifest.get("validation") or {}).get("quality")
+    if not quality:
+        return None
+    sizes = manifest.get("sizes_bytes") or {}
+    size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
+    table = Table(title=f"eval loss on {quality['rows']} conversations ({quality['response_tokens']} response tokens)",
+                  title_justify="left", title_style="dim", box=None, header_style="bold", padding=(0, 1), pad_edge=False)
+    for col in ("engine", "eval loss", "perplexity", "Δ ppl", "max |Δ loss|", "size"):
+        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
+    for e in quality["engines"]:
+        rise, diff, size = e.get("perplexity_increase_pct"), e.get("max_abs_loss_diff"), size_of.get(e["engine"])
+        table.add_row(e["engine"], f"{e['eval_loss']:.4f}", f"{e['perplexity']:.4g}",
+                      "—" if rise is None else f"{rise:+.2f}%", "—" if diff is None else f"{diff:.1e}",
+                      "—" if size is None else f"{size / 1e6:.1f} MB")
+    return table
+
+
+def bench_table(result: dict[str, Any]) -> Any:
+    """Rich table of a causal-LM benchmark (``bench.bench_lm_export``): prefill and per-token decode, per engine."""
+    from rich.table import Table
+
+    st = result.get("settings") or {}
+    table = Table(title=f"{st.get('threads')} thread(s), batch 1: prefill of a {st.get('prompt_tokens')}-token prompt, then "
+                        "one token with its cache", title_justify="left", title_style="dim", box=None, header_style="bold",
+                  padding=(0, 1), pad_edge=False)
+    for col in ("engine", "prefill ms", "×", "decode ms/token", "tokens/s", "×", "size"):
+        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
+    for name, row in (result.get("engines") or {}).items():
+        size = row.get("size_bytes")
+        table.add_row(name, f"{row['prefill_p50_ms']:.2f}",
+                      f"{row['speedup_prefill_p50']:.2f}" if "speedup_prefill_p50" in row else "1.00",
+                      f"{row['decode_p50_ms']:.2f}", f"{row['decode_tokens_per_s']:.0f}",
+                      f"{row['speedup_decode_p50']:.2f}" if "speedup_decode_p50" in row else "1.00",
+                      "—" if size is None else f"{size / 1e6:.1f} MB")
+    return table
+
+
+def _quality_card(manifest: dict[str, Any]) -> str:
+    quality = (manifest.get("validation") or {}).get("quality")
+    if not quality:
+        return ""
+    rows = "\n".join(f"| {e['engine']} | {e['eval_loss']:.4f} | {e['perplexity']:.4g} | "
+                     f"{'—' if e.get('perplexity_increase_pct') is None else format(e['perplexity_increase_pct'], '+.2f') + '%'} |"
+                     for e in quality["engines"])
+    int8 = ("\n\n`model.int8.onnx` (dynamic int8): `OnnxGenerator(path, int8=True)` or `predict --int8`."
+            if (manifest.get("files") or {}).get("int8") else "")
+    return (f"\n\nEval loss of the responses of {quality['rows']} eval conversations (teacher-forced, prompt masked):\n\n"
+            f"| engine | eval loss | perplexity | Δ perplexity |\n|---|---|---|---|\n{rows}{int8}")
 
 
 def model_card(manifest: dict[str, Any]) -> str:
@@ -223,23 +335,25 @@ or `sft-workbench predict {name} "your prompt" --max-new-tokens 64`.
 
 Greedy generations of PyTorch and ONNX on {v['prompts']} prompts of `{v.get('data')}` ({v['max_new_tokens']} new tokens
 at most): {v['identical']} of {v['prompts']} identical token for token; max |logit difference| on the prompt pass
-{v['max_abs_logit_diff_prompt']:.2e}.
+{v['max_abs_logit_diff_prompt']:.2e}.{_quality_card(manifest)}
 """
 
 
 def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=None, opset: int = 17,
                   force: bool = False, data: str | os.PathLike | None = None, int8: bool = False,
-                  progress: Progress | None = None) -> dict[str, Any]:
-    """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity holds."""
-    from workbench.core.export import _cleanup_stale_partials, _now, default_export_dir, move_into_place, package_versions
+                  max_int8_drop: float = DEFAULT_MAX_INT8_PPL_INCREASE, progress: Progress | None = None) -> dict[str, Any]:
+    """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity
+    holds and (``int8``) the int8 graph's perplexity stays within ``max_int8_drop`` percent of PyTorch's."""
+    from workbench.core.export import (INT8_SETTINGS, _cleanup_stale_partials, _now, default_export_dir, move_into_place,
+                                       package_versions, quantize_int8)
     from workbench.core.tasks.causal_lm_sft import has_model, load_model
 
     from transformers.utils import logging as hf_logging
 
     say = progress or (lambda _msg: None)
     hf_logging.disable_progress_bar()  # the "Loading weights" bar would break the CLI's status line
-    if int8:
-        raise WorkbenchError("int8 export of causal LMs is not supported yet; export without --int8.")
+    if max_int8_drop < 0:
+        raise WorkbenchError("--max-int8-drop must be zero or more (for a causal LM: percent of perplexity).")
     if not has_model(run.model_dir):
         raise WorkbenchError(f"run {run.name} has no final model to export (status: {run.status}).")
     if not 14 <= int(opset) <= 21:
@@ -249,8 +363,9 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
         raise WorkbenchError(f"{target} already exists; pass --force to replace it.")
     if target.exists() and not target.is_dir():
         raise WorkbenchError(f"{target} exists and is not a directory.")
-    say("reading parity prompts…")
-    prompts, source = parity_prompts(run, data)
+    say("reading the eval conversations…")
+    convs, source = eval_conversations(run, data)
+    prompts = parity_prompts(convs, source)
 
     target.parent.mkdir(parents=True, exist_ok=True)
     _cleanup_stale_partials(target)
@@ -268,6 +383,9 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
         if not (partial / "tokenizer.json").is_file():
             raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
         del export_model
+        if int8:
+            say("quantising to int8…")
+            quantize_int8(partial / FP32_FILE, partial / INT8_FILE)
         eos = tokenizer.eos_token_id
         manifest: dict[str, Any] = {
             "format": "sft-workbench-onnx", "format_version": 1, "name": target.name, "created": _now(),
@@ -283,8 +401,11 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                          "cache": "DynamicCache built from flat past tensors in a wrapper module"},
             "lora": ({"merged": True, "adapter": "adapter_model.safetensors of the run, merged with merge_and_unload"}
                      if lora else None),
-            "files": {"fp32": FP32_FILE, "int8": None},
-            "sizes_bytes": {FP32_FILE: (partial / FP32_FILE).stat().st_size},
+            "quantization": ({**INT8_SETTINGS, "max_perplexity_increase_pct": max_int8_drop,
+                              "why": "the export's matrix products, per-channel as for encoders (see workbench.core.export)"}
+                             if int8 else None),
+            "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
+            "sizes_bytes": {f.name: f.stat().st_size for f in (partial / FP32_FILE, partial / INT8_FILE) if f.is_file()},
             "versions": package_versions(), "validation": None, "benchmark": None, "warnings": [],
         }
         atomic_write_json(partial / MANIFEST_FILE, manifest)
@@ -300,6 +421,19 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
             what = "prompt token ids" if not bad["prompt_ids_equal"] else "greedy token sequences"
             raise WorkbenchError(f"ONNX does not match PyTorch: {what} differ on {report['prompts'] - report['identical']} "
                                  f"of {report['prompts']} prompts (first: {bad['prompt'][:40]!r}); the export was not written.")
+        quality = quality_report(ref_model, ref_tokenizer, partial, convs[:QUALITY_ROWS],
+                                 max_length=int(run.config.get("max_length", 128)), int8=int8, progress=say)
+        quality["data"] = source
+        manifest["validation"]["quality"] = quality
+        if int8:
+            say("checking int8 greedy agreement…")
+            agreement = check_parity(ref_model, ref_tokenizer, partial, prompts, int8=True)
+            manifest["validation"]["int8_greedy_identical"] = agreement["identical"]
+        atomic_write_json(partial / MANIFEST_FILE, manifest)
+        rise = next((e["perplexity_increase_pct"] for e in quality["engines"] if e["engine"] == "onnx-int8"), None)
+        if rise is not None and not rise <= max_int8_drop:
+            raise WorkbenchError(f"int8 perplexity is {rise:.2f}% above PyTorch's on {quality['rows']} eval conversations, "
+                                 f"more than the allowed {max_int8_drop:g}%; export without --int8 or raise --max-int8-drop.")
         atomic_write_text(partial / "README.md", model_card(manifest))
         say("moving the export into place…")
         move_into_place(partial, target)

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.inference import FP32_FILE, TOKENIZER_FILE, create_session, read_manifest
+from workbench.core.inference import FP32_FILE, INT8_FILE, TOKENIZER_FILE, create_session, read_manifest
 
 TASK = "causal-lm-sft"
 
@@ -56,14 +56,23 @@ def sample_next(logits: np.ndarray, *, temperature: float = 0.0, top_p: float = 
 class OnnxGenerator:
     """Generates text from a causal-LM export directory, one token at a time with a key/value cache."""
 
-    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None):
+    def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, int8: bool | str = False):
+        """``int8``: ``True`` for ``model.int8.onnx`` (an error if the export has none), ``False`` for fp32,
+        ``"auto"`` for int8 when present."""
         from tokenizers import Tokenizer
 
         self.export_dir = Path(export_dir).expanduser()
         self.manifest = read_manifest(self.export_dir)
         if self.manifest.get("task") != TASK:
             raise WorkbenchError(f"export {self.export_dir.name} is a {self.manifest.get('task')} model, not a causal LM.")
-        self.model_path = self.export_dir / self.manifest.get("files", {}).get("fp32", FP32_FILE)
+        files = self.manifest.get("files") or {}
+        int8_path = self.export_dir / (files.get("int8") or INT8_FILE)
+        if int8 == "auto":
+            int8 = bool(files.get("int8")) and int8_path.is_file()
+        if int8 and not (files.get("int8") and int8_path.is_file()):
+            raise WorkbenchError(f"export {self.export_dir.name} has no int8 model; re-export with --int8.")
+        self.int8 = bool(int8)
+        self.model_path = int8_path if self.int8 else self.export_dir / files.get("fp32", FP32_FILE)
         tok_path = self.export_dir / TOKENIZER_FILE
         for path in (self.model_path, tok_path):
             if not path.is_file():
@@ -87,6 +96,19 @@ class OnnxGenerator:
         prompt = self.manifest.get("prompt") or {}
         return self.tokenizer.encode(format_prompt(self.manifest, text),
                                      add_special_tokens=bool(prompt.get("add_special_tokens", True))).ids
+
+    def empty_past(self, batch: int = 1) -> dict[str, np.ndarray]:
+        return {name: np.zeros((batch, self.kv_shape[0], 0, self.kv_shape[1]), dtype=np.float32) for name in self.past_names}
+
+    def forward(self, ids: Sequence[int], past: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One pass over ``ids`` (after ``past``, empty by default): logits ``[len(ids), vocab]`` and the new past."""
+        past = past if past is not None else self.empty_past()
+        done = next(iter(past.values())).shape[2] if past else 0
+        feed = {"input_ids": np.asarray([list(ids)], dtype=np.int64),
+                "attention_mask": np.ones((1, done + len(ids)), dtype=np.int64),
+                "position_ids": np.arange(done, done + len(ids), dtype=np.int64)[None, :], **past}
+        outputs = self.session.run(None, feed)
+        return outputs[0][0], dict(zip(self.past_names, outputs[1:]))
 
     def generate_ids(self, prompt_ids: Sequence[int], *, max_new_tokens: int = 128, temperature: float = 0.0,
                      top_p: float = 1.0, seed: int | None = None) -> Iterator[int]:

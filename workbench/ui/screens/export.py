@@ -94,6 +94,10 @@ def parity_table(manifest: dict[str, Any]) -> Group:
 
 
 def bench_table(result: dict[str, Any]) -> Group:
+    if result.get("kind") == "causal-lm":
+        from workbench.core.lm_export import bench_table as lm_bench_table
+
+        return Group(lm_bench_table(result), *(Text(f"note: {n}", style="yellow") for n in result.get("notes") or []))
     st = result.get("settings") or {}
     table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
     for col in ("engine", "p50 ms", "p95 ms", "samples/s", "×p50", "size"):
@@ -139,7 +143,7 @@ class ExportScreen(WorkbenchScreen):
                     yield Label("opset", classes="ex-name")
                     yield Input("17", type="integer", compact=True, id="ex-opset")
                     yield Label(" max int8 drop", classes="ex-name")
-                    yield Input("1.0", type="number", compact=True, id="ex-drop")
+                    yield Input("", placeholder="1 pt (LM: 5% ppl)", type="number", compact=True, id="ex-drop")
                 with Horizontal(classes="ex-line"):
                     yield Label("output", classes="ex-name")
                     yield Input(placeholder="exports/<run name>", compact=True, id="ex-out")
@@ -271,9 +275,10 @@ class ExportScreen(WorkbenchScreen):
             notice.show("opset must be a whole number (7 to 21).")
             return None
         try:
-            drop = float(self.query_one("#ex-drop", Input).value.strip() or 1.0)
+            text = self.query_one("#ex-drop", Input).value.strip()
+            drop = float(text) if text else None  # None: the task's default (1 point; 5% perplexity for an LM)
         except ValueError:
-            notice.show("max int8 drop must be a number of accuracy points.")
+            notice.show("max int8 drop must be a number (accuracy points; for a causal LM, percent of perplexity).")
             return None
         out = self.query_one("#ex-out", Input).value.strip() or None
         if out and not Path(out).expanduser().is_absolute():

@@ -81,6 +81,14 @@ def lm_parity_group(manifest: dict[str, Any]) -> Group:
                       (f" · {size / 1e6:.1f} MB" if size else "", ""),
                       (" · LoRA merged" if manifest.get("lora") else "", "")),
     ]
+    from workbench.core.lm_export import quality_table
+
+    quality = quality_table(manifest)
+    if quality is not None:
+        parts.append(quality)
+    if v.get("int8_greedy_identical") is not None:
+        parts.append(Text(f"int8 greedy generations identical to PyTorch on {v['int8_greedy_identical']} of "
+                          f"{v.get('prompts', '?')} prompts (int8 is judged on perplexity)", style="dim"))
     if manifest.get("path"):
         parts.append(Text.assemble(("→ ", "green"), (str(manifest["path"]), "bold")))
     return Group(*parts)
