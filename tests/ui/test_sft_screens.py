@@ -200,3 +200,32 @@ async def test_datasets_screen_inspects_instruction_data(workspace):
         await wait_for_text(pilot, "train 100 rows · 1 turn 100")
         hist = stats.query_one(Histogram)
         await wait_until(pilot, lambda: len(hist.values) == 100, timeout=60, what="token lengths")
+
+
+async def test_export_screen_exports_a_causal_lm_with_int8_and_benchmarks_it(workspace, tiny_gpt2_dir):
+    from workbench.core.config import RunConfig
+    from workbench.core.runs import RUN_FILE, RunStore, atomic_write_json
+
+    instructions = Path(__file__).resolve().parents[2] / "sample_data" / "instructions"
+    store = RunStore(workspace)
+    run = store.create(RunConfig(data=str(instructions), task="causal-lm-sft").to_dict(), name="lm-export",
+                       task="causal-lm-sft")
+    shutil.copytree(tiny_gpt2_dir, run.model_dir)
+    atomic_write_json(run.path / RUN_FILE, {**run.info, "status": "completed",
+                                            "metrics": {"eval_loss": 6.0, "perplexity": 403.4}})
+    app = new_app(workspace)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await pilot.press("7")
+        screen = app.screen
+        await wait_until(pilot, lambda: screen.run_id, what="a run chosen")
+        screen.query_one("#ex-int8").value = True
+        screen.query_one("#ex-drop").value = "1000"  # random weights: int8's perplexity change means nothing here
+        await pilot.press("escape", "e")
+        await wait_until(pilot, lambda: screen.manifest, timeout=120, what="export finished")
+        text = await wait_for_text(pilot, "eval loss on 20 conversations")
+        assert "onnx-int8" in text and "int8 greedy generations identical to PyTorch" in " ".join(text.split())
+        assert (workspace / "exports" / "lm-export" / "model.int8.onnx").is_file()
+        await pilot.press("escape", "b")
+        await wait_until(pilot, lambda: screen.bench_result, timeout=120, what="benchmark finished")
+        text = await wait_for_text(pilot, "decode ms/token")
+        assert list(screen.bench_result["engines"]) == ["pytorch", "onnx-fp32", "onnx-int8"]
