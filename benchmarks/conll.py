@@ -13,42 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, add_common_arguments, run_config, run_variants  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "conll2003"
 TARGET = 0.88
-
-
-def parse_variant(text: str) -> dict[str, str]:
-    out = {}
-    for part in filter(None, text.split(",")):
-        key, _, value = part.partition("=")
-        out[key.strip().replace("_", "-")] = value.strip()
-    return out
-
-
-def run_one(name: str, overrides: dict[str, str], args, workspace: Path) -> dict:
-    cmd = [sys.executable, "-m", "workbench", "--workspace", str(workspace), "train",
-           "--data", str(args.data_dir / "train.txt"), "--eval-data", str(args.data_dir / "test.txt"),
-           "--name", name, "--json"]
-    if args.model:
-        cmd += ["--model", args.model]
-    for key, value in overrides.items():
-        cmd += [f"--{key}"] + ([value] if value else [])
-    start = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.time() - start
-    try:
-        summary = json.loads(proc.stdout[proc.stdout.index("{"):])
-    except ValueError:
-        return {"name": name, "overrides": overrides, "error": (proc.stderr or proc.stdout)[-800:], "wall_s": wall}
-    return summarise(Path(summary["run_dir"]), name, overrides, wall)
 
 
 def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float | None) -> dict:
@@ -76,20 +48,14 @@ def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float |
         "train_runtime_s": train.get("train_runtime"),
         "wall_s": None if wall is None else round(wall, 1),
         "device": run_json.get("device"),
-        "config": {k: run_json["config"][k] for k in ("epochs", "lr", "batch_size", "max_length", "warmup_ratio", "weight_decay", "group_by_length", "precision")},
+        "config": run_config(run_json),
         "error": summary.get("error"),
     }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--model", default=None, help="default: the embedded all-MiniLM-L6-v2")
-    parser.add_argument("--variant", action="append", default=[], help="overrides, e.g. lr=1e-4,epochs=4")
-    parser.add_argument("--no-default", action="store_true", help="run only the variants")
-    parser.add_argument("--parallel", type=int, default=1)
-    parser.add_argument("--workspace", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "conll_cpu.json")
+    add_common_arguments(parser, data_dir=DEFAULT_DATA, out=REPO / "benchmarks" / "results" / "conll_cpu.json")
     parser.add_argument("--collect", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="summarise an existing run directory instead of training (e.g. one stopped and resumed)")
     args = parser.parse_args()
@@ -99,11 +65,8 @@ def main() -> int:
     if not (args.data_dir / "train.txt").is_file():
         print(f"skipped: {args.data_dir} not found (the shared data sets are not on this machine)")
         return 0
-    workspace = args.workspace or Path(tempfile.mkdtemp(prefix="conll-bench-"))
-    jobs = [] if args.no_default else [("defaults", {})]
-    jobs += [(f"v{i}-" + "-".join(f"{k}{v}" for k, v in parse_variant(v).items()), parse_variant(v)) for i, v in enumerate(args.variant)]
-    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
-        results = list(pool.map(lambda job: run_one(job[0], job[1], args, workspace), jobs))
+    results = run_variants(args, prefix="conll-bench-", data=args.data_dir / "train.txt",
+                           eval_data=args.data_dir / "test.txt", summarise=summarise)
     return report(results, args)
 
 

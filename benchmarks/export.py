@@ -64,7 +64,6 @@ def matmul_floor(model_dir: Path, threads: int, seq_len: int = 128, rounds: int 
     this, so ``PyTorch p50 / floor`` bounds the speed-up any ONNX graph of it can reach on this machine.
     """
     import numpy as np
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
     from transformers import AutoConfig

@@ -6,7 +6,6 @@ Run alone with: python -m pytest tests/fault -q
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

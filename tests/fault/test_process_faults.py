@@ -8,9 +8,7 @@ import resource
 import signal
 import subprocess
 import sys
-import time
 
-import pytest
 
 from helpers import SAMPLE_DATA, wait_for
 from workbench.core.runs import RunStore

@@ -7,7 +7,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import pytest
 from ui_helpers import new_app, screen_text, wait_for_text, wait_until
 
 import canned

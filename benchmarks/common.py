@@ -1,0 +1,83 @@
+"""What the dataset benchmarks (sst2.py, conll.py) share: the command line, variants, and training via the CLI.
+
+Each benchmark trains through the real CLI (`python -m workbench train … --json`) in a subprocess, so the
+figures are what a user gets, and turns the finished run directory into a result row of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+CONFIG_KEYS = ("epochs", "lr", "batch_size", "max_length", "warmup_ratio", "weight_decay", "group_by_length", "precision")
+
+
+def parse_variant(text: str) -> dict[str, str]:
+    """``"lr=1e-4,epochs=4"`` → ``{"lr": "1e-4", "epochs": "4"}`` (CLI flag names; ``no-group-by-length=`` is a bare flag)."""
+    out = {}
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        out[key.strip().replace("_", "-")] = value.strip()
+    return out
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, *, data_dir: Path, out: Path) -> None:
+    parser.add_argument("--data-dir", type=Path, default=data_dir)
+    parser.add_argument("--model", default=None, help="default: the embedded all-MiniLM-L6-v2")
+    parser.add_argument("--variant", action="append", default=[], help="overrides, e.g. lr=1e-4,epochs=4")
+    parser.add_argument("--no-default", action="store_true", help="run only the variants")
+    parser.add_argument("--parallel", type=int, default=1)
+    parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=out)
+
+
+def train_via_cli(workspace: Path, name: str, overrides: dict[str, str], *, data: Path, eval_data: Path,
+                  model: str | None) -> tuple[Path | None, float, str | None]:
+    """Train one run with the CLI; ``(run_dir, wall seconds, error)``, run_dir None when the CLI failed."""
+    cmd = [sys.executable, "-m", "workbench", "--workspace", str(workspace), "train", "--data", str(data),
+           "--eval-data", str(eval_data), "--name", name, "--json"]
+    if model:
+        cmd += ["--model", model]
+    for key, value in overrides.items():
+        cmd += [f"--{key}"] + ([value] if value else [])
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - start
+    try:
+        summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    except ValueError:
+        return None, wall, (proc.stderr or proc.stdout)[-800:]
+    return Path(summary["run_dir"]), wall, None
+
+
+def run_variants(args, *, prefix: str, data: Path, eval_data: Path,
+                 summarise: Callable[[Path, str, dict[str, str], float | None], dict]) -> list[dict]:
+    """The defaults (unless ``--no-default``) and each ``--variant``, ``--parallel`` at a time, as result rows."""
+    workspace = args.workspace or Path(tempfile.mkdtemp(prefix=prefix))
+    jobs = [] if args.no_default else [("defaults", {})]
+    jobs += [(f"v{i}-" + "-".join(f"{k}{v}" for k, v in parse_variant(v).items()), parse_variant(v))
+             for i, v in enumerate(args.variant)]
+
+    def one(job: tuple[str, dict[str, str]]) -> dict:
+        name, overrides = job
+        run_dir, wall, error = train_via_cli(workspace, name, overrides, data=data, eval_data=eval_data, model=args.model)
+        if run_dir is None:
+            return {"name": name, "overrides": overrides, "error": error, "wall_s": round(wall, 1)}
+        return summarise(run_dir, name, overrides, wall)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.parallel)) as pool:
+        return list(pool.map(one, jobs))
+
+
+def run_config(run_json: dict) -> dict:
+    """The settings a result row records from run.json."""
+    return {k: run_json["config"].get(k) for k in CONFIG_KEYS}
