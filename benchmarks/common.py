@@ -78,6 +78,18 @@ def run_variants(args, *, prefix: str, data: Path, eval_data: Path,
         return list(pool.map(one, jobs))
 
 
-def run_config(run_json: dict) -> dict:
-    """The settings a result row records from run.json."""
-    return {k: run_json["config"].get(k) for k in CONFIG_KEYS}
+def result_row(run_json: dict, name: str, overrides: dict[str, str], wall: float | None, scores: dict) -> dict:
+    """One benchmark result: the run's name, overrides and status, its ``scores``, then speed, device and settings."""
+    train = run_json.get("train_summary") or {}
+    return {
+        "name": name,
+        "overrides": overrides,
+        "status": run_json.get("status"),
+        **scores,
+        "train_samples_per_s": train.get("train_samples_per_second"),
+        "train_runtime_s": train.get("train_runtime"),
+        "wall_s": None if wall is None else round(wall, 1),
+        "device": run_json.get("device"),
+        "config": {k: run_json["config"].get(k) for k in CONFIG_KEYS},
+        "error": run_json.get("error"),
+    }

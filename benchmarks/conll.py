@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, add_common_arguments, run_config, run_variants  # noqa: E402
+from common import REPO, add_common_arguments, result_row, run_variants  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "conll2003"
 TARGET = 0.88
@@ -26,31 +26,20 @@ TARGET = 0.88
 def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float | None) -> dict:
     """The result row of one finished run directory (also for a run that was stopped and resumed: --collect)."""
     run_json = json.loads((run_dir / "run.json").read_text())
-    summary = {"status": run_json.get("status"), "metrics": run_json.get("metrics"), "error": run_json.get("error")}
-    train = run_json.get("train_summary") or {}
-    metrics = summary.get("metrics") or {}
+    metrics = run_json.get("metrics") or {}
     evaluation = run_json.get("evaluation") or {}
     # The last eval event of each epoch (the final evaluation repeats the last epoch's).
     per_epoch = list({e["epoch"]: {"epoch": e["epoch"], "f1": e.get("f1")}
                       for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
                       if e.get("kind") == "eval"}.values())
-    return {
-        "name": name,
-        "overrides": overrides,
-        "status": summary["status"],
+    return result_row(run_json, name, overrides, wall, {
         "test_f1": metrics.get("f1"),
         "test_precision": metrics.get("precision"),
         "test_recall": metrics.get("recall"),
         "token_accuracy": metrics.get("token_accuracy"),
         "per_type_f1": {t: round(v["f1"], 4) for t, v in (evaluation.get("per_class") or {}).items()},
         "per_epoch": per_epoch,
-        "train_samples_per_s": train.get("train_samples_per_second"),
-        "train_runtime_s": train.get("train_runtime"),
-        "wall_s": None if wall is None else round(wall, 1),
-        "device": run_json.get("device"),
-        "config": run_config(run_json),
-        "error": summary.get("error"),
-    }
+    })
 
 
 def main() -> int:

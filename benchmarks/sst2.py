@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, add_common_arguments, run_config, run_variants  # noqa: E402
+from common import REPO, add_common_arguments, result_row, run_variants  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "sst2"
 TARGET = 0.895
@@ -26,21 +26,9 @@ TARGET = 0.895
 def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float | None) -> dict:
     """The result row of one finished run directory."""
     run_json = json.loads((run_dir / "run.json").read_text())
-    train = run_json.get("train_summary") or {}
     metrics = run_json.get("metrics") or {}
-    return {
-        "name": name,
-        "overrides": overrides,
-        "status": run_json.get("status"),
-        "dev_accuracy": metrics.get("accuracy"),
-        "dev_macro_f1": metrics.get("macro_f1"),
-        "train_samples_per_s": train.get("train_samples_per_second"),
-        "train_runtime_s": train.get("train_runtime"),
-        "wall_s": None if wall is None else round(wall, 1),
-        "device": run_json.get("device"),
-        "config": run_config(run_json),
-        "error": run_json.get("error"),
-    }
+    return result_row(run_json, name, overrides, wall,
+                      {"dev_accuracy": metrics.get("accuracy"), "dev_macro_f1": metrics.get("macro_f1")})
 
 
 def main() -> int:
