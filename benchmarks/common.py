@@ -78,8 +78,9 @@ def run_variants(args, *, prefix: str, data: Path, eval_data: Path,
         return list(pool.map(one, jobs))
 
 
-def result_row(run_json: dict, name: str, overrides: dict[str, str], wall: float | None, scores: dict) -> dict:
+def result_row(run_dir: Path, name: str, overrides: dict[str, str], wall: float | None, scores: dict) -> dict:
     """One benchmark result: the run's name, overrides and status, its ``scores``, then speed, device and settings."""
+    run_json = json.loads((run_dir / "run.json").read_text())
     train = run_json.get("train_summary") or {}
     return {
         "name": name,
@@ -92,4 +93,5 @@ def result_row(run_json: dict, name: str, overrides: dict[str, str], wall: float
         "device": run_json.get("device"),
         "config": {k: run_json["config"].get(k) for k in CONFIG_KEYS},
         "error": run_json.get("error"),
+        "run_dir": str(run_dir),
     }

@@ -32,7 +32,7 @@ def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float |
     per_epoch = list({e["epoch"]: {"epoch": e["epoch"], "f1": e.get("f1")}
                       for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines())
                       if e.get("kind") == "eval"}.values())
-    return result_row(run_json, name, overrides, wall, {
+    return result_row(run_dir, name, overrides, wall, {
         "test_f1": metrics.get("f1"),
         "test_precision": metrics.get("precision"),
         "test_recall": metrics.get("recall"),
@@ -45,6 +45,8 @@ def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float |
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, data_dir=DEFAULT_DATA, out=REPO / "benchmarks" / "results" / "conll_cpu.json")
+    parser.add_argument("--lowercased", action="store_true",
+                        help="also evaluate each run on a lower-cased copy of the test set (robustness to text without capitals)")
     parser.add_argument("--collect", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="summarise an existing run directory instead of training (e.g. one stopped and resumed)")
     args = parser.parse_args()
@@ -59,17 +61,43 @@ def main() -> int:
     return report(results, args)
 
 
+def lowercased_f1(results: list[dict], test: Path) -> None:
+    """Add ``test_f1_lowercased``: each run's entity F1 on ``test`` with every word lower-cased (``sft-workbench eval``)."""
+    import subprocess
+    import tempfile
+
+    lines = []
+    for line in test.read_text(encoding="utf-8").splitlines():
+        fields = line.split(" ")
+        if line.strip() and not line.startswith("-DOCSTART-"):
+            fields[0] = fields[0].lower()
+        lines.append(" ".join(fields))
+    with tempfile.TemporaryDirectory(prefix="conll-lower-") as tmp:
+        lower = Path(tmp) / "test.txt"
+        lower.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for r in results:
+            if r.get("run_dir") and r.get("test_f1") is not None:
+                run_dir = Path(r["run_dir"])
+                proc = subprocess.run([sys.executable, "-m", "workbench", "--workspace", str(run_dir.parents[1]), "eval",
+                                       run_dir.name, "--data", str(lower), "--json"], capture_output=True, text=True)
+                r["test_f1_lowercased"] = json.loads(proc.stdout)["f1"] if proc.returncode == 0 else None
+
+
 def report(results: list[dict], args) -> int:
+    if args.lowercased:
+        lowercased_f1(results, args.data_dir / "test.txt")
 
     print(f"\nCoNLL-2003 test, train {args.data_dir / 'train.txt'}; target entity F1 ≥ {TARGET}")
-    print(f"{'run':<28} {'F1':>7} {'P':>7} {'R':>7}  {'per type F1':<44} {'samples/s':>9} {'train s':>8} {'wall s':>7}")
+    print(f"{'run':<28} {'F1':>7} {'P':>7} {'R':>7}  {'per type F1':<44} {'samples/s':>9} {'train s':>8} {'wall s':>7}"
+          + ("  F1 lower-cased" if args.lowercased else ""))
     for r in results:
         if r.get("test_f1") is None:
             print(f"{r['name']:<28} {r.get('status', 'failed')}: {r.get('error') or 'no final evaluation'}")
             continue
         per = " ".join(f"{t} {v:.3f}" for t, v in r["per_type_f1"].items())
         print(f"{r['name']:<28} {r['test_f1']:>7.4f} {r['test_precision']:>7.4f} {r['test_recall']:>7.4f}  {per:<44} "
-              f"{r['train_samples_per_s'] or 0:>9.1f} {r['train_runtime_s'] or 0:>8.0f} {r['wall_s'] or 0:>7.0f}")
+              f"{r['train_samples_per_s'] or 0:>9.1f} {r['train_runtime_s'] or 0:>8.0f} {r['wall_s'] or 0:>7.0f}"
+              + (f"  {r['test_f1_lowercased']:.4f}" if r.get("test_f1_lowercased") is not None else ""))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"target": TARGET, "results": results, "host_cpus": os.cpu_count()}, indent=2))
     print(f"\nwrote {args.out}")

@@ -25,9 +25,8 @@ TARGET = 0.895
 
 def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float | None) -> dict:
     """The result row of one finished run directory."""
-    run_json = json.loads((run_dir / "run.json").read_text())
-    metrics = run_json.get("metrics") or {}
-    return result_row(run_json, name, overrides, wall,
+    metrics = json.loads((run_dir / "run.json").read_text()).get("metrics") or {}
+    return result_row(run_dir, name, overrides, wall,
                       {"dev_accuracy": metrics.get("accuracy"), "dev_macro_f1": metrics.get("macro_f1")})
 
 

@@ -360,23 +360,52 @@ def test_compare_tests_ner_runs_on_entity_f1(ner_trained, workspace):
         info = json.loads((dst / "run.json").read_text())
         info.update(id=dst.name, name=name)
         (dst / "run.json").write_text(json.dumps(info))
-    # B: the gold tags on every sentence, i.e. a perfect tagger.
-    b_dir = workspace / "runs" / f"{run.id}-ner-b"
-    records = [json.loads(line) for line in (b_dir / "predictions.jsonl").read_text().splitlines()]
-    for r in records:
-        r.update(predicted=r["gold"], predicted_tags=r["gold_tags"], predicted_spans=r["gold_spans"], correct=True)
-    (b_dir / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    # The records' entity counts give back the run's own (seqeval) F1.
+    counts = np.asarray([entity_counts(json.loads(line)) for line in (run.path / "predictions.jsonl").read_text().splitlines()])
+    assert run.metrics["f1"] == pytest.approx(2 * counts[:, 0].sum() / counts[:, 1:].sum())
 
+    def rewrite(name, change):
+        path = workspace / "runs" / f"{run.id}-{name}" / "predictions.jsonl"
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for r in records:
+            change(r)
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    # A: the trained run's predictions with every even sentence's entities missed; B: a perfect tagger.
+    rewrite("ner-a", lambda r: r.update(predicted=" ".join(["O"] * len(r["tokens"])), predicted_spans=[])
+            if r["id"] % 2 == 0 else None)
+    rewrite("ner-b", lambda r: r.update(predicted=r["gold"], predicted_tags=r["gold_tags"], predicted_spans=r["gold_spans"]))
     store = RunStore(workspace)
     c = compare_runs([store.get("ner-a"), store.get("ner-b")], n_boot=2000)
     pair = c.pairs[0]
     assert pair.measure == "entity_f1" and pair.refused is None and pair.n == 40
-    # The records' entity counts give back the run's own (seqeval) F1.
-    counts = np.asarray([entity_counts(json.loads(line)) for line in (run.path / "predictions.jsonl").read_text().splitlines()])
-    assert pair.f1_a == pytest.approx(run.metrics["f1"]) == pytest.approx(2 * counts[:, 0].sum() / counts[:, 1:].sum())
-    assert pair.f1_b == 1.0 and pair.diff_pt == pytest.approx((1.0 - run.metrics["f1"]) * 100)
-    assert pair.ci_low_pt <= pair.diff_pt <= pair.ci_high_pt
-    if run.metrics["f1"] < 0.95:  # the tiny model leaves room for a clear difference (measured F1 ~0.88)
-        assert pair.significant and pair.winner == 1 and "ner-b is better than ner-a on entity F1" in pair.verdict
+    kept = counts[1::2]  # odd sentences keep their predictions; even ones predict nothing
+    gold = counts[:, 2].sum()
+    assert pair.f1_a == pytest.approx(2 * kept[:, 0].sum() / (kept[:, 1].sum() + gold))
+    assert pair.f1_b == 1.0 and pair.diff_pt == pytest.approx((1.0 - pair.f1_a) * 100)
+    assert pair.ci_low_pt <= pair.diff_pt <= pair.ci_high_pt and pair.ci_low_pt > 0 and pair.p_value < 0.01
+    assert pair.significant and pair.winner == 1 and "ner-b is better than ner-a on entity F1" in pair.verdict
     md = render_markdown(c)
     assert "approximate randomization" in md and "McNemar" not in md and "40 sentences" in md
+
+
+def test_a_seeded_fifth_of_the_training_sentences_is_shown_without_capitals():
+    from transformers import AutoTokenizer
+
+    from workbench.core.config import RunConfig
+    from workbench.core.models import embedded_model_dir
+
+    rows = tc.uncased_rows(10_000, seed=42)
+    assert rows.tolist() == tc.uncased_rows(10_000, seed=42).tolist() and abs(rows.mean() - tc.UNCASED_TRAIN_FRACTION) < 0.02
+    tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    data = load_for_training(str(NER))
+    cfg = RunConfig(data="x", max_length=64)
+    train = tc.tokenize(data.train, tokenizer, data, cfg)
+    expected = tc.uncased_rows(len(data.train), cfg.seed)
+    assert 0 < expected.sum() < len(data.train)
+    for i, row in enumerate(train):
+        capitals = any(row["token_type_ids"])
+        assert capitals != bool(expected[i]) or not any(w[:1].isupper() for w in data.train[i]["tokens"])
+    # Evaluation data always keeps its capitals.
+    dev = tc.tokenize(data.eval, tokenizer, data, cfg)
+    assert all(any(r["token_type_ids"]) for r, words in zip(dev, data.eval["tokens"]) if any(w[:1].isupper() for w in words))
