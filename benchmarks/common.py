@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -95,3 +96,10 @@ def result_row(run_dir: Path, name: str, overrides: dict[str, str], wall: float 
         "error": run_json.get("error"),
         "run_dir": str(run_dir),
     }
+
+
+def write_results(out: Path, target: float, results: list[dict]) -> None:
+    """The results file: the target, one row per run, the host's CPU count."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"target": target, "results": results, "host_cpus": os.cpu_count()}, indent=2))
+    print(f"\nwrote {out}")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, add_common_arguments, result_row, run_variants  # noqa: E402
+from common import REPO, add_common_arguments, result_row, run_variants, write_results  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "conll2003"
 TARGET = 0.88
@@ -98,9 +97,7 @@ def report(results: list[dict], args) -> int:
         print(f"{r['name']:<28} {r['test_f1']:>7.4f} {r['test_precision']:>7.4f} {r['test_recall']:>7.4f}  {per:<44} "
               f"{r['train_samples_per_s'] or 0:>9.1f} {r['train_runtime_s'] or 0:>8.0f} {r['wall_s'] or 0:>7.0f}"
               + (f"  {r['test_f1_lowercased']:.4f}" if r.get("test_f1_lowercased") is not None else ""))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"target": TARGET, "results": results, "host_cpus": os.cpu_count()}, indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args.out, TARGET, results)
     return 0
 
 

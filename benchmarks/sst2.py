@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, add_common_arguments, result_row, run_variants  # noqa: E402
+from common import REPO, add_common_arguments, result_row, run_variants, write_results  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "sst2"
 TARGET = 0.895
@@ -48,9 +47,7 @@ def main() -> int:
             continue
         print(f"{r['name']:<34} {r['dev_accuracy']:>8.4f} {r['dev_macro_f1']:>8.4f} {r['train_samples_per_s'] or 0:>10.1f} "
               f"{r['train_runtime_s'] or 0:>8.0f} {r['wall_s']:>8.0f}  {r['device']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"target": TARGET, "results": results, "host_cpus": os.cpu_count()}, indent=2))
-    print(f"\nwrote {args.out}")
+    write_results(args.out, TARGET, results)
     return 0
 
 

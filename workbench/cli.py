@@ -315,12 +315,7 @@ def cmd_eval(args) -> int:
         return 0
     console.print(f"[bold]{run.name}[/] on {args.data} ({report['rows']} rows): "
                   f"accuracy [bold]{report['accuracy']:.4f}[/]  macro-F1 [bold]{report['macro_f1']:.4f}[/]")
-    per = Table(box=None, header_style="bold")
-    for col in ("label", "precision", "recall", "F1", "support"):
-        per.add_column(col, justify="right" if col != "label" else "left")
-    for label, m in report["per_class"].items():
-        per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
-    console.print(per)
+    console.print(_per_class_table(report, "label"))
     cm = Table(title="confusion matrix (rows gold, columns predicted)", box=None, header_style="bold")
     cm.add_column("")
     for label in report["labels"]:
@@ -331,19 +326,24 @@ def cmd_eval(args) -> int:
     return 0
 
 
-def _print_ner_report(console, name: str, data: str, report: dict[str, Any]) -> None:
-    """Entity-level precision/recall/F1, overall and per entity type (token classification)."""
+def _per_class_table(report: dict[str, Any], first: str):
+    """Precision, recall, F1 and support per class (or entity type) of an evaluation report."""
     from rich.table import Table
 
+    per = Table(box=None, header_style="bold")
+    for col in (first, "precision", "recall", "F1", "support"):
+        per.add_column(col, justify="left" if col == first else "right")
+    for label, m in report["per_class"].items():
+        per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
+    return per
+
+
+def _print_ner_report(console, name: str, data: str, report: dict[str, Any]) -> None:
+    """Entity-level precision/recall/F1, overall and per entity type (token classification)."""
     console.print(f"[bold]{name}[/] on {data} ({report['rows']} sentences): entity F1 [bold]{report['f1']:.4f}[/]  "
                   f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  "
                   f"token accuracy {report['token_accuracy']:.4f}")
-    per = Table(box=None, header_style="bold")
-    for col in ("entity type", "precision", "recall", "F1", "support"):
-        per.add_column(col, justify="right" if col != "entity type" else "left")
-    for label, m in report["per_class"].items():
-        per.add_row(label, _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]), str(m["support"]))
-    console.print(per)
+    console.print(_per_class_table(report, "entity type"))
 
 
 def _eval_sft(args, run) -> int:

@@ -33,6 +33,15 @@ def sft_run(ws: Path, name: str, *, generated: list[str], perplexity: float, age
     return path
 
 
+def exportable_sft_run(ws: Path, name: str, model_dir: Path) -> Path:
+    """A canned finished SFT run with a real (tiny) model and the sample instructions as its data, so it exports."""
+    run = sft_run(ws, name, generated=["x"], perplexity=30.0, age_s=60)
+    shutil.copytree(model_dir, run / "model")
+    info = json.loads((run / "run.json").read_text())
+    info["config"].update(data=str(Path(__file__).resolve().parents[2] / "sample_data" / "instructions"))
+    (run / "run.json").write_text(json.dumps(info))
+    return run
+
 async def test_monitor_shows_perplexity_and_the_sample_generations(workspace):
     run = sft_run(workspace, "sft-done", generated=["modern", "162", "blue"], perplexity=12.5, age_s=600)
     app = new_app(workspace)
@@ -138,11 +147,7 @@ async def test_playground_generates_from_an_sft_onnx_export(workspace, tiny_gpt2
     from workbench.core.lm_inference import OnnxGenerator
     from workbench.core.runs import RunStore
 
-    run = sft_run(workspace, "sft-onnx", generated=["x"], perplexity=30.0, age_s=60)
-    shutil.copytree(tiny_gpt2_dir, run / "model")
-    info = json.loads((run / "run.json").read_text())
-    info["config"].update(data=str(Path(__file__).resolve().parents[2] / "sample_data" / "instructions"))
-    (run / "run.json").write_text(json.dumps(info))
+    run = exportable_sft_run(workspace, "sft-onnx", tiny_gpt2_dir)
     store = RunStore(workspace)
     manifest = export_run(store.get(run.name), workspace=store.workspace)
     expected = OnnxGenerator(manifest["path"]).generate("Name a colour.", max_new_tokens=12)
@@ -161,11 +166,7 @@ async def test_playground_generates_from_an_sft_onnx_export(workspace, tiny_gpt2
 
 
 async def test_export_screen_exports_an_sft_run_with_greedy_parity(workspace, tiny_gpt2_dir):
-    run = sft_run(workspace, "sft-export", generated=["x"], perplexity=30.0, age_s=60)
-    shutil.copytree(tiny_gpt2_dir, run / "model")
-    info = json.loads((run / "run.json").read_text())
-    info["config"].update(data=str(Path(__file__).resolve().parents[2] / "sample_data" / "instructions"))
-    (run / "run.json").write_text(json.dumps(info))
+    exportable_sft_run(workspace, "sft-export", tiny_gpt2_dir)
     app = new_app(workspace)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("7")
@@ -202,16 +203,7 @@ async def test_datasets_screen_inspects_instruction_data(workspace):
 
 
 async def test_export_screen_exports_a_causal_lm_with_int8_and_benchmarks_it(workspace, tiny_gpt2_dir):
-    from workbench.core.config import RunConfig
-    from workbench.core.runs import RUN_FILE, RunStore, atomic_write_json
-
-    instructions = Path(__file__).resolve().parents[2] / "sample_data" / "instructions"
-    store = RunStore(workspace)
-    run = store.create(RunConfig(data=str(instructions), task="causal-lm-sft").to_dict(), name="lm-export",
-                       task="causal-lm-sft")
-    shutil.copytree(tiny_gpt2_dir, run.model_dir)
-    atomic_write_json(run.path / RUN_FILE, {**run.info, "status": "completed",
-                                            "metrics": {"eval_loss": 6.0, "perplexity": 403.4}})
+    exportable_sft_run(workspace, "lm-export", tiny_gpt2_dir)
     app = new_app(workspace)
     async with app.run_test(size=(110, 40)) as pilot:
         await pilot.press("7")

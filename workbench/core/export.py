@@ -40,7 +40,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import (DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT8_FILE, MANIFEST_FILE, OnnxClassifier,
@@ -488,6 +488,24 @@ Speed: `sft-workbench bench {name}` compares PyTorch, ONNX fp32 and ONNX int8 an
 
 
 # --------------------------------------------------------------------------------------------- export
+@contextlib.contextmanager
+def build_in_place(target: Path) -> Iterator[Path]:
+    """A hidden ``.<name>.partial-<pid>`` directory beside ``target`` to build an export in: moved into place
+    (:func:`move_into_place`) when the block ends, deleted if it raises, so a killed or failed export is never
+    mistaken for a finished one. Half-built directories of dead processes are swept first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _cleanup_stale_partials(target)
+    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    try:
+        yield partial
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    move_into_place(partial, target)
+
+
 def move_into_place(partial: Path, target: Path) -> None:
     """Swap a finished export directory in; an existing one is renamed aside first (os.replace cannot
     replace a non-empty directory), so readers see the old export or the new one, never a mix."""
@@ -547,12 +565,7 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
     if not vdata.texts:
         raise WorkbenchError(f"{vdata.source} has no rows to validate the export on.")
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _cleanup_stale_partials(target)
-    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+    with build_in_place(target) as partial:
         say("loading the run's model…")
         export_model, tokenizer = _load_torch_model(run, attn_implementation="eager")
         config = export_model.config
@@ -631,9 +644,5 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
         atomic_write_text(partial / "README.md", model_card(manifest))
 
         say("moving the export into place…")
-        move_into_place(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     manifest["path"] = str(target)
     return manifest

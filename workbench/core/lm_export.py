@@ -35,7 +35,6 @@ Choices:
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -344,8 +343,7 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                   max_int8_drop: float = DEFAULT_MAX_INT8_PPL_INCREASE, progress: Progress | None = None) -> dict[str, Any]:
     """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity
     holds and (``int8``) the int8 graph's perplexity stays within ``max_int8_drop`` percent of PyTorch's."""
-    from workbench.core.export import (INT8_SETTINGS, _cleanup_stale_partials, _now, default_export_dir, move_into_place,
-                                       package_versions, quantize_int8)
+    from workbench.core.export import INT8_SETTINGS, _now, build_in_place, default_export_dir, package_versions, quantize_int8
     from workbench.core.tasks.causal_lm_sft import has_model, load_model
 
     from transformers.utils import logging as hf_logging
@@ -367,12 +365,7 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
     convs, source = eval_conversations(run, data)
     prompts = parity_prompts(convs, source)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _cleanup_stale_partials(target)
-    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+    with build_in_place(target) as partial:
         say("loading the run's model (LoRA merged)…")
         lora = (run.model_dir / "adapter_config.json").is_file()
         export_model, tokenizer = load_model(run.model_dir, merge=True, attn_implementation="eager")
@@ -436,10 +429,6 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                                  f"more than the allowed {max_int8_drop:g}%; export without --int8 or raise --max-int8-drop.")
         atomic_write_text(partial / "README.md", model_card(manifest))
         say("moving the export into place…")
-        move_into_place(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     manifest["path"] = str(target)
     return manifest
 

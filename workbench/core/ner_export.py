@@ -203,12 +203,7 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
     if not sentences:
         raise WorkbenchError(f"{source} has no sentences to validate the export on.")
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    base._cleanup_stale_partials(target)
-    partial = target.parent / f".{target.name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    try:
+    with base.build_in_place(target) as partial:
         say("loading the run's model…")
         model, tokenizer = _load_torch_model(run, attn_implementation="eager")
         config = model.config
@@ -268,9 +263,5 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
         atomic_write_json(partial / MANIFEST_FILE, manifest)
         atomic_write_text(partial / "README.md", model_card(manifest))
         say("moving the export into place…")
-        base.move_into_place(partial, target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
     manifest["path"] = str(target)
     return manifest

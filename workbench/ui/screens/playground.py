@@ -238,19 +238,13 @@ class PlaygroundScreen(WorkbenchScreen):
         self.post_message(ModelLoaded(run_id, labels))
 
     def _load_causal_lm(self, run) -> None:
-        """In the model worker: the run's causal LM (a LoRA adapter merged into its base for speed)."""
-        try:
-            from workbench.core.tasks.causal_lm_sft import load_model
+        """In the model worker (``load_model`` reports its errors): the run's causal LM, a LoRA adapter merged
+        into its base for speed."""
+        from workbench.core.tasks.causal_lm_sft import load_model
 
-            model, tokenizer = load_model(run.model_dir, merge=True)
-            with self._lock:
-                self._loaded = (run.id, model, tokenizer, int(run.config.get("max_length") or 128))
-        except WorkbenchError as exc:
-            self.post_message(ActionFailed("load", str(exc)))
-            return
-        except Exception as exc:  # a damaged model directory must not take the app down
-            self.post_message(ActionFailed("load", f"cannot load the model: {type(exc).__name__}: {exc}"))
-            return
+        model, tokenizer = load_model(run.model_dir, merge=True)
+        with self._lock:
+            self._loaded = (run.id, model, tokenizer, int(run.config.get("max_length") or 128))
         self._generative_ids.add(run.id)
         self.post_message(ModelLoaded(run.id, []))
 
