@@ -10,8 +10,28 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Tests run on the CPU on every machine, a GPU box too (set before anything imports torch); the GPU branches
+# are covered by pinning a CUDA host (hosts.py), not by the machine the suite happens to run on.
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 from helpers import REPO, SAMPLE_DATA, SHARED_DATASETS, kill_workers, wait_for  # noqa: F401  (re-exported)
+from hosts import DEFAULT_HOST, HOSTS, pin_host  # noqa: E402
+
+# The CPU flags too, for the whole session: session fixtures that train (before any function fixture runs)
+# and every worker process see the default host. No GPU is visible, so NVML readings are empty as well.
+os.environ["SFT_WORKBENCH_CPU_FLAGS"] = " ".join(sorted(DEFAULT_HOST.cpu_flags))
+
+
+@pytest.fixture(autouse=True)
+def pinned_host(monkeypatch):
+    """Every test sees the same host, whatever machine runs it: an AVX2-only CPU without a GPU."""
+    return pin_host(monkeypatch, DEFAULT_HOST)
+
+
+@pytest.fixture(params=sorted(HOSTS))
+def host(request, monkeypatch):
+    """Runs the test once per kind of host (bf16-capable CPU, AVX2-only CPU, CUDA GPU), pinned."""
+    return pin_host(monkeypatch, HOSTS[request.param])
 
 
 @pytest.fixture(scope="session")

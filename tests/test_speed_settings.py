@@ -47,17 +47,6 @@ def test_sampler_order_depends_only_on_seed_and_epoch():
     assert list(a) != first and len(list(a)) == len(lengths)
 
 
-def test_auto_precision_and_attention_follow_the_hardware(monkeypatch):
-    cfg = RunConfig(data="x")
-    monkeypatch.setattr(devices, "cuda_available", lambda: False)
-    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
-    assert devices.resolve_precision(cfg) == "bf16" and devices.resolve_attention(cfg) == "eager"
-    monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx2"}))
-    assert devices.resolve_precision(cfg) == "fp32"
-    assert devices.resolve_precision(RunConfig(data="x", precision="bf16")) == "bf16"
-    assert devices.resolve_attention(RunConfig(data="x", attention="sdpa")) == "sdpa"
-
-
 def test_memory_estimate_for_bert_base_matches_the_hand_count():
     from transformers import BertConfig
 

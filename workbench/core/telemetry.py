@@ -21,8 +21,24 @@ def _nvml():
     return _nvml_state.get("mod") if _nvml_state["ok"] else None
 
 
+def visible_gpus(count: int, env: str | None = None) -> list[int]:
+    """The NVML indices of the GPUs this process may use: all of them, or those ``CUDA_VISIBLE_DEVICES`` names
+    (NVML ignores that variable, CUDA does not). Indices only; an entry that is not one (a UUID) shows all GPUs."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES") if env is None else env
+    if env is None:
+        return list(range(count))
+    picked = []
+    for part in filter(None, (p.strip() for p in env.split(","))):
+        if not part.lstrip("-").isdigit():
+            return list(range(count))
+        if not 0 <= int(part) < count:
+            break  # CUDA stops at the first invalid index
+        picked.append(int(part))
+    return picked
+
+
 def gpu_readings() -> list[dict[str, Any]]:
-    """One dict per GPU (index, name, util %, memory used/total in bytes, temperature °C, power W)."""
+    """One dict per visible GPU (index, name, util %, memory used/total in bytes, temperature °C, power W)."""
     nv = _nvml()
     if nv is None:
         return []
@@ -31,7 +47,7 @@ def gpu_readings() -> list[dict[str, Any]]:
         count = nv.nvmlDeviceGetCount()
     except Exception:
         return []
-    for i in range(count):
+    for i in visible_gpus(count):
         try:
             h = nv.nvmlDeviceGetHandleByIndex(i)
             name = nv.nvmlDeviceGetName(h)
@@ -78,3 +94,57 @@ def system_readings(pid: int | None = None) -> dict[str, Any]:
     if gpus:
         reading["gpus"] = gpus
     return reading
+
+
+# The CPU features that decide which kernels run (bf16 autocast, int8 matrix products, vector width).
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16",
+                "amx_tile", "amx_bf16", "amx_int8")
+
+
+def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets", "accelerate", "peft", "onnxruntime",
+                                             "onnx", "tokenizers", "numpy", "textual", "rich", "textual-plotext")
+                ) -> dict[str, Any]:
+    """What a benchmark figure depends on: CPU model and flags, cores, GPUs, load, package versions.
+
+    Every results file under benchmarks/ carries one, so a figure can be traced to the machine it came from."""
+    import importlib.metadata as md
+    import platform
+    import time
+
+    from workbench.core.training.devices import CPU_FLAGS_ENV, _proc_cpu_flags
+
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
+    except OSError:
+        pass
+    flags = _proc_cpu_flags()
+    try:
+        affinity = len(os.sched_getaffinity(0))
+    except AttributeError:
+        affinity = os.cpu_count()
+    versions = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            versions[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
+    return {
+        "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpu": model,
+        "cpu_kernel_flags": [f for f in KERNEL_FLAGS if f in flags],
+        "cpu_flags": " ".join(sorted(flags)),
+        # Set when the run was told to act as another CPU (devices.CPU_FLAGS_ENV): the flags it acted on.
+        "cpu_flags_override": os.environ.get(CPU_FLAGS_ENV),
+        "cores": os.cpu_count(),
+        "cores_available": affinity,
+        "gpus": [{"name": g["name"], "mem_total": g["mem_total"]} for g in gpu_readings()],
+        "load_avg": load,
+        "platform": platform.platform(),
+        "versions": versions,
+    }

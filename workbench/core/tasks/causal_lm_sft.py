@@ -534,6 +534,7 @@ def evaluate(run, data_path, *, batch_size: int = 16) -> dict[str, Any]:
 
     from workbench.core.config import RunConfig
     from workbench.core.datasets import LoadedData, Schema, read_source
+    from workbench.core.training.devices import cuda_available
 
     hf_logging.set_verbosity_error()  # the CLI prints the result; library chatter would land in the middle
     hf_logging.disable_progress_bar()
@@ -551,7 +552,7 @@ def evaluate(run, data_path, *, batch_size: int = 16) -> dict[str, Any]:
     encoded = tokenize(ds, tokenizer, loaded, cfg)
     with tempfile.TemporaryDirectory(prefix="wb-eval-") as tmp:
         args = TrainingArguments(output_dir=tmp, per_device_eval_batch_size=int(batch_size), report_to="none",
-                                 disable_tqdm=True, use_cpu=not __import__("torch").cuda.is_available())
+                                 disable_tqdm=True, use_cpu=not cuda_available())
         trainer = Trainer(model=model, args=args, eval_dataset=encoded, data_collator=collator(tokenizer))
         trainer.remove_callback(PrinterCallback)  # it would print the metrics dict into the CLI's output
         metrics = trainer.evaluate()

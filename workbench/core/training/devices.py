@@ -1,16 +1,32 @@
-"""What the hardware offers and what the run's ``auto`` settings become on it."""
+"""What the hardware offers and what the run's ``auto`` settings become on it.
+
+Everything the workbench reads of the host goes through the functions here (CPU flags, CUDA, bf16 on the
+GPU), so a test can pin the host and one machine can show what ``auto`` becomes on another:
+``SFT_WORKBENCH_CPU_FLAGS="avx2 fma" sft-workbench train …`` trains as an AVX2-only CPU would (fp32).
+"""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from workbench.core.config import RunConfig
 
+# Space-separated /proc/cpuinfo flags that replace the real ones (inherited by the worker processes).
+CPU_FLAGS_ENV = "SFT_WORKBENCH_CPU_FLAGS"
+
+
+def cpu_flags() -> frozenset[str]:
+    override = os.environ.get(CPU_FLAGS_ENV)
+    if override is not None:
+        return frozenset(override.split())
+    return _proc_cpu_flags()
+
 
 @lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
+def _proc_cpu_flags() -> frozenset[str]:
     try:
         text = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
@@ -32,14 +48,27 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def cuda_bf16_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_bf16_supported()
+
+
+def device_name() -> str:
+    """``cuda:<name of GPU 0>`` or ``cpu`` (what run.json records)."""
+    if not cuda_available():
+        return "cpu"
+    import torch
+
+    return "cuda:" + torch.cuda.get_device_name(0)
+
+
 def resolve_precision(cfg: RunConfig) -> str:
     """``auto`` → bf16 on GPUs and CPUs that have it natively, fp16 on older GPUs, fp32 otherwise."""
     if cfg.precision != "auto":
         return cfg.precision
     if cuda_available():
-        import torch
-
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if cuda_bf16_supported() else "fp16"
     return "bf16" if cpu_supports_bf16() else "fp32"
 
 

@@ -17,7 +17,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
 from workbench.core.tasks import apply_task_defaults, get_task
-from workbench.core.training.devices import resolve_attention, resolve_precision
+from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
 
 
 def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
@@ -83,8 +83,6 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
     double the reported loss and the gradients under two processes (measured).
     """
     from transformers import TrainingArguments
-
-    from workbench.core.training.devices import cuda_available, resolve_precision
 
     cuda = cuda_available()
     precision = resolve_precision(cfg)
@@ -205,7 +203,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
             "label_column": data.schema.label_column,
         },
         versions=package_versions(),
-        device="cuda:" + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        device=device_name(),
         world_size=world_size(),
         precision=resolve_precision(cfg),
         attention=resolve_attention(cfg),
@@ -216,7 +214,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
                               getattr(task, "LOSS_USES_NUM_ITEMS", False))
     callback = RunStoreCallback(writer, samples_per_step=cfg.batch_size * cfg.grad_accum * world_size(),
                                 is_main=is_main_process())
-    cuda = torch.cuda.is_available()
+    cuda = cuda_available()
     lengths = [len(ids) for ids in train_ds["input_ids"]] if cfg.group_by_length else None
     trainer = make_trainer(
         lengths,
