@@ -51,7 +51,38 @@ async def test_choosing_a_data_set_shows_label_counts_lengths_and_warnings(works
         # Token lengths come from a second pass with the tokenizer (transformers loads in the worker).
         hist = stats.query_one(Histogram)
         await wait_until(pilot, lambda: len(hist.values) == 320, timeout=60, what="token lengths")
-        assert "no health warnings" in " ".join(screen_text(app).split()) or stats.query_one("#st-warnings")
+        # Below the fold at 80x24: the warnings line itself (the 120x40 test below reads real warnings on screen).
+        assert str(stats.query_one("#st-warnings").render()) == "✔ no health warnings"
+
+
+async def test_a_data_set_with_problems_shows_its_health_warnings(workspace, tmp_path):
+    # Duplicates with conflicting labels, an empty text, imbalance and dev rows leaked from train: what
+    # `datasets inspect` warns about, shown in place on the screen.
+    bad = tmp_path / "leaky"
+    bad.mkdir()
+    rows = [(f"a fine review number {i}", "pos") for i in range(40)] + [(f"a poor review {i}", "neg") for i in range(4)]
+    rows += [("same words twice", "pos"), ("same words twice", "neg"), ("", "pos")]
+    for name, part in (("train.csv", rows), ("dev.csv", rows[:6] + [("a poor review 0", "neg")])):
+        with open(bad / name, "w", newline="") as fh:
+            csv.writer(fh).writerows([("text", "label"), *part])
+    app = new_app(workspace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2", "a")
+        app.screen.query_one("#ds-add", Input).value = str(bad)
+        await pilot.press("enter")  # an added folder is listed under its own heading; choosing it opens it
+        tree = app.screen.query_one(Tree)
+        await wait_until(pilot, lambda: _line_of(tree, bad) is not None, what="the folder listed")
+        tree.focus()
+        await pilot.press(*["down"] * (_line_of(tree, bad) + 1 - tree.cursor_line), "enter")  # the line below the heading
+        await wait_for_text(pilot, "of 47 rows")
+        await pilot.press("i")
+        text = await wait_for_text(pilot, "also appear in train", timeout=60)
+        flat_text = " ".join(text.split())
+        assert "✔ no health warnings" not in flat_text
+        assert "⚠ train: 1 row(s) have an empty text." in flat_text
+        assert "⚠ train: 1 duplicate text(s), 1 with conflicting labels." in flat_text
+        assert "⚠ train: class imbalance, largest/smallest class = 42/5 (8.4x)." in flat_text
+        assert "⚠ dev: 7 text(s) also appear in train" in flat_text
 
 
 async def test_a_large_file_pages_without_loading(workspace, tmp_path, monkeypatch):
