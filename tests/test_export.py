@@ -134,6 +134,9 @@ def test_int8_export(export_dir):
     manifest = json.loads((export_dir / "manifest.json").read_text())
     q = manifest["quantization"]
     assert q["per_channel"] is True and q["reduce_range"] is False and q["why"]
+    # What was not measured on this host says where and when it was; the host's own VNNI is recorded.
+    assert q["measured"]["when"] == "2026-11-28" and "Xeon" in q["measured"]["where"]
+    assert q["exporting_host_vnni"] is False  # the suite's pinned host: an AVX2-only CPU
     assert manifest["sizes_bytes"]["model.int8.onnx"] < manifest["sizes_bytes"]["model.onnx"]
     auto = OnnxClassifier(export_dir, int8="auto", threads=1)
     assert auto.int8 and auto.model_path.name == "model.int8.onnx"

@@ -343,7 +343,8 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                   max_int8_drop: float = DEFAULT_MAX_INT8_PPL_INCREASE, progress: Progress | None = None) -> dict[str, Any]:
     """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity
     holds and (``int8``) the int8 graph's perplexity stays within ``max_int8_drop`` percent of PyTorch's."""
-    from workbench.core.export import INT8_SETTINGS, _now, build_in_place, default_export_dir, package_versions, quantize_int8
+    from workbench.core.export import (_now, build_in_place, default_export_dir, int8_settings, package_versions,
+                                       quantize_int8)
     from workbench.core.tasks.causal_lm_sft import has_model, load_model
 
     from transformers.utils import logging as hf_logging
@@ -394,7 +395,7 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                          "cache": "DynamicCache built from flat past tensors in a wrapper module"},
             "lora": ({"merged": True, "adapter": "adapter_model.safetensors of the run, merged with merge_and_unload"}
                      if lora else None),
-            "quantization": ({**INT8_SETTINGS, "max_perplexity_increase_pct": max_int8_drop,
+            "quantization": ({**int8_settings(), "max_perplexity_increase_pct": max_int8_drop,
                               "why": "the export's matrix products, per-channel as for encoders (see workbench.core.export)"}
                              if int8 else None),
             "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},

@@ -242,7 +242,7 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
             "optimization": optimization,
             "runtime": {"provider": "CPUExecutionProvider", "graph_optimization_level": "ORT_ENABLE_ALL",
                         "disabled_optimizers": list(DEFAULT_DISABLED_OPTIMIZERS)},
-            "quantization": dict(base.INT8_SETTINGS) if int8 else None,
+            "quantization": base.int8_settings() if int8 else None,
             "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
             "sizes_bytes": {f.name: f.stat().st_size for f in (partial / FP32_FILE, partial / INT8_FILE) if f.is_file()},
             "versions": base.package_versions(),
