@@ -160,7 +160,6 @@ class TrainOutcome:
 
 def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     """Train the run in ``writer.path`` to the end (or to a stop request) and write its results."""
-    import torch
     from transformers import AutoTokenizer, set_seed
 
     from workbench.core.runs import Run
