@@ -77,6 +77,8 @@ def main() -> int:
         print(proc.stderr[-2000:] or proc.stdout[-2000:])
         return 1
     summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    from workbench.core.telemetry import host_record
+
     run_dir = Path(summary["run_dir"])
     info = json.loads((run_dir / "run.json").read_text())
     events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -105,7 +107,7 @@ def main() -> int:
         "train_runtime_s": (info.get("train_summary") or {}).get("train_runtime"),
         "wall_s": round(wall, 1),
         "samples": [{k: s[k] for k in ("prompt", "reference", "generated")} for s in info["evaluation"]["samples"]],
-        "machine": f"{os.cpu_count()} CPU cores (shared with other work)",
+        "host": host_record(),
     }
     if args.export:
         export_dir = work / "export"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -41,11 +40,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, *, data_dir: Path, out
     parser.add_argument("--out", type=Path, default=out)
 
 
-def train_via_cli(workspace: Path, name: str, overrides: dict[str, str], *, data: Path, eval_data: Path,
+def train_via_cli(workspace: Path, name: str, overrides: dict[str, str], *, data: Path, eval_data: Path | None,
                   model: str | None) -> tuple[Path | None, float, str | None]:
-    """Train one run with the CLI; ``(run_dir, wall seconds, error)``, run_dir None when the CLI failed."""
+    """Train one run with the CLI; ``(run_dir, wall seconds, error)``, run_dir None when the CLI failed.
+
+    ``eval_data`` is the selection set (per-epoch evaluation, best checkpoint); None holds out the workbench's
+    stratified 10% of ``data``. Reported figures come from ``eval_via_cli`` on a set never used for selection."""
     cmd = [sys.executable, "-m", "workbench", "--workspace", str(workspace), "train", "--data", str(data),
-           "--eval-data", str(eval_data), "--name", name, "--json"]
+           *(["--eval-data", str(eval_data)] if eval_data else []), "--name", name, "--json"]
     if model:
         cmd += ["--model", model]
     for key, value in overrides.items():
@@ -60,7 +62,19 @@ def train_via_cli(workspace: Path, name: str, overrides: dict[str, str], *, data
     return Path(summary["run_dir"]), wall, None
 
 
-def run_variants(args, *, prefix: str, data: Path, eval_data: Path,
+def eval_via_cli(run_dir: Path, data: Path) -> dict:
+    """``sft-workbench eval RUN --data DATA --json`` on the run's final (best-on-selection) model, with its wall time."""
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "workbench", "--workspace", str(run_dir.parents[1]), "eval",
+                           run_dir.name, "--data", str(data), "--json"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"eval of {run_dir.name} on {data} failed: {(proc.stderr or proc.stdout)[-400:]}")
+    report = json.loads(proc.stdout[proc.stdout.index("{"):])
+    report["eval_wall_s"] = round(time.time() - start, 1)
+    return report
+
+
+def run_variants(args, *, prefix: str, data: Path, eval_data: Path | None,
                  summarise: Callable[[Path, str, dict[str, str], float | None], dict]) -> list[dict]:
     """The defaults (unless ``--no-default``) and each ``--variant``, ``--parallel`` at a time, as result rows."""
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix=prefix))
@@ -98,8 +112,11 @@ def result_row(run_dir: Path, name: str, overrides: dict[str, str], wall: float 
     }
 
 
-def write_results(out: Path, target: float, results: list[dict]) -> None:
-    """The results file: the target, one row per run, the host's CPU count."""
+def write_results(out: Path, target: float, results: list[dict], **extra) -> None:
+    """The results file: the target, one row per run, how the figures were selected and reported (``extra``),
+    and the host (CPU model and flags, cores, GPUs, load, versions)."""
+    from workbench.core.telemetry import host_record
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"target": target, "results": results, "host_cpus": os.cpu_count()}, indent=2))
+    out.write_text(json.dumps({"target": target, **extra, "results": results, "host": host_record()}, indent=2) + "\n")
     print(f"\nwrote {out}")

@@ -139,6 +139,7 @@ def main() -> int:
     from rich.table import Table
 
     from workbench.core.bench import BenchSettings, bench_export, cpu_name
+    from workbench.core.telemetry import host_record
     from workbench.core.export import export_run
     from workbench.core.runs import RunStore
 
@@ -240,6 +241,7 @@ def main() -> int:
             "quantization": manifest["quantization"],
             "versions": manifest["versions"],
             "machine": {**repeats[0]["machine"], "load_avg_1min_range": [min(loads), max(loads)]},
+            "host": host_record(),
             "targets": TARGETS,
             "checks": checks,
             "passed": passed,

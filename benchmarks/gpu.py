@@ -194,7 +194,9 @@ def main() -> int:
         print("no CUDA GPU here; run this on a GPU machine.", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    report: dict = {"benchmark": "gpu", "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M")}
+    from workbench.core.telemetry import host_record
+
+    report: dict = {"benchmark": "gpu", "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M"), "host": host_record()}
     report["mfu"] = mfu_check(args)
     print(json.dumps(report["mfu"]), flush=True)
     with tempfile.TemporaryDirectory(prefix="gpu-bench-") as tmp:

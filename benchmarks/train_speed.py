@@ -8,13 +8,16 @@ the default model (embedded all-MiniLM-L6-v2), batch 32, lr 5e-5:
   (c) ``sft-workbench train`` with its defaults (on this CPU: bf16 autocast, eager attention, fused AdamW,
       length-bucketed batches in random order, warm-up 6 %, weight decay 0.01).
 
-Each row runs in its own fresh process, one after the other. Columns: samples/s and real (unpadded)
-tokens/s over the training loop (``train_runtime``, which for (c) also includes its end-of-epoch
-evaluation and checkpoint), wall time of the whole process (loading, tokenising, training, evaluating),
-and dev accuracy.
+Each row runs in its own fresh process. ``--rounds N`` repeats the rows N times, alternating their order
+(round 1 a,b,c; round 2 c,b,a; …), so slow drift of the machine does not favour one row. The headline
+ratios are of **wall time of the whole process** (loading, tokenising, training, evaluating), per round
+(each round's rows ran next to each other), reported as median and min over the rounds; samples/s and
+real (unpadded) tokens/s over the training loop (``train_runtime``, which for (c) also includes its
+end-of-epoch evaluation and checkpoint) are kept beside them. With one epoch there is nothing to select:
+dev accuracy is the final model's, and dev is used for nothing else.
 
-    python benchmarks/train_speed.py                 # all three rows, ~15 min on 2 cores
-    python benchmarks/train_speed.py --rows b,c --train-rows 2000
+    python benchmarks/train_speed.py                 # rows a,b,c, 3 rounds, ~35 min on 2 cores
+    python benchmarks/train_speed.py --rows b,c --train-rows 2000 --rounds 3
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -131,11 +133,47 @@ def run_row(row: str, train_path: Path, dev_path: Path, out_dir: Path) -> dict:
     return {"row": row, "setup": DESCRIPTIONS[row], **json.loads(lines[-1][7:]), "wall_s": wall}
 
 
+def _stats(values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    mid = len(values) // 2
+    median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return {"median": median, "min": values[0], "max": values[-1], "n": len(values)}
+
+
+def summary_by_row(results: list[dict]) -> dict[str, dict]:
+    """Per row over the rounds: wall time, samples/s and dev accuracy (median, min, max)."""
+    out = {}
+    for row in sorted({r["row"] for r in results}):
+        ok = [r for r in results if r["row"] == row and "error" not in r]
+        if ok:
+            out[row] = {k: _stats([r[k] for r in ok]) for k in ("wall_s", "samples_per_s", "dev_accuracy")}
+    return out
+
+
+def wall_ratios(results: list[dict]) -> dict[str, dict[str, float]]:
+    """``c_vs_a``/``c_vs_b``: the other row's wall time over (c)'s, per round (neighbours in time), median and min
+    over the rounds; ``c_minus_b_accuracy``: (c)'s dev accuracy minus (b)'s, per round."""
+    by_round: dict[int, dict[str, dict]] = {}
+    for r in results:
+        if "error" not in r:
+            by_round.setdefault(r["round"], {})[r["row"]] = r
+    ratios: dict[str, dict[str, float]] = {}
+    for base in ("a", "b"):
+        per = [rd[base]["wall_s"] / rd["c"]["wall_s"] for rd in by_round.values() if base in rd and "c" in rd]
+        if per:
+            ratios[f"c_vs_{base}"] = _stats(per)
+    acc = [rd["c"]["dev_accuracy"] - rd["b"]["dev_accuracy"] for rd in by_round.values() if "b" in rd and "c" in rd]
+    if acc:
+        ratios["c_minus_b_accuracy"] = _stats(acc)
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--train-rows", type=int, default=8000)
     parser.add_argument("--rows", default="a,b,c")
+    parser.add_argument("--rounds", type=int, default=3, help="repeats of the rows, in alternating order")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "train_speed_cpu.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--train-path", help=argparse.SUPPRESS)
@@ -148,25 +186,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"SST-2 not found in {args.data_dir}; nothing to measure.", file=sys.stderr)
         return 2
 
+    from workbench.core.telemetry import host_record
+
+    rows = args.rows.split(",")
     results = []
+    host_before = host_record()
     with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
         train_path, dev_path = write_subset(args.data_dir, args.train_rows, Path(tmp))
-        for row in args.rows.split(","):
-            print(f"row {row}: {DESCRIPTIONS[row]} …", file=sys.stderr, flush=True)
-            results.append(run_row(row, train_path, dev_path, Path(tmp)))
-            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        for r in range(args.rounds):
+            for row in (rows if r % 2 == 0 else rows[::-1]):
+                print(f"round {r + 1}/{args.rounds}, row {row}: {DESCRIPTIONS[row]} …", file=sys.stderr, flush=True)
+                out_dir = Path(tmp) / f"round{r + 1}"  # run names repeat across rounds: one workspace each
+                out_dir.mkdir(exist_ok=True)
+                results.append({"round": r + 1, **run_row(row, train_path, dev_path, out_dir)})
+                print(json.dumps(results[-1]), file=sys.stderr, flush=True)
 
-    by_row = {r["row"]: r for r in results if "error" not in r}
-    ratios = {}
-    if "c" in by_row:
-        for base in ("a", "b"):
-            if base in by_row:
-                ratios[f"c_vs_{base}"] = by_row["c"]["samples_per_s"] / by_row[base]["samples_per_s"]
-        if "b" in by_row:
-            ratios["c_minus_b_accuracy"] = by_row["c"]["dev_accuracy"] - by_row["b"]["dev_accuracy"]
+    ratios = wall_ratios(results)
     report = {"benchmark": "train_speed", "data": str(args.data_dir), "train_rows": args.train_rows,
-              "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
-              "rows": results, "ratios": ratios, "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M")}
+              "rounds": args.rounds, "order": "alternating", "rows": results, "summary": summary_by_row(results),
+              "ratios": ratios, "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M"),
+              "host": host_before, "load_avg_after": host_record()["load_avg"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
@@ -178,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['row']:<4}{r['setup']:<58}{r['samples_per_s']:>10.1f}{r['tokens_per_s']:>10.0f}"
               f"{r['wall_s']:>8.0f}{r['dev_accuracy']:>9.4f}")
     for key, value in ratios.items():
-        print(f"{key}: {value:+.4f}" if "accuracy" in key else f"{key}: {value:.2f}×")
+        print(f"{key}: " + ", ".join(f"{k} {v:+.4f}" if "accuracy" in key else f"{k} {v:.2f}×" for k, v in value.items()))
     print(f"(written to {args.out})")
     return 0
 

@@ -4,7 +4,7 @@
 2. metric latency: a line appended to metrics.jsonl → its step counter written to the terminal (≤ 1 s);
 3. training overhead: the worker's throughput with the Monitor open on it vs with no UI (≤ 2 %).
 
-Prints a table and writes JSON (default ``bench_out/tui.json``). Example::
+Prints a table and writes JSON (default ``benchmarks/results/tui.json``, with the host). Example::
 
     python benchmarks/tui.py                       # all three, embedded MiniLM for the training part
     python benchmarks/tui.py --only startup latency
@@ -17,7 +17,6 @@ import argparse
 import fcntl
 import json
 import os
-import platform
 import pty
 import random
 import signal
@@ -247,11 +246,12 @@ def main() -> int:
     parser.add_argument("--phase-seconds", type=float, default=20.0)
     parser.add_argument("--logging-steps", type=int, default=1,
                         help="1 (default): a metric line every step, the Monitor's worst case")
-    parser.add_argument("--out", default=str(REPO / "bench_out" / "tui.json"))
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "tui.json"))
     args = parser.parse_args()
 
-    results: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                 "platform": platform.platform()}}
+    from workbench.core.telemetry import host_record
+
+    results: dict = {"host": host_record()}
     rows = []
     if "startup" in args.only:
         r = results["startup"] = bench_startup(args.repeats)
