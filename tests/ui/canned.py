@@ -12,7 +12,7 @@ import math
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 NOW = dt.datetime(2026, 1, 15, 12, 0, 0, tzinfo=dt.timezone.utc).timestamp()
 DEAD_PID = 4_194_000  # above the default pid_max, so never a live process
@@ -33,10 +33,20 @@ def config(**overrides: Any) -> dict[str, Any]:
     return {**cfg.to_dict(), **overrides}
 
 
+def classification_eval(n: int) -> dict[str, float]:
+    """The eval values of the ``n``-th evaluation (from 1) of a canned text-classification run."""
+    return {"loss": round(0.45 - 0.05 * n, 4), "accuracy": round(0.80 + 0.03 * n, 4),
+            "macro_f1": round(0.79 + 0.03 * n, 4)}
+
+
 def metric_events(*, start: float, steps: int, max_steps: int, steps_per_epoch: int, gpu: bool = False,
-                  final: dict[str, float] | None = None, seconds_per_step: float = 0.5) -> list[dict[str, Any]]:
-    """A plausible metrics.jsonl: decaying loss every step, an eval per epoch, system readings."""
+                  final: dict[str, float] | None = None, seconds_per_step: float = 0.5,
+                  losses: list[float] | None = None, eval_every: int | None = None,
+                  eval_values: Callable[[int], dict[str, float]] = classification_eval) -> list[dict[str, Any]]:
+    """A plausible metrics.jsonl: decaying loss every step (or ``losses``, one per step), an eval per epoch
+    (or every ``eval_every`` steps) with ``eval_values(n)``, system readings."""
     events: list[dict[str, Any]] = []
+    eval_every = eval_every or steps_per_epoch
 
     def system(step: int, t: float) -> dict[str, Any]:
         e: dict[str, Any] = {"time": t, "kind": "system", "step": step, "epoch": round(step / steps_per_epoch, 4),
@@ -51,15 +61,13 @@ def metric_events(*, start: float, steps: int, max_steps: int, steps_per_epoch: 
     for step in range(1, steps + 1):
         t = round(start + step * seconds_per_step, 3)
         epoch = round(step / steps_per_epoch, 4)
-        loss = 0.7 * math.exp(-step / (max_steps / 3)) + 0.15 + 0.02 * math.sin(step)
+        loss = losses[step - 1] if losses else 0.7 * math.exp(-step / (max_steps / 3)) + 0.15 + 0.02 * math.sin(step)
         lr = 5e-5 * (1 - step / max_steps)
         events.append({"time": t, "kind": "train", "step": step, "epoch": epoch, "loss": round(loss, 4),
                        "lr": lr, "grad_norm": 1.1, "samples_per_s": 1214.0, "tokens_per_s": 92300.0})
-        if step % steps_per_epoch == 0:
-            n = step // steps_per_epoch
+        if step % eval_every == 0:
             events.append({"time": t + 0.1, "kind": "eval", "step": step, "epoch": epoch,
-                           "loss": round(0.45 - 0.05 * n, 4), "accuracy": round(0.80 + 0.03 * n, 4),
-                           "macro_f1": round(0.79 + 0.03 * n, 4), "runtime": 2.0})
+                           **eval_values(step // eval_every), "runtime": 2.0})
             events.append({"time": t + 0.2, "kind": "checkpoint", "step": step, "epoch": epoch,
                            "path": f"checkpoint-{step}"})
         if step % 20 == 0:
@@ -73,8 +81,9 @@ def metric_events(*, start: float, steps: int, max_steps: int, steps_per_epoch: 
 def make_run(ws: Path, name: str, *, status: str, age_s: float, steps: int = 60, max_steps: int = 90,
              steps_per_epoch: int = 30, pid: int | None = None, gpu: bool = False, checkpoint: int | None = None,
              error: str | None = None, final: dict[str, float] | None = None, heartbeat: float | None = None,
-             log: str | None = None) -> Path:
-    """Write runs/<id>/ with run.json, metrics.jsonl and stdout.log, as a worker would have."""
+             log: str | None = None, **event_options: Any) -> Path:
+    """Write runs/<id>/ with run.json, metrics.jsonl and stdout.log, as a worker would have
+    (``event_options``: more arguments of ``metric_events``)."""
     created = NOW - age_s
     run_id = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + name
     path = ws / "runs" / run_id
@@ -104,7 +113,7 @@ def make_run(ws: Path, name: str, *, status: str, age_s: float, steps: int = 60,
         info["best_metric"] = {"name": "accuracy", "value": final.get("accuracy"), "checkpoint": f"checkpoint-{steps}"}
     (path / "run.json").write_text(json.dumps(info, indent=2))
     events = metric_events(start=created + 5, steps=steps, max_steps=max_steps, steps_per_epoch=steps_per_epoch,
-                           gpu=gpu, final=final)
+                           gpu=gpu, final=final, **event_options)
     (path / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     lines = log if log is not None else "\n".join(
         [f"worker 4242 starting run {run_id}"]
@@ -121,6 +130,66 @@ def make_run(ws: Path, name: str, *, status: str, age_s: float, steps: int = 60,
         marker = getattr(run_store, "CHECKPOINT_COMPLETE", None)
         if marker:
             (ck / marker).write_text(iso(created) + "\n")
+    return path
+
+
+ENTITY_TYPES = ("PER", "ORG", "LOC", "MISC", "DATE", "PROD")
+# Entity F1 at each evaluation of the canned NER run: it peaks at the 4th (step 80) and dips at the 5th.
+NER_F1 = (0.412, 0.603, 0.694, 0.741, 0.733, 0.748)
+_TYPE_OFFSET = {"PER": 0.08, "ORG": -0.05, "LOC": 0.04, "MISC": -0.12, "DATE": 0.02, "PROD": -0.21}
+
+
+def ner_eval(n: int) -> dict[str, float]:
+    """The ``n``-th evaluation of the canned NER run, with the keys a token-classification run writes:
+    entity f1/precision/recall, token_accuracy and f1_<TYPE> per entity type."""
+    f1 = NER_F1[min(n, len(NER_F1)) - 1]
+    values = {"loss": round(0.9 / n + 0.1, 4), "f1": f1, "precision": round(f1 + 0.012, 4),
+              "recall": round(f1 - 0.011, 4), "token_accuracy": round(0.9 + 0.01 * n, 4)}
+    for kind in ENTITY_TYPES:
+        values[f"f1_{kind}"] = round(min(1.0, max(0.0, f1 + _TYPE_OFFSET[kind] * (1 + 0.1 * ((n + len(kind)) % 3)))), 4)
+    return values
+
+
+def make_ner_run(ws: Path, name: str, *, status: str, age_s: float, steps: int = 107, pid: int | None = None,
+                 heartbeat: float | None = None) -> Path:
+    """A held-out NER run (6 entity types, 3 epochs of 40 steps, an evaluation every 20 steps): the loss
+    falls from about 2.3 to 0.2, so a moving average biased toward the first loss shows."""
+    losses = [round(2.2 * math.exp(-step / 12) + 0.15 + 0.03 * math.sin(step), 4) for step in range(1, steps + 1)]
+    final = None
+    if status == "completed":
+        last = ner_eval(steps // 20)
+        final = {"f1": last["f1"], "precision": last["precision"], "recall": last["recall"],
+                 "token_accuracy": last["token_accuracy"], "eval_loss": last["loss"]}
+    path = make_run(ws, name, status=status, age_s=age_s, steps=steps, max_steps=120, steps_per_epoch=40, pid=pid,
+                    heartbeat=heartbeat, checkpoint=steps - steps % 20 or None, final=final, losses=losses,
+                    eval_every=20, eval_values=ner_eval)
+    info = json.loads((path / "run.json").read_text())
+    tags = ["O"] + [f"{p}-{kind}" for kind in ENTITY_TYPES for p in "BI"]
+    info.update(task="token-classification", labels=tags)
+    info["config"].update(data="/data/ner-held-out", eval_data="/data/ner-held-out/dev.conll")
+    info["data"] = {"train": {"source": "/data/ner-held-out", "rows": 1200},
+                    "eval": {"source": "/data/ner-held-out/dev.conll", "rows": 300}}
+    if final:
+        last = ner_eval(steps // 20)
+        info["evaluation"] = {"per_class": {kind: {"precision": last[f"f1_{kind}"], "recall": last[f"f1_{kind}"],
+                                                   "f1": last[f"f1_{kind}"], "support": 40 + 7 * i}
+                                            for i, kind in enumerate(ENTITY_TYPES)}}
+        info["best_metric"] = {"name": "f1", "value": max(NER_F1), "checkpoint": f"checkpoint-{steps}"}
+    (path / "run.json").write_text(json.dumps(info, indent=2))
+    return path
+
+
+def make_sft_run(ws: Path, name: str, *, age_s: float, perplexity: float) -> Path:
+    """A finished causal-LM SFT run: eval loss and perplexity, no accuracy of any kind."""
+    loss = math.log(perplexity)
+    path = make_run(ws, name, status="completed", age_s=age_s, steps=30, max_steps=30, steps_per_epoch=10,
+                    final={"eval_loss": loss},
+                    eval_values=lambda n: {"loss": round(loss + 0.3 / n, 4), "perplexity": round(math.exp(loss + 0.3 / n), 4)})
+    info = json.loads((path / "run.json").read_text())
+    info.update(task="causal-lm-sft", labels=[], best_metric={"name": "eval_loss", "value": loss})
+    info["metrics"] = {"eval_loss": loss, "perplexity": perplexity}
+    info["evaluation"] = {}
+    (path / "run.json").write_text(json.dumps(info, indent=2))
     return path
 
 

@@ -36,3 +36,22 @@ def runs(workspace, sleeper) -> dict[str, str]:
 @pytest.fixture
 def canned_ws(workspace, runs) -> Path:
     return workspace
+
+
+@pytest.fixture
+def task_runs(workspace, sleeper) -> dict[str, str]:
+    """One workspace with runs of all three tasks: a held-out NER run live at step 107 of 120 (6 entity
+    types, an evaluation every 20 steps), a finished NER run, a finished text-classification run and a
+    finished causal-LM SFT run; their ids by kind."""
+    import time
+
+    paths = {
+        "ner": canned.make_ner_run(workspace, "conll-held-out", status="running", age_s=10 * 60, pid=sleeper,
+                                   heartbeat=time.time()),
+        "ner_done": canned.make_ner_run(workspace, "conll-ner-done", status="completed", age_s=3600, steps=120),
+        "cls_done": canned.make_run(workspace, "sst2-minilm-lr1e-4", status="completed", age_s=26 * 3600, steps=90,
+                                    max_steps=90, checkpoint=90,
+                                    final={"accuracy": 0.8950, "macro_f1": 0.8949, "eval_loss": 0.3012}),
+        "sft_done": canned.make_sft_run(workspace, "alpaca-sft", age_s=2 * 3600, perplexity=12.5),
+    }
+    return {kind: path.name for kind, path in paths.items()}

@@ -18,7 +18,7 @@ from workbench.ui.screens.compare import confusion_group, per_class_table
 from workbench.ui.screens.playground import ENTITY_STYLES, highlighted
 from workbench.ui.widgets.charts import BarChart, LineChart
 from workbench.ui.widgets.dataset_stats import DatasetStats
-from workbench.ui.widgets.run_panels import FinalPanel, ProgressPanel
+from workbench.ui.widgets.run_panels import FinalPanel, PerClassPanel, ProgressPanel
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 NER = SAMPLE / "ner"
@@ -117,11 +117,15 @@ async def test_monitor_shows_entity_f1_per_type(ner_ws):
         screen = app.screen
         eval_chart = screen.query_one("#mon-eval", LineChart)
         await wait_until(pilot, lambda: eval_chart.series, what="eval curves")
-        assert [s.label for s in eval_chart.series] == ["f1", "F1 LOC", "F1 MISC", "F1 ORG", "F1 PER"]
+        # The main metric alone on the chart; entity F1 per type in the table beside it.
+        assert [s.label for s in eval_chart.series] == ["entity F1"]
         last = [e for e in RunStore(workspace).get(run_id).read_metrics() if e["kind"] == "eval"][-1]
+        assert eval_chart.series[0].ys[-1] == last["f1"]
         items = " ".join(t.plain for t in screen.query_one(ProgressPanel)._number_items())
-        assert f"eval f1 {last['f1']:.4f}"[:12] in items
-        assert f"F1 by type LOC {last['f1_LOC']:.3f} MISC {last['f1_MISC']:.3f}" in items
+        assert f"eval entity F1 {last['f1']:.4f}" in items
+        rows = screen.query_one(PerClassPanel).rows
+        assert [r[0] for r in rows] == ["entity F1", "LOC", "MISC", "ORG", "PER"]
+        assert rows[1][1] == last["f1_LOC"] and rows[4][1] == last["f1_PER"]
         await wait_until(pilot, lambda: screen.query_one("#mon-final").display, what="final panel")
         text = " ".join(screen_text(app).split())
         assert "entity F1" in text and "entity type" in text

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from ui_helpers import new_app, screen_text, wait_for_text, wait_until
+import pytest
+from ui_helpers import flat, new_app, screen_text, wait_for_text, wait_until
 
 from workbench.core.runs import STOP_FILE
 from workbench.ui.widgets.run_table import RunTable
+
+SIZES = [(80, 24), (120, 40)]
 
 
 async def test_lists_runs_with_effective_status_and_resume_hint(canned_ws, runs):
@@ -118,3 +121,22 @@ async def test_theme_toggle_and_no_color(canned_ws, monkeypatch):
         assert not app.current_theme.dark
         await pilot.press("ctrl+t")
         assert app.current_theme.dark
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_runs_table_names_each_runs_own_metric(workspace, task_runs, size):
+    app = new_app(workspace)
+    async with app.run_test(size=size) as pilot:
+        text = flat(screen_text(app))
+        assert "main metric" in text and " acc " not in text and "token" not in text
+        assert "conll-held-out 107/120 entity F1 — 10m ago" in text  # running: no final metric yet
+        assert "conll-ner-done 120/120 entity F1 0.748" in text
+        assert "sst2-minilm-lr1e-4 90/90 accuracy 0.895" in text
+        assert "alpaca-sft 30/30 eval loss 2.526" in text
+        # The SFT run's detail: eval loss and perplexity, no accuracy or macro-F1 (not even as "—").
+        table = app.screen.query_one("#runs-table")
+        table.move_cursor(row=table.get_row_index(task_runs["sft_done"]))
+        text = await wait_for_text(pilot, "eval loss 2.5257 · perplexity 12.50")
+        assert "accuracy —" not in text and "macro-F1" not in text
+        await pilot.press("up")  # the NER run finished an hour ago
+        await wait_for_text(pilot, "entity F1 0.7480 · P 0.7600 · R 0.7370 · token acc 0.9600 · eval loss 0.2500")

@@ -54,6 +54,51 @@ def test_monitor_completed(snap_compare, canned_ws, runs):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_monitor_ner_held_out(snap_compare, workspace, task_runs, size):
+    """A live NER run with 6 entity types: the entity-F1 curve alone with its best point, F1 per type in a
+    table (scrolled into view at 80x24, where the panels stack)."""
+    async def run_before(pilot) -> None:
+        await monitor_on(task_runs["ner"])(pilot)
+        if size == (80, 24):
+            screen = pilot.app.screen
+            screen.query_one("#mon-body").scroll_to_widget(screen.query_one("#mon-eval"), animate=False, top=True)
+        await settle(pilot)
+
+    assert snap_compare(new_app(workspace), terminal_size=size, run_before=run_before)
+
+
+def test_runs_of_three_tasks(snap_compare, workspace, task_runs):
+    """Classification, NER and causal-LM SFT runs side by side, each with its own named headline metric."""
+    async def run_before(pilot) -> None:
+        await pilot.press("down", "down")  # the SFT run: eval loss and perplexity below the list
+        await settle(pilot)
+
+    assert snap_compare(new_app(workspace), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_export_options_without_colour(snap_compare, workspace, monkeypatch):
+    """NO_COLOR: int8 on and overwrite off read as [x] and [ ]."""
+    import json
+
+    import canned
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    run = canned.make_run(workspace, "sst2-done", status="completed", age_s=3600, steps=90, max_steps=90,
+                          final={"accuracy": 0.8950, "macro_f1": 0.8949, "eval_loss": 0.3012})
+    (run / "model").mkdir()
+    (run / "model" / "config.json").write_text(json.dumps({"model_type": "bert"}))
+
+    async def run_before(pilot) -> None:
+        await pilot.press("7")
+        await wait_until(pilot, lambda: pilot.app.screen.run_id, what="a run chosen")
+        await pilot.press("enter", "space")  # to the options; int8 on
+        pilot.app.set_focus(None)
+        await settle(pilot)
+
+    assert snap_compare(new_app(workspace), terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_configure_with_an_error(snap_compare, workspace, size):
     async def run_before(pilot) -> None:
         await pilot.press("3")

@@ -20,11 +20,20 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.preview import RecordIndex, TablePreview, open_preview
 from workbench.ui import format as fmt
 from workbench.ui.feed import RunFeed, TextTail
-from workbench.ui.history import RunHistory, downsample
+from workbench.ui.history import EMA_ALPHA, RunHistory, downsample
 from workbench.ui.run_form import PRESETS, cli_command, form_errors, form_values, model_choices
 from workbench.ui.sources import default_roots, discover, discover_all
+from workbench.ui.task_metrics import headline, metrics_line, task_metrics
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
+
+LOSSES = [2.0, 1.0, 0.5, 0.25]
+# The debiased EMA of LOSSES with alpha 0.1, by hand: the average starts at 0 and each point moves it a tenth
+# of the way, m1 = 0.2, m2 = 0.9*0.2 + 0.1 = 0.28, m3 = 0.9*0.28 + 0.05 = 0.302, m4 = 0.9*0.302 + 0.025 = 0.2968;
+# the weights sum to 1 - 0.9^4 = 0.3439, so the debiased average is 0.2968 / 0.3439.
+HAND_EMA = 0.2968 / 0.3439  # 0.86304...
+# Starting the average at the first loss instead gives 2.0, 1.9, 1.76, 1.609: stuck near the first loss.
+BIASED_EMA = 1.609
 
 
 # --- format --------------------------------------------------------------------------------------------
@@ -48,6 +57,21 @@ def test_history_curves_eta_and_best():
     assert h.eta_seconds(60, 90) == pytest.approx(15.0)
     assert h.last_system["gpus"][0]["name"] == "NVIDIA H200"
     assert 0.1 < h.ema_loss() < 1.0
+
+
+def test_the_loss_ema_is_debiased():
+    assert EMA_ALPHA == 0.1
+    h = RunHistory()
+    h.add([{"kind": "train", "step": i + 1, "loss": v} for i, v in enumerate(LOSSES)])
+    assert h.ema_loss() == pytest.approx(HAND_EMA, abs=1e-12)
+    assert abs(h.ema_loss() - BIASED_EMA) > 0.7
+    one = RunHistory()
+    one.add([{"kind": "train", "step": 1, "loss": 3.0}])
+    assert one.ema_loss() == pytest.approx(3.0)  # one point: the average is that point, not a tenth of it
+    # A non-finite loss (a diverged step) is left out of the average rather than poisoning it.
+    h.add([{"kind": "train", "step": 5, "loss": math.nan}, {"kind": "train", "step": 6, "loss": math.inf}])
+    assert h.ema_loss() == pytest.approx(HAND_EMA, abs=1e-12)
+    assert RunHistory().ema_loss() is None
 
 
 def test_history_pads_a_metric_first_seen_late():
@@ -274,3 +298,32 @@ def test_live_curves_back_off_when_the_cpu_is_saturated(monkeypatch):
     assert charts.redraw_interval() == charts.SLOW_REDRAW_S
     monkeypatch.setattr(charts.os, "getloadavg", lambda: (0.7, 0.5, 0.5))  # a GPU run feeding from one core
     assert charts.redraw_interval() == charts.FAST_REDRAW_S
+
+
+# --- each task's headline metric ----------------------------------------------------------------------
+def test_each_task_has_its_own_headline():
+    assert headline("text-classification", {"accuracy": 0.8950, "token_accuracy": 0.5}) == ("accuracy", "0.895")
+    assert headline("token-classification", {"f1": 0.741, "token_accuracy": 0.95}) == ("entity F1", "0.741")
+    assert headline("causal-lm-sft", {"eval_loss": 2.5257, "perplexity": 12.5}) == ("eval loss", "2.526")
+    assert headline(None, {}) == ("accuracy", "—")  # an older run.json without "task" is classification
+    assert metrics_line("text-classification", {"accuracy": 0.895, "macro_f1": 0.8949, "eval_loss": 0.3012}) == \
+        "accuracy 0.8950 · macro-F1 0.8949 · eval loss 0.3012"
+    assert metrics_line("token-classification", {"f1": 0.748, "precision": 0.76, "recall": 0.737,
+                                                 "token_accuracy": 0.96, "eval_loss": 0.25}) == \
+        "entity F1 0.7480 · P 0.7600 · R 0.7370 · token acc 0.9600 · eval loss 0.2500"
+    assert metrics_line("causal-lm-sft", {"eval_loss": 2.5257, "perplexity": 12.5}) == \
+        "eval loss 2.5257 · perplexity 12.50"
+
+
+def test_the_headline_constants_are_the_task_modules_own_read_without_importing_them():
+    from workbench.core.tasks import TASKS, get_task
+
+    for task in TASKS:
+        module, tm = get_task(task), task_metrics(task)
+        assert (tm.main, tm.greater_is_better, tm.scalars) == \
+            (module.MAIN_METRIC, module.GREATER_IS_BETTER, tuple(module.SCALAR_METRICS))
+    code = ("import sys; from workbench.ui.task_metrics import task_metrics; from workbench.core.tasks import TASKS\n"
+            "[task_metrics(t) for t in TASKS]\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'numpy' or m.startswith('workbench.core.tasks.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"  # not even numpy: the Runs screen shows at start

@@ -34,6 +34,24 @@ def screen_text(app: WorkbenchApp) -> str:
     return console.export_text()
 
 
+def svg_text(svg: str) -> str:
+    """The text of a Textual screenshot (``app.export_screenshot()`` or a snapshot SVG), one line per row:
+    each text run placed at its column (Textual draws a cell 12.2 px wide)."""
+    import html
+    import re
+
+    rows: dict[float, dict[int, str]] = {}
+    for x, y, text in re.findall(r'<text[^>]*? x="([\d.]+)" y="([\d.]+)"[^>]*>([^<]*)</text>', svg):
+        rows.setdefault(float(y), {})[round(float(x) / 12.2)] = html.unescape(text).replace("\xa0", " ")
+    lines = []
+    for _, runs in sorted(rows.items()):
+        line = ""
+        for col, text in sorted(runs.items()):
+            line = line.ljust(col) + text
+        lines.append(line.rstrip())
+    return "\n".join(lines)
+
+
 async def wait_until(pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"):
     """Let the app run until ``predicate()`` is truthy (workers report back asynchronously)."""
     deadline = time.monotonic() + timeout

@@ -5,14 +5,19 @@ Built from metrics.jsonl events (see DESIGN.md) in the UI thread; pure Python, u
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Any
+
+from workbench.ui.task_metrics import PER_CLASS_PREFIX, TaskMetrics
 
 # Eval keys that are bookkeeping rather than quality metrics.
 _EVAL_SKIP = {"loss", "runtime", "samples_per_second", "steps_per_second", "epoch", "step", "time"}
 # Steps/second is measured over this many recent train events: recent enough to follow a change of
 # speed, long enough to smooth out evaluation pauses.
 RATE_WINDOW = 20
+# The loss EMA's weight on each new point: the average follows roughly the last 1/EMA_ALPHA points.
+EMA_ALPHA = 0.1
 
 
 class RunHistory:
@@ -34,6 +39,10 @@ class RunHistory:
         self.last_epoch: float | None = None
         self.events = 0
         self._recent: deque[tuple[float, float]] = deque(maxlen=RATE_WINDOW)
+        # The loss EMA, kept as each point arrives (O(1) a point; a run may log 100k steps): the biased
+        # average started from 0 and how many points it has seen, for the bias correction.
+        self._ema_biased = 0.0
+        self._ema_points = 0
 
     def add(self, events: list[dict[str, Any]]) -> None:
         for e in events:
@@ -48,6 +57,7 @@ class RunHistory:
                 if isinstance(e.get("loss"), (int, float)) and isinstance(step, (int, float)):
                     self.train_steps.append(float(step))
                     self.train_loss.append(float(e["loss"]))
+                    self._ema_add(float(e["loss"]))
                 self.last_train = e
                 if isinstance(e.get("time"), (int, float)) and isinstance(step, (int, float)):
                     self._recent.append((float(e["time"]), float(step)))
@@ -94,20 +104,47 @@ class RunHistory:
             return None
         return max(0.0, (max_steps - step) / speed)
 
-    def best(self, metric: str) -> tuple[float, float] | None:
-        """(best value, step) of an eval metric."""
-        values = self.eval_metrics.get(metric) or []
-        pairs = [(v, s) for v, s in zip(values, self.eval_steps) if v == v]
-        return max(pairs, default=None)
+    def eval_series(self, metric: str) -> list[float]:
+        """The values of an eval metric at each of ``eval_steps`` (NaN where an evaluation lacked it);
+        "loss" or "eval_loss" is the eval loss."""
+        if metric in ("loss", "eval_loss"):
+            return self.eval_loss
+        return self.eval_metrics.get(metric) or []
 
-    def ema_loss(self, alpha: float = 0.1) -> float | None:
-        """An exponential moving average of the train loss over the last ~50 points: the trend under the noise."""
-        if not self.train_loss:
+    def main_metric(self, tm: TaskMetrics) -> str | None:
+        """The eval key the Monitor headlines: the task's main metric once an evaluation carried it, else
+        the first quality metric logged (a run of an older version, say)."""
+        if any(v == v for v in self.eval_series(tm.eval_key)):
+            return tm.eval_key
+        return next((k for k in self.eval_metrics if not k.startswith(PER_CLASS_PREFIX)), None)
+
+    def per_class(self) -> dict[str, list[float]]:
+        """Per-class eval series by class name (token classification logs entity F1 per type as f1_<TYPE>)."""
+        n = len(PER_CLASS_PREFIX)
+        return {k[n:]: v for k, v in self.eval_metrics.items() if k.startswith(PER_CLASS_PREFIX)}
+
+    def best(self, metric: str, greater: bool = True) -> tuple[float, float] | None:
+        """(best value, step) of an eval metric: the highest, or the lowest when ``greater`` is False;
+        the earliest of equal values (the checkpoint the Trainer keeps)."""
+        pairs = [(v, s) for v, s in zip(self.eval_series(metric), self.eval_steps) if v == v]
+        if not pairs:
             return None
-        ema = self.train_loss[max(0, len(self.train_loss) - 50)]
-        for value in self.train_loss[max(0, len(self.train_loss) - 50) + 1:]:
-            ema = alpha * value + (1 - alpha) * ema
-        return ema
+        return max(pairs, key=lambda p: p[0]) if greater else min(pairs, key=lambda p: p[0])
+
+    def _ema_add(self, value: float) -> None:
+        if not math.isfinite(value):  # NaN or inf (a diverged step) would poison every later average
+            return
+        self._ema_biased = EMA_ALPHA * value + (1 - EMA_ALPHA) * self._ema_biased
+        self._ema_points += 1
+
+    def ema_loss(self) -> float | None:
+        """The bias-corrected exponential moving average of the train loss (as TensorBoard smooths): the
+        trend under the noise. The average starts from 0 and is divided by ``1 - (1 - alpha)^n``, so every
+        point seen so far gets its true weight; starting from the first loss instead would hold the
+        average near that (high) loss for the first ~1/alpha points."""
+        if not self._ema_points:
+            return None
+        return self._ema_biased / (1 - (1 - EMA_ALPHA) ** self._ema_points)
 
 
 def downsample(xs: list[float], ys: list[float], limit: int) -> tuple[list[float], list[float]]:

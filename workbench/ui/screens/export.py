@@ -23,6 +23,8 @@ from textual.widgets.option_list import Option
 from workbench.core.errors import WorkbenchError
 from workbench.ui import format as fmt
 from workbench.ui.screens.base import Notice, WorkbenchScreen
+from workbench.ui.task_metrics import headline
+from workbench.ui.widgets.toggle import TextCheckbox
 
 PROGRESS_LINES = 6
 
@@ -137,8 +139,8 @@ class ExportScreen(WorkbenchScreen):
             yield OptionList(id="ex-runs", classes="panel")
             with Vertical(id="ex-opts", classes="panel"):
                 with Horizontal(classes="ex-line"):
-                    yield Checkbox("int8", id="ex-int8", compact=True)
-                    yield Checkbox("overwrite", id="ex-force", compact=True)
+                    yield TextCheckbox("int8", id="ex-int8", compact=True)
+                    yield TextCheckbox("overwrite", id="ex-force", compact=True)
                 with Horizontal(classes="ex-line"):
                     yield Label("opset", classes="ex-name")
                     yield Input("17", type="integer", compact=True, id="ex-opset")
@@ -180,8 +182,10 @@ class ExportScreen(WorkbenchScreen):
         exports = self.wb.workspace.exports_dir
         for r in runs:
             done = (exports / r.name / "manifest.json").is_file()
-            score = (f"  {fmt.number(r.metrics.get('perplexity'), 1)} ppl" if r.task == "causal-lm-sft"
-                     else f"  {fmt.number(r.metrics.get('accuracy', r.metrics.get('f1')), 3)}")
+            if r.task == "causal-lm-sft":  # what the export's parity check compares for a language model
+                score = f"  {fmt.number(r.metrics.get('perplexity'), 1)} ppl"
+            else:  # named: "entity F1 0.741", "accuracy 0.895"
+                score = "  {} {}".format(*headline(r.task, r.metrics))
             label = Text.assemble(r.name, (score, "dim"),
                                   (" ✓onnx" if done else "", "green"))
             options.add_option(Option(label, id=r.id))

@@ -19,13 +19,15 @@ from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.runs import ACTIVE, STOP_FILE, Run
+from workbench.ui import format as fmt
 from workbench.ui.feed import FeedUpdate, RunFeed
 from workbench.ui.history import RunHistory
 from workbench.ui.messages import HandoffChanged, RunPolled
 from workbench.ui.screens.base import Notice, WorkbenchScreen
-from workbench.ui.widgets.charts import LineChart, Series
+from workbench.ui.task_metrics import greater_is_better, label, task_metrics
+from workbench.ui.widgets.charts import LineChart, Mark, Series
 from workbench.ui.widgets.log_tail import LogTail
-from workbench.ui.widgets.run_panels import FinalPanel, ProgressPanel, RunHeader, SystemPanel
+from workbench.ui.widgets.run_panels import FinalPanel, PerClassPanel, ProgressPanel, RunHeader, SystemPanel
 from workbench.ui.widgets.samples import SamplesPanel
 
 LOG_LINES = 1000
@@ -61,6 +63,8 @@ class MonitorScreen(WorkbenchScreen):
                 yield LineChart("Loss", empty="waiting for the first logged loss…", id="mon-loss", classes="panel")
                 yield LineChart("Eval", empty="no evaluation yet", id="mon-eval", classes="panel")
             with Horizontal(id="mon-bottom", classes="row"):
+                # First in the row: when panels stack (narrow), the per-type table comes right under the Eval chart.
+                yield PerClassPanel(id="mon-per-class", classes="panel")
                 yield SystemPanel(id="mon-system", classes="panel")
                 yield FinalPanel(id="mon-final", classes="panel")
                 yield LogTail(max_lines=LOG_LINES, id="mon-log", classes="panel")
@@ -69,6 +73,7 @@ class MonitorScreen(WorkbenchScreen):
     def on_mount(self) -> None:
         self.query_one(LogTail).border_title = "Log (l: full screen)"
         self.query_one("#mon-final").display = False
+        self.query_one("#mon-per-class").display = False
         self.query_one("#mon-samples").display = False
         self.set_interval(1.0, self._tick)
 
@@ -109,8 +114,10 @@ class MonitorScreen(WorkbenchScreen):
         self._showing_status_notice = False
         self.query_one(LogTail).clear()
         self.query_one("#mon-final").display = False
+        self.query_one("#mon-per-class").display = False
         self.query_one("#mon-samples").display = False
         self.query_one("#mon-system").display = True
+        self.query_one("#mon-eval", LineChart).border_title = "Eval"
         for chart in self.query(LineChart):
             chart.show([])
 
@@ -189,20 +196,30 @@ class MonitorScreen(WorkbenchScreen):
             self.refresh_bindings()
         self._status_notice()
         if charts:
-            self.query_one("#mon-loss", LineChart).show([
-                Series("train", h.train_steps, h.train_loss, color="cyan"),
-                Series("eval", h.eval_steps, h.eval_loss, color="orange", marker="dot"),
-            ])
-            colors = iter(("green", "magenta", "yellow", "blue", "cyan", "red"))
-            shown = list(h.eval_metrics.items())[:4]
-            if any(name.startswith("f1_") for name in h.eval_metrics):
-                # Token classification: entity F1 overall and per type (f1_PER, f1_LOC, …).
-                shown = [(n, v) for n, v in h.eval_metrics.items() if n == "f1" or n.startswith("f1_")][:6]
-            self.query_one("#mon-eval", LineChart).show([
-                Series(name.replace("f1_", "F1 ").replace("_", "-"), h.eval_steps, values, color=next(colors, "white"),
-                       marker="dot")
-                for name, values in shown
-            ])
+            self._render_charts()
+        # The final evaluation's per-type table replaces the one kept during training.
+        self.query_one("#mon-per-class").display = bool(self.query_one(PerClassPanel).rows) and not finished
+
+    def _render_charts(self) -> None:
+        h = self.history
+        self.query_one("#mon-loss", LineChart).show([
+            Series("train", h.train_steps, h.train_loss, color="cyan"),
+            Series("eval", h.eval_steps, h.eval_loss, color="orange", style="points"),
+        ])
+        # The Eval chart holds the main metric alone, its best evaluation marked; per-class scores go to
+        # their own table (seven curves on one small plot read as a band of dots).
+        tm = task_metrics(self.info.get("task"))
+        main = h.main_metric(tm)
+        chart = self.query_one("#mon-eval", LineChart)
+        if main is None:
+            chart.show([])
+        else:
+            name = label(main)
+            chart.border_title = f"Eval: {name}"
+            best = h.best(main, greater_is_better(main, tm))
+            marks = [Mark(f"best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", best[1], best[0])] if best else []
+            chart.show([Series(name, h.eval_steps, h.eval_series(main), color="green", style="line+points")], marks)
+        self.query_one(PerClassPanel).show(self.info, h)
 
     def _status_notice(self) -> None:
         """Say what a crashed or failed run needs; take it back once the run is going again (resumed)."""

@@ -17,6 +17,7 @@ from workbench.ui import format as fmt
 from workbench.ui.messages import RunsListed
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.screens.confirm import ConfirmScreen
+from workbench.ui.task_metrics import metrics_line
 from workbench.ui.widgets.run_table import RunTable
 
 REFRESH_S = 1.0
@@ -44,13 +45,7 @@ def run_detail(s: dict[str, Any], now: float) -> Text:
         text.append("Stopped by request. ", style="yellow")
         text.append(_resume_hint(s))
     elif status == COMPLETED:
-        m = s.get("metrics") or {}
-        if s.get("task") == "token-classification":
-            text.append(f"entity F1 {fmt.number(m.get('f1'))} · P {fmt.number(m.get('precision'))} · "
-                        f"R {fmt.number(m.get('recall'))} · eval loss {fmt.number(m.get('eval_loss'))}")
-        else:
-            text.append(f"accuracy {fmt.number(m.get('accuracy'))} · macro-F1 {fmt.number(m.get('macro_f1'))}"
-                        f" · eval loss {fmt.number(m.get('eval_loss'))}")
+        text.append(metrics_line(s.get("task"), s.get("metrics")))
         started, finished = parse_iso(s.get("started")), parse_iso(s.get("finished"))
         if started and finished:
             text.append(f" · took {fmt.duration(finished - started)}", style="dim")

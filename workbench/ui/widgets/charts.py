@@ -3,6 +3,10 @@
 Each chart keeps its data and redraws only in ``render`` (plotext's ``build``), which Textual calls
 only for visible, changed widgets; series are downsampled to about two points per cell, so a run with a
 hundred thousand logged steps costs the same to draw as one with a hundred.
+
+A line chart's legend is its bottom border, never plotext's legend: that one is drawn inside the plot,
+over the points. Each series has its own glyph (a braille line, "•" points, "◆" for a marked point),
+so the legend and the curves read without colour too.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from textual.markup import escape
 from textual_plotext import PlotextPlot
 
 from workbench.ui.history import downsample
@@ -38,6 +43,37 @@ class Series:
     ys: list[float]
     color: str = "cyan"
     marker: str = "braille"
+    # "line": a curve through the points; "points": the points alone (a few evaluations joined by a
+    # line of dots read as a band); "line+points": a thin curve with each point on it.
+    style: str = "line"
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One point called out on a chart, such as the best evaluation."""
+
+    label: str
+    x: float
+    y: float
+    marker: str = "◆"
+    color: str = "red"
+
+
+POINT = "•"
+
+
+def legend_glyph(s: Series) -> str:
+    if s.style == "points":
+        return POINT
+    line = "─" if s.marker in ("braille", "hd", "fhd", "sd") else s.marker
+    return f"{line}{POINT}{line}" if s.style == "line+points" else line * 2
+
+
+def legend_markup(series: list[Series], marks: list[Mark]) -> str:
+    """The legend line for the bottom border: each series' glyph in its colour, then its label."""
+    items = [f"[{s.color}]{legend_glyph(s)}[/] {escape(s.label)}" for s in series]
+    items += [f"[{m.color}]{m.marker}[/] {escape(m.label)}" for m in marks]
+    return "  ".join(items)
 
 
 class LineChart(PlotextPlot):
@@ -49,22 +85,25 @@ class LineChart(PlotextPlot):
         self.xlabel = xlabel
         self.empty_message = empty
         self.series: list[Series] = []
+        self.marks: list[Mark] = []
         self._drawn_at = 0.0
         self._pending = None
-        self._shape: list[tuple[str, int, int]] | None = None
+        self._shape: tuple | None = None
         self.border_title = title
 
-    def show(self, series: list[Series]) -> None:
+    def show(self, series: list[Series], marks: list[Mark] | tuple[Mark, ...] = ()) -> None:
         series = [s for s in series if s.xs]
+        marks = list(marks) if series else []
         # The Monitor passes every series on every poll; most polls add nothing to most charts (the eval
         # curve grows once an evaluation), and an unchanged chart must cost nothing.
         # The list's identity counts too: after a rewrite (resume) the history is rebuilt in new lists.
-        shape = [(s.label, id(s.xs), len(s.xs)) for s in series]
+        shape = (tuple((s.label, id(s.xs), len(s.xs)) for s in series), tuple(marks))
         if shape == self._shape:
             return
         self._shape = shape
         was_empty = not self.series
-        self.series = series
+        self.series, self.marks = series, marks
+        self.border_subtitle = legend_markup(series, marks) if series else ""
         wait = redraw_interval() - (time.monotonic() - self._drawn_at)
         # The first curve (or a cleared chart) shows at once; only a growing curve waits its turn.
         if wait <= 0 or was_empty or not self.series:
@@ -92,8 +131,21 @@ class LineChart(PlotextPlot):
             xs, ys = downsample(s.xs, s.ys, limit)
             # NaN gaps (a metric missing from an eval) would break plotext's axis scaling.
             pairs = [(x, y) for x, y in zip(xs, ys) if y == y]
-            if pairs:
-                plt.plot([p[0] for p in pairs], [p[1] for p in pairs], label=s.label, marker=s.marker, color=s.color)
+            if not pairs:
+                continue
+            px, py = [p[0] for p in pairs], [p[1] for p in pairs]
+            # No label: plotext would draw its legend inside the plot (the legend is the border instead).
+            if s.style != "points":
+                plt.plot(px, py, marker=s.marker, color=s.color)
+            if s.style != "line":
+                plt.scatter(px, py, marker=POINT, color=s.color)
+        for m in self.marks:  # last, so a mark is drawn over the curve it calls out
+            plt.scatter([m.x], [m.y], marker=m.marker, color=m.color)
+        ys = {y for s in self.series for y in s.ys if y == y}
+        if len(ys) == 1:  # one value (one evaluation): plotext would pad the axis by half, to 1.24 accuracy
+            y = ys.pop()
+            pad = max(abs(y) * 0.02, 1e-3)
+            plt.ylim(y - pad, y + pad)
         plt.xlabel(self.xlabel if self.series else "")
         return super().render()
 

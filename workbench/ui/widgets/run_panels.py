@@ -15,6 +15,7 @@ from textual.widgets import Static
 from workbench.core.runs import ACTIVE, parse_iso
 from workbench.ui import format as fmt
 from workbench.ui.history import RunHistory
+from workbench.ui.task_metrics import greater_is_better, label, task_metrics
 
 
 def elapsed_seconds(info: dict[str, Any], status: str, now: float) -> float | None:
@@ -114,20 +115,23 @@ class ProgressPanel(Static):
             if ema is not None:
                 item.append(f" (ema {fmt.number(ema)})", style="dim")
             items.append(item)
-        main = "accuracy" if "accuracy" in h.eval_metrics else next(iter(h.eval_metrics), None)
+        tm = task_metrics(self.info.get("task"))
+        main = h.main_metric(tm)
         if h.last_eval and main:
-            series = h.eval_metrics[main]
-            short = {"accuracy": "acc", "macro_f1": "F1"}.get(main, main)
-            item = Text(f"eval {short} {fmt.number(series[-1])}", style="bold")
+            series = h.eval_series(main)
+            name = label(main)
+            item = Text(f"{name if name.startswith('eval') else 'eval ' + name} {fmt.number(series[-1])}", style="bold")
             if len(series) > 1 and series[-1] == series[-1] and series[-2] == series[-2]:
                 item.append(" ▲" if series[-1] > series[-2] else (" ▼" if series[-1] < series[-2] else " ="))
-            best = h.best(main)
+            best = h.best(main, greater_is_better(main, tm))
             if best:
                 item.append(f" best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", style="dim")
             items.append(item)
-        per_type = {k[3:]: v for k, v in (h.last_eval or {}).items() if k.startswith("f1_") and isinstance(v, (int, float))}
-        if per_type:  # token classification: entity F1 per type at the latest evaluation
-            items.append(Text("F1 by type " + " ".join(f"{t} {fmt.number(v, 3)}" for t, v in per_type.items())))
+            # The task's other metrics at the latest evaluation, each named (token accuracy is not entity F1).
+            others = [k for k in (*tm.scalars, "perplexity") if k not in (main, tm.main)
+                      and isinstance(h.last_eval.get(k), (int, float))]
+            if others:
+                items.append(Text(" ".join(f"{label(k, short=True)} {fmt.number(h.last_eval[k], 3)}" for k in others)))
         if train.get("lr") is not None:
             items.append(Text(f"lr {fmt.sci(train['lr'])}"))
         if train.get("samples_per_s") is not None:
@@ -153,6 +157,65 @@ def _wrap_items(items: list[Text], width: int, gap: str = "   ") -> list[Text]:
         line.append_text(item)
     lines.append(line)
     return lines
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+TREND_POINTS = 8
+
+
+def sparkline(values: list[float], lo: float, hi: float) -> str:
+    """One cell per value on a shared scale (``lo``..``hi``), a space where an evaluation lacked it."""
+    span = hi - lo
+    out = []
+    for v in values:
+        if v != v:
+            out.append(" ")
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK))) if span > 0 else len(SPARK) // 2])
+    return "".join(out)
+
+
+class PerClassPanel(Static):
+    """Per-class scores during training (token classification: entity F1 per type), one row each under
+    the overall main metric: the latest value, the best and a sparkline of the last evaluations (on one
+    scale for all rows, so they compare).
+    A table rather than more curves on the Eval chart, where six curves and a legend over a 40-column
+    plot read as one band of dots."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "F1 by type"
+        self.rows: list[tuple[str, float, float | None]] = []  # (name, latest, best): what the tests read
+
+    def show(self, info: dict[str, Any], history: RunHistory) -> bool:
+        """Draw the table; False when the run logs no per-class scores."""
+        per_class = history.per_class()
+        if not per_class:
+            self.rows = []
+            return False
+        tm = task_metrics(info.get("task"))
+        main = history.main_metric(tm)
+        ner = tm.task == "token-classification"
+        self.border_title = f"F1 by {'entity type' if ner else 'class'} ({len(per_class)})"
+        series = ([(label(main), history.eval_series(main))] if main else []) + list(per_class.items())
+        recent = [v for _, values in series for v in values[-TREND_POINTS:] if v == v]
+        lo, hi = (min(recent), max(recent)) if recent else (0.0, 1.0)
+        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
+        table.add_column("entity type" if ner else "class", no_wrap=True, max_width=16)
+        table.add_column("F1" if ner else "score", justify="right", no_wrap=True)
+        table.add_column("best", justify="right", no_wrap=True)
+        table.add_column(f"last {min(TREND_POINTS, len(history.eval_steps))}", no_wrap=True)
+        self.rows = []
+        for i, (name, values) in enumerate(series):
+            known = [v for v in values if v == v]
+            latest = values[-1] if values else float("nan")
+            lower = i == 0 and main and not greater_is_better(main, tm)  # per-class scores: higher is better
+            best = (min(known) if lower else max(known)) if known else None
+            self.rows.append((name, latest, best))
+            table.add_row(Text(name, style="bold" if i == 0 and main else ""), fmt.number(latest, 3), fmt.number(best, 3),
+                          sparkline(values[-TREND_POINTS:], lo, hi), style="bold" if i == 0 and main else "")
+        self.update(table)
+        return True
 
 
 class SystemPanel(Static):
@@ -233,27 +296,28 @@ class FinalPanel(Static):
             return False
         parts: list[Any] = []
         line = Text()
-        for key, label in (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("f1", "entity F1"), ("precision", "P"),
-                           ("recall", "R"), ("eval_loss", "eval loss"), ("perplexity", "perplexity")):
+        tm = task_metrics(info.get("task"))
+        for key in tm.shown():
             if key in metrics:
-                line.append(f"{label} ", style="dim")
+                line.append(f"{label(key, short=key != tm.main)} ", style="dim")
                 line.append(f"{fmt.number(metrics[key])}   ", style="bold")
         best = info.get("best_metric") or {}
         if best.get("checkpoint"):
-            line.append(f"best {best.get('name')} from {best['checkpoint']}", style="dim")
+            name = best.get("name") if isinstance(best.get("name"), str) else tm.main
+            line.append(f"best {label(name)} from {best['checkpoint']}", style="dim")
         parts.append(line)
         labels, matrix = evaluation.get("labels") or [], evaluation.get("confusion_matrix") or []
         if labels and matrix:
             table = Table(box=None, padding=(0, 1), show_edge=False, title="rows: gold · columns: predicted",
                           title_justify="left", title_style="dim")
             table.add_column("", style="bold", no_wrap=True, max_width=14)
-            for label in labels:
-                table.add_column(label[:10], justify="right")
+            for name in labels:
+                table.add_column(name[:10], justify="right")
             per_class = evaluation.get("per_class") or {}
             table.add_column("P / R / F1", justify="right", style="dim")
-            for label, row in zip(labels, matrix):
-                pc = per_class.get(label) or {}
-                table.add_row(label, *(str(v) for v in row),
+            for name, row in zip(labels, matrix):
+                pc = per_class.get(name) or {}
+                table.add_row(name, *(str(v) for v in row),
                               f"{fmt.number(pc.get('precision'), 2)} {fmt.number(pc.get('recall'), 2)} "
                               f"{fmt.number(pc.get('f1'), 2)}")
             parts.append(table)

@@ -10,23 +10,30 @@ from textual.widgets import DataTable
 
 from workbench.core.runs import parse_iso
 from workbench.ui import format as fmt
+from workbench.ui.task_metrics import headline
 
-# (key, label, width); the name column takes what is left.
-FIXED_COLUMNS = (("status", "status", 11), ("step", "step", 11), ("acc", "acc", 6), ("f1", "F1", 6),
+# (key, label, width); the name column takes what is left. Runs of different tasks share the table, so
+# the metric column holds each run's own headline metric, named in the cell (accuracy, entity F1, eval
+# loss): one "acc" column would show token accuracy for an NER run and nothing for a language model.
+METRIC_WIDTH = 16
+FIXED_COLUMNS = (("status", "status", 11), ("step", "step", 11), ("metric", "main metric", METRIC_WIDTH),
                  ("started", "started", 9))
 
 
+def metric_cell(s: dict[str, Any]) -> Text:
+    """``accuracy   0.895``: the run's main metric by name, its value right-aligned under the others'
+    (an em dash until the run has finished: run.json carries final metrics only)."""
+    name, value = headline(s.get("task"), s.get("metrics"))
+    return Text.assemble((name, "dim"), " " * max(1, METRIC_WIDTH - len(name) - len(value)), value)
+
+
 def run_cells(s: dict[str, Any], now: float, name_width: int) -> tuple:
-    metrics = s.get("metrics") or {}
     status = fmt.status_text(s["status"])
     if s.get("can_resume"):
         status.append(" ↻", style="bold")
     step = f"{fmt.count(s.get('step'))}/{fmt.count(s.get('max_steps'))}" if s.get("max_steps") else fmt.count(s.get("step"))
     name = s["name"] if len(s["name"]) <= name_width else s["name"][: max(1, name_width - 1)] + "…"
-    # Token classification: token accuracy under "acc" and entity F1 under "F1".
-    acc, f1 = metrics.get("accuracy", metrics.get("token_accuracy")), metrics.get("macro_f1", metrics.get("f1"))
-    return (status, name, Text(step, justify="right"), Text(fmt.number(acc, 3), justify="right"),
-            Text(fmt.number(f1, 3), justify="right"), fmt.age(parse_iso(s.get("created")), now))
+    return (status, name, Text(step, justify="right"), metric_cell(s), fmt.age(parse_iso(s.get("created")), now))
 
 
 class RunTable(DataTable):

@@ -1,0 +1,137 @@
+"""Each task's headline metric, its direction and the names the screens give metrics.
+
+The task modules (``workbench.core.tasks.<task>``) own ``MAIN_METRIC``, ``GREATER_IS_BETTER`` and
+``SCALAR_METRICS``, but importing one pulls numpy (and through it, on first use, much more) into the UI
+at start. So the constants are read from the module's source with ``ast`` (they are literals by
+convention), and only a module whose constants are not literals is imported. Cached per task.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from workbench.ui import format as fmt
+
+DEFAULT_TASK = "text-classification"
+# How a metric key reads on screen. Keys are those of run.json "metrics" and of metrics.jsonl eval
+# events (which carry them without the "eval_" prefix; "loss" there is the eval loss).
+LABELS = {
+    "accuracy": "accuracy", "macro_f1": "macro-F1", "f1": "entity F1", "precision": "precision", "recall": "recall",
+    "token_accuracy": "token accuracy", "eval_loss": "eval loss", "loss": "eval loss", "perplexity": "perplexity",
+}
+SHORT_LABELS = {"precision": "P", "recall": "R", "token_accuracy": "token acc"}
+# Lower is better for these whatever the task's main metric is.
+LOWER_IS_BETTER = {"eval_loss", "loss", "perplexity"}
+# Per-class keys of eval events: token classification writes entity F1 per type as f1_<TYPE>.
+PER_CLASS_PREFIX = "f1_"
+
+
+@dataclass(frozen=True)
+class TaskMetrics:
+    task: str
+    main: str                  # MAIN_METRIC: the run.json "metrics" key the best checkpoint is chosen by
+    greater_is_better: bool
+    scalars: tuple[str, ...]   # SCALAR_METRICS
+
+    @property
+    def main_label(self) -> str:
+        return label(self.main)
+
+    @property
+    def eval_key(self) -> str:
+        """The main metric's key in metrics.jsonl eval events (no "eval_" prefix)."""
+        return self.main[5:] if self.main.startswith("eval_") else self.main
+
+    def shown(self) -> tuple[str, ...]:
+        """The run.json metrics worth a line, main first: the task's scalars, then eval loss (and
+        perplexity for a language model, whose only quality metric is its loss)."""
+        keys = [self.main, *self.scalars, "eval_loss"]
+        if not self.greater_is_better:
+            keys.append("perplexity")
+        return tuple(dict.fromkeys(keys))
+
+
+def label(key: str, short: bool = False) -> str:
+    if short and key in SHORT_LABELS:
+        return SHORT_LABELS[key]
+    if key.startswith(PER_CLASS_PREFIX):
+        return f"F1 {key[len(PER_CLASS_PREFIX):]}"
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def greater_is_better(key: str, tm: TaskMetrics | None = None) -> bool:
+    if tm is not None and key in (tm.main, tm.eval_key):
+        return tm.greater_is_better
+    return key not in LOWER_IS_BETTER
+
+
+_CONSTANTS = ("MAIN_METRIC", "GREATER_IS_BETTER", "SCALAR_METRICS")
+
+
+def _literal_constants(module: str) -> dict[str, Any]:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return {}
+    with open(spec.origin, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), spec.origin)
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name) and target.id in _CONSTANTS:
+            try:
+                found[target.id] = ast.literal_eval(value)
+            except ValueError:
+                pass
+    return found
+
+
+def task_metrics(task: Any) -> TaskMetrics:
+    """The headline metric of ``task`` (a run.json "task"; missing, or not a name, means text classification)."""
+    return _task_metrics(task if isinstance(task, str) and task else DEFAULT_TASK)
+
+
+@functools.cache
+def _task_metrics(task: str) -> TaskMetrics:
+    from workbench.core.tasks import TASKS, get_task
+
+    module = TASKS.get(task)
+    if module is None:  # a run of a task this version does not know: treat it like classification
+        return TaskMetrics(task, "accuracy", True, ("accuracy", "macro_f1"))
+    try:
+        found = _literal_constants(module)
+    except (OSError, SyntaxError, ImportError):
+        found = {}
+    if set(found) != set(_CONSTANTS):
+        mod = get_task(task)
+        found = {name: getattr(mod, name) for name in _CONSTANTS}
+    return TaskMetrics(task, str(found["MAIN_METRIC"]), bool(found["GREATER_IS_BETTER"]),
+                       tuple(found["SCALAR_METRICS"]))
+
+
+def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
+    """(label, value) of a run's main metric, e.g. ("entity F1", "0.741"); the value is "—" when absent."""
+    tm = task_metrics(task)
+    return tm.main_label, fmt.number(metrics.get(tm.main) if isinstance(metrics, dict) else None, digits)
+
+
+def metrics_line(task: Any, metrics: Any, digits: int = 4) -> str:
+    """Every metric of a finished run that means something for its task, main first:
+    ``accuracy 0.8950 · macro-F1 0.8949 · eval loss 0.3012``; ``eval loss 2.5257 · perplexity 12.50``."""
+    tm = task_metrics(task)
+    metrics = metrics if isinstance(metrics, dict) else {}
+    parts = []
+    for key in tm.shown():
+        if key == tm.main or key in metrics:
+            value = metrics.get(key)
+            parts.append(f"{label(key, short=key != tm.main)} "
+                         f"{fmt.number(value, 2 if key == 'perplexity' else digits)}")
+    return " · ".join(parts)
