@@ -403,3 +403,30 @@ def test_cli_errors_are_one_line_and_exit_2(pair_ws, run_cli, argv, message):
     code, out, err = run_cli(*argv)
     assert code == 2 and out == ""
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------------------------------ damaged runs (fuzzing)
+def test_a_malformed_prediction_record_refuses_the_test_with_a_reason(ws):
+    """Found by tests/fuzz: a predictions.jsonl record whose id was a list raised TypeError (unhashable)."""
+    make_run(ws, "a", minute=1, records=predictions_for([a for a, _ in PATTERN]))
+    records = predictions_for([b for _, b in PATTERN])
+    records[0]["id"] = []
+    records[1]["scores"] = ["not", "a", "mapping"]
+    make_run(ws, "b", minute=2, records=records)
+    c = compare_names(ws, "a", "b")
+    assert c.pairs[0].refused and "malformed record" in c.pairs[0].refused
+
+
+def test_a_garbled_evaluation_in_run_json_falls_back_to_the_predictions(ws):
+    """Found by tests/fuzz: per_class scores, a confusion matrix or data.eval of the wrong type raised."""
+    make_run(ws, "a", minute=1, records=predictions_for([a for a, _ in PATTERN]))
+    run_b = make_run(ws, "b", minute=2, records=predictions_for([b for _, b in PATTERN]))
+    path = ws / "runs" / run_b / "run.json"
+    info = json.loads(path.read_text())
+    info["evaluation"]["per_class"]["positive"] = {"precision": "high", "support": "many"}
+    info["evaluation"]["confusion_matrix"] = [[1, 2], "x"]
+    info["data"]["eval"] = ["not", "an", "object"]
+    path.write_text(json.dumps(info))
+    c = compare_names(ws, "a", "b")
+    positive = next(r for r in c.per_class if r.label == "positive")
+    assert positive.support[1] == 20 and sum(map(sum, c.confusion[1].matrix)) == N

@@ -161,3 +161,110 @@ def test_inspect_sample_without_tokenizer():
     report = inspect_source(SAMPLE / "topics", model=None)
     assert report["splits"]["train"]["label_counts"] == {"business": 80, "science": 80, "sports": 80, "world": 80}
     assert report["warnings"] == []
+
+
+# ------------------------------------------------------------------------------------------ found by tests/fuzz
+def test_a_one_row_tsv_is_one_clear_error_not_a_split_traceback(tmp_path):
+    """The user report: sklearn's "test_size=1 should be ... smaller than the number of samples 1"."""
+    path = tmp_path / "one.tsv"
+    path.write_text("text\tlabel\nhello world\tpos\n")
+    with pytest.raises(WorkbenchError, match=r"one.tsv: the training data has a single class \('pos', 1 row\(s\)\); "
+                                             r"classification needs at least two, and holding out a dev split needs 2 "
+                                             r"examples of each \(4 rows at least\)\."):
+        load_for_training(str(path))
+
+
+@pytest.mark.parametrize("rows,message", [
+    ([("a", "pos"), ("b", "neg")], r"2 of 2 classes have a single example \(neg, pos\).*needs at least 2 examples per class \(4 rows"),
+    ([("a", "pos"), ("b", "pos"), ("c", "neg")], r"1 of 2 classes have a single example \(neg\)"),
+])
+def test_fewer_than_two_examples_per_class_says_what_is_needed(tmp_path, rows, message):
+    path = write(tmp_path / "d.csv", "csv", [{"text": t, "label": y} for t, y in rows])
+    with pytest.raises(WorkbenchError, match=message):
+        load_for_training(str(path))
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.5])
+def test_the_held_out_split_keeps_every_class_in_train_and_dev(tmp_path, fraction):
+    """Found by tests/fuzz: 5 classes of 2-3 examples at 10% held out 1 row unstratified (or, at 50%, a class
+    wholly in dev), so training lacked labels the dev split had."""
+    rows = [{"text": f"t{i}", "label": f"c{i % 5}"} for i in range(12)]
+    data = load_for_training(str(write(tmp_path / "d.csv", "csv", rows)), dev_fraction=fraction, seed=3)
+    assert set(data.train["label"]) == {f"c{i}" for i in range(5)}
+    assert set(data.eval["label"]) <= set(data.train["label"]) and len(data.eval) >= 5
+
+
+@pytest.mark.parametrize("content,extra,message", [
+    ("label\npos\nneg\n", {}, "no text column found"),
+    ("text,label\nx,pos\n", {"text_column": "body"}, "text column 'body' not found"),
+    ("text,label\nx,pos\n", {"text_column": "text", "label_column": "text"}, "must differ"),
+])
+def test_schema_errors_name_the_file(tmp_path, content, extra, message):
+    """Found by tests/fuzz: these errors said nothing about which file they were about."""
+    path = tmp_path / "d.csv"
+    path.write_text(content)
+    with pytest.raises(WorkbenchError, match=message) as exc:
+        load_for_training(str(path), **extra)
+    assert str(path) in str(exc.value)
+    with pytest.raises(WorkbenchError) as exc:
+        inspect_source(path, model=None, **extra)
+    assert str(path) in str(exc.value)
+
+
+def test_a_column_name_with_a_line_break_keeps_the_error_on_one_line(tmp_path):
+    """Found by tests/fuzz: a quoted header "a<newline>b" made the column list two lines."""
+    path = tmp_path / "d.csv"
+    path.write_text('"a\nb",c\nx,y\n')
+    with pytest.raises(WorkbenchError) as exc:
+        load_for_training(str(path))
+    assert "\n" not in str(exc.value) and "a\\nb" in str(exc.value)
+
+
+def test_a_list_label_names_the_file_and_row(tmp_path):
+    """Found by tests/fuzz: "label values must be single values" did not say where."""
+    rows = [{"text": f"t{i}", "label": "pos" if i % 2 else "neg"} for i in range(10)]
+    rows[6]["label"] = ["pos"]
+    path = write(tmp_path / "d.jsonl", "jsonl", rows)
+    with pytest.raises(WorkbenchError, match=r"d.jsonl \(train\) row 7: label values must be single values"):
+        load_for_training(str(path))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "json", "jsonl"])
+def test_a_utf8_bom_is_not_part_of_the_first_column(tmp_path, fmt):
+    """Found by tests/fuzz: a UTF-8 BOM (what Windows editors write) made JSON and JSON-lines files "not
+    well-formed"; pandas already skipped it in CSV/TSV, checked here too."""
+    path = write(tmp_path / f"d.{fmt}", fmt)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    data = load_for_training(str(path))
+    assert data.schema.text_column == "text" and data.schema.labels == ["neg", "pos"]
+
+
+def test_a_utf8_bom_is_not_part_of_the_first_conll_token(tmp_path):
+    path = tmp_path / "d.conll"
+    path.write_bytes("\ufeffAngela B-PER\nmet O\n\nParis B-LOC\n\nBerlin B-LOC\n".encode())
+    assert read_source(path)["train"]["tokens"][0] == ["Angela", "met"]
+
+
+def test_utf16_text_is_named_as_such(tmp_path):
+    """Found by tests/fuzz: a UTF-16 file was called "a binary file"."""
+    path = tmp_path / "d.csv"
+    path.write_text("text,label\nx,pos\n", encoding="utf-16")
+    with pytest.raises(WorkbenchError, match="d.csv is UTF-16 text; re-save it as UTF-8"):
+        read_source(path)
+
+
+@pytest.mark.parametrize("name", ["x" * 300 + ".csv", "bad\x00name.csv"])
+def test_a_path_the_os_refuses_is_a_clear_error(tmp_path, name):
+    """Found by tests/fuzz: a name over 255 bytes raised OSError, a NUL raised ValueError."""
+    with pytest.raises(WorkbenchError, match="cannot read data|data not found") as exc:
+        load_for_training(str(tmp_path / name))
+    assert "\n" not in str(exc.value) and len(str(exc.value)) < 400
+
+
+def test_a_tilde_of_no_known_user_is_data_not_found():
+    """Found by tests/fuzz (--fuzz-long): "~0/d.csv" raised RuntimeError from pathlib's expanduser()."""
+    from workbench.core.preview import preview_file
+
+    for call in (lambda: load_for_training("~0/d.csv"), lambda: preview_file("~0/d.csv")):
+        with pytest.raises(WorkbenchError, match="data not found: ~0/d.csv"):
+            call()

@@ -136,3 +136,81 @@ def test_metrics_tail_resets_on_an_atomic_rewrite_that_already_grew_past_it(tmp_
     events = tail.read_new()
     assert tail.reset and [e["step"] for e in events] == [1, 2, 3, 4] and all(e["resumed"] for e in events)
     assert tail.read_new() == [] and not tail.reset
+
+
+# ------------------------------------------------------------------------------------------ damaged runs (fuzzing)
+@pytest.mark.parametrize("field,value", [("created", 20260101), ("pid", "1234"), ("progress", [1, 2]), ("id", None),
+                                         ("metrics", 0.5), ("name", ["a"]), ("progress", {"step": "six"}),
+                                         ("train_summary", "fast")])
+def test_run_json_with_a_field_of_the_wrong_type_is_broken_not_a_crash(store, field, value):
+    """Found by tests/fuzz: such fields raised TypeError/AttributeError in list(), status or summary()."""
+    good = store.create({}, name="ok", task="text-classification")
+    bad = store.create({}, name="bad", task="text-classification")
+    info = json.loads((bad.path / "run.json").read_text())
+    info[field] = value
+    (bad.path / "run.json").write_text(json.dumps(info))
+    if field == "id":  # the directory is the id; run.json's copy does not matter
+        assert {r.id for r in store.list()} == {good.id, bad.id}
+        return
+    assert [r.id for r in store.list()] == [good.id]
+    assert [(p.name, "corrupt" in reason and field in reason) for p, reason in store.broken()] == [(bad.path.name, True)]
+    with pytest.raises(WorkbenchError, match=f"corrupt: run.json field '{field}'|corrupt: run.json progress"):
+        store.get(bad.id)
+
+
+def test_runs_list_shows_broken_runs_with_the_reason(store, capsys):
+    from workbench.cli import main
+
+    store.create({}, name="ok", task="text-classification")
+    torn = store.root / "20260101-000000-torn"
+    torn.mkdir()
+    (torn / "run.json").write_text('{"id": "20260101-000000-torn", "na')
+    assert main(["--workspace", str(store.workspace.root), "runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "broken" in out and "run 20260101-000000-torn is corrupt: run.json is not valid JSON." in out
+    assert main(["--workspace", str(store.workspace.root), "runs", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["status"]) for r in listed] == [("ok", "queued"), (torn.name, "broken")]
+    assert "not valid JSON" in listed[1]["error"]
+
+
+def test_markup_in_a_run_name_or_error_is_printed_as_text(store, capsys):
+    """Found by tests/fuzz: a name or error holding "[/]" raised rich's MarkupError in runs list/show."""
+    from workbench.cli import main
+
+    run = store.create({}, name="ok", task="text-classification")
+    info = json.loads((run.path / "run.json").read_text())
+    info.update(name="[/]", error="shape [/bold] mismatch", status="failed")
+    (run.path / "run.json").write_text(json.dumps(info))
+    ws = str(store.workspace.root)
+    assert main(["--workspace", ws, "runs", "list"]) == 0
+    assert "[/]" in capsys.readouterr().out
+    assert main(["--workspace", ws, "runs", "show", run.id]) == 0
+    assert "shape [/bold] mismatch" in capsys.readouterr().out
+
+
+def test_a_pid_beyond_any_process_is_not_alive():
+    """Found by tests/fuzz: os.kill raised OverflowError for a pid of 2**64 written into run.json."""
+    from workbench.core.runs import pid_alive
+
+    assert pid_alive(2**64) is False
+
+
+def test_metrics_tail_skips_lines_nested_too_deep_or_with_non_finite_steps(tmp_path):
+    """Found by tests/fuzz: a deeply nested line raised RecursionError; a NaN or infinite step reached the
+    Monitor, whose int(step) raised; a list where a reading should be (lr, gpus) made its panel raise."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("[" * 100_000 + "]" * 100_000 + "\n" + '{"kind": "train", "step": NaN, "loss": 1}\n'
+                    + '{"kind": "train", "step": Infinity}\n{"kind": "train", "step": "3"}\n'
+                    + '{"kind": "train", "step": 3, "lr": [1e-5]}\n{"kind": "system", "step": 3, "gpus": [1]}\n'
+                    + '{"kind": "train", "step": 2, "loss": 0.5}\n')
+    assert MetricsTail(path).read_new() == [{"kind": "train", "step": 2, "loss": 0.5}]
+
+
+def test_a_checkpoint_named_with_a_non_decimal_digit_is_ignored(store):
+    """Found by tests/fuzz: "checkpoint-²" passed str.isdigit() and then int() raised."""
+    run = store.create({}, name="ok", task="text-classification")
+    for name in ("checkpoint-²", "checkpoint-4"):
+        (run.checkpoints_dir / name).mkdir(parents=True)
+        (run.checkpoints_dir / name / ".complete").write_text("done\n")
+    assert run.last_checkpoint().name == "checkpoint-4"

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench import __version__
 from workbench.core.errors import WorkbenchError
+from workbench.paths import expand_user
 
 
 def _console():
@@ -198,17 +199,23 @@ def _age(iso: str | None) -> str:
     return f"{int(secs)}s ago"
 
 
-STATUS_STYLE = {"running": "green", "queued": "cyan", "completed": "bold", "stopped": "yellow", "failed": "red", "crashed": "red"}
+STATUS_STYLE = {"running": "green", "queued": "cyan", "completed": "bold", "stopped": "yellow", "failed": "red",
+                "crashed": "red", "broken": "red"}
 
 
 def cmd_runs_list(args) -> int:
     from rich.table import Table
+    from rich.text import Text
 
-    runs = [r.summary() for r in _store(args).list()]
+    from workbench.core.runs import broken_summary
+
+    store = _store(args)
+    runs = [r.summary() for r in store.list()]
+    broken = store.broken()  # directories whose run.json cannot be read: listed last, with the reason
     if args.json:
-        _print_json(runs)
+        _print_json(runs + [broken_summary(path, reason) for path, reason in broken])
         return 0
-    if not runs:
+    if not runs and not broken:
         _console().print("no runs yet; start one with `sft-workbench train --data PATH`.")
         return 0
     table = Table(box=None, header_style="bold")
@@ -218,31 +225,40 @@ def cmd_runs_list(args) -> int:
         m = r["metrics"] or {}
         step = f"{r['step']}/{r['max_steps']}" if r.get("max_steps") else _fmt(r.get("step"))
         # Token classification: token accuracy and entity F1 in those two columns.
-        table.add_row(f"[{STATUS_STYLE.get(r['status'], '')}]{r['status']}[/]", r["name"], r["id"], r["task"],
-                      str(r["model"]), step, _fmt(m.get("accuracy", m.get("token_accuracy"))),
-                      _fmt(m.get("macro_f1", m.get("f1"))), _age(r["created"]))
-    _console().print(table)
+        # Text(), not markup: names, ids and models come from run.json and may hold brackets.
+        table.add_row(Text(str(r["status"]), style=STATUS_STYLE.get(r["status"], "")), Text(str(r["name"])),
+                      Text(str(r["id"])), Text(str(r["task"])), Text(str(r["model"])), Text(step),
+                      _fmt(m.get("accuracy", m.get("token_accuracy"))), _fmt(m.get("macro_f1", m.get("f1"))),
+                      _age(r["created"]))
+    for path, reason in broken:
+        table.add_row("[red]broken[/]", "—", Text(path.name), "—", "—", "—", "—", "—", "—")
+    console = _console()
+    console.print(table)
+    for path, reason in broken:
+        console.print(Text.assemble(("broken: ", "red"), reason))
     return 0
 
 
 def _print_run(console, s: dict[str, Any]) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    rows = [("id", s["id"]), ("name", s["name"]), ("status", f"[{STATUS_STYLE.get(s['status'], '')}]{s['status']}[/]"),
+    # Values are Text, never markup: they come from run.json (a name, an error message) and may hold brackets.
+    rows = [("id", s["id"]), ("name", s["name"]), ("status", Text(str(s["status"]), style=STATUS_STYLE.get(s["status"], ""))),
             ("task", s["task"]), ("model", s["model"]), ("run dir", s["run_dir"]), ("pid", s["pid"]),
             ("progress", f"step {s['step']}/{s['max_steps']}, epoch {_fmt(s['epoch'], 2)}" if s.get("max_steps") else "—"),
             ("created", s["created"]), ("finished", s["finished"])]
     for k, v in (s.get("metrics") or {}).items():
         rows.append((k, _fmt(v)))
     if s.get("error"):
-        rows.append(("error", f"[red]{s['error']}[/]"))
+        rows.append(("error", Text(str(s["error"]), style="red")))
     if s.get("can_resume"):
         rows.append(("resume", f"sft-workbench runs resume {s['id']}"))
     for k, v in rows:
-        table.add_row(k, _fmt(v) if not isinstance(v, str) else v)
+        table.add_row(Text(str(k)), v if isinstance(v, Text) else Text(v if isinstance(v, str) else _fmt(v)))
     console.print(table)
 
 
@@ -385,10 +401,8 @@ def cmd_compare(args) -> int:
     else:
         text = None
     if args.out:
-        from pathlib import Path
-
         try:
-            with open(Path(args.out).expanduser(), "w", encoding="utf-8") as fh:
+            with open(expand_user(args.out), "w", encoding="utf-8") as fh:
                 if text is None:  # the tables, as plain text: colours mean nothing in a file
                     from rich.console import Console
 
@@ -483,11 +497,9 @@ def cmd_datasets_inspect(args) -> int:
 # ------------------------------------------------------------------------------------------ export
 def _export_dir(args, ref: str):
     """An export directory given as a path, or by name under the workspace's exports/ folder."""
-    from pathlib import Path
-
     from workbench.paths import Workspace
 
-    path = Path(ref).expanduser()
+    path = expand_user(ref)
     if not path.exists() and "/" not in ref:
         named = Workspace.resolve(args.workspace).exports_dir / ref
         if named.exists():
@@ -769,7 +781,10 @@ class _Parser(argparse.ArgumentParser):
     """Argument errors read like every other error: one line, exit code 2."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+        from workbench.core.errors import shown
+
+        # shown(): an argument holding a line break ("unrecognized arguments: a<newline>b") stays on one line.
+        self.exit(2, f"error: {shown(message, 300)} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

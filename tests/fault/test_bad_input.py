@@ -60,6 +60,14 @@ CASES = [
     ("config-unknown-key", {"d.csv": csv_text(GOOD), "c.yaml": "learning_rate: 0.1\n"}, ["--config", "{tmp}/c.yaml"], "unknown setting"),
     ("config-not-yaml", {"d.csv": csv_text(GOOD), "c.yaml": "a: [unclosed\n"}, ["--config", "{tmp}/c.yaml"], "not valid YAML"),
     ("config-code-tag", {"d.csv": csv_text(GOOD), "c.yaml": "data: !!python/object/apply:os.system ['true']\n"}, ["--config", "{tmp}/c.yaml"], "not valid YAML"),
+    # Found by the fuzz tests (tests/fuzz): each was a traceback or a message of more than one line.
+    ("one-row-tsv", {"d.tsv": "text\tlabel\nhello world\tpos\n"}, [], "holding out a dev split needs 2 examples of each"),
+    ("one-example-per-class", {"d.csv": "text,label\na,pos\nb,neg\nc,pos\n"}, [], "needs at least 2 examples per class"),
+    ("data-path-too-long", {}, ["--data", "/tmp/" + "x" * 300 + ".csv"], "File name too long"),
+    ("list-label", {"d.jsonl": "".join(json.dumps({"text": f"t{i}", "label": [i] if i == 3 else i % 2}) + "\n" for i in range(30))}, [], "row 4: label values must be single values"),
+    ("newline-in-column-name", {"d.csv": '"a\nb",c\n' + "".join(f"x{i},y{i}\n" for i in range(30))}, [], "a\\nb"),
+    ("yaml-key-with-newline", {"d.csv": csv_text(GOOD), "c.yaml": '"lr\\nx": 1\n'}, ["--config", "{tmp}/c.yaml"], "unknown setting"),
+    ("yaml-list-for-model", {"d.csv": csv_text(GOOD), "c.yaml": "model: [a, b]\n"}, ["--config", "{tmp}/c.yaml"], "model must be text"),
 ]
 
 
@@ -86,6 +94,12 @@ def test_bad_input(case, files, extra, message, tmp_path, cli, workspace):
 def test_argument_errors_are_one_line(cli):
     code, out, err = cli("train", "--lr", "-1e-5")  # argparse reads "-1e-5" as an option
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "usage" not in err
+
+
+def test_an_argument_with_a_line_break_is_one_line(cli):
+    """Found by tests/fuzz: argparse printed "unrecognized arguments: a<newline>b" on two lines."""
+    code, out, err = cli("train", "--detach", "a\nb")
+    assert code == 2 and err.startswith("error: unrecognized arguments: a\\nb") and err.count("\n") == 1, err
 
 
 def test_corpus_has_at_least_30_cases():

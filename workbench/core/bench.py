@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import FP32_FILE, INT8_FILE, read_manifest
+from workbench.paths import expand_user
 
 PYTORCH, ONNX_FP32, ONNX_INT8 = "pytorch", "onnx-fp32", "onnx-int8"
 
@@ -132,7 +133,7 @@ def bench_export(export_dir: str | os.PathLike, settings: BenchSettings | None =
     """
     s = settings or BenchSettings()
     say = progress or (lambda _msg: None)
-    export_dir = Path(export_dir).expanduser()
+    export_dir = expand_user(export_dir)
     manifest = read_manifest(export_dir)
     if manifest.get("task") == "causal-lm-sft":
         return bench_lm_export(export_dir, settings, save=save, progress=progress)
@@ -287,7 +288,7 @@ def bench_lm_export(export_dir: str | os.PathLike, settings: BenchSettings | Non
     """
     s = settings or BenchSettings()
     say = progress or (lambda _msg: None)
-    export_dir = Path(export_dir).expanduser()
+    export_dir = expand_user(export_dir)
     manifest = read_manifest(export_dir)
     threads = int(s.threads or available_cores())
     if threads < 1:

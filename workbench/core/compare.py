@@ -481,6 +481,31 @@ class _Loaded:
     kind: str = "labels"  # "labels" (gold/predicted per example) or "loss" (causal-LM SFT: loss/tokens per example)
 
 
+_SCALAR = (str, int, float, bool)
+
+
+def _span_ok(span: Any) -> bool:
+    return (isinstance(span, dict) and isinstance(span.get("type"), str)
+            and all(isinstance(span.get(k), int) and not isinstance(span.get(k), bool) for k in ("start", "end")))
+
+
+def _record_problem(rec: dict[str, Any], kind: str) -> str | None:
+    """Why one predictions.jsonl record is not what the final evaluation writes, or None."""
+    if not isinstance(rec.get("id"), (str, int)) or isinstance(rec.get("id"), bool):
+        return "an id that is not a number or text"
+    if kind == "loss":
+        return None  # loss and tokens are checked by _load itself
+    if not isinstance(rec.get("gold"), _SCALAR) or not isinstance(rec.get("predicted"), _SCALAR):
+        return "a gold or predicted value that is not a single label"
+    if rec.get("scores") is not None and not (isinstance(rec["scores"], dict)
+                                              and all(isinstance(k, str) for k in rec["scores"])):
+        return "scores that are not an object of label: score"
+    for key in ("gold_spans", "predicted_spans"):
+        if rec.get(key) is not None and not (isinstance(rec[key], list) and all(_span_ok(s) for s in rec[key])):
+            return f"{key} that are not a list of {{type, start, end}} spans"
+    return None
+
+
 def _load(run: Run) -> _Loaded:
     events = run.read_metrics()
     raw = run.read_predictions()
@@ -494,6 +519,10 @@ def _load(run: Run) -> _Loaded:
             break
         if kind == "loss" and (_num(rec["loss"]) is None or not isinstance(rec["tokens"], int) or rec["tokens"] < 1):
             problem = f"{run.name}'s predictions.jsonl has an example without a finite loss over at least one token."
+            break
+        why = _record_problem(rec, kind)
+        if why:
+            problem = f"{run.name}'s predictions.jsonl has a malformed record ({why})."
             break
         records[rec["id"]] = rec
     if problem is None and len(records) != len(raw):
@@ -523,7 +552,8 @@ def _load(run: Run) -> _Loaded:
 
 
 def _eval_info(run: Run) -> dict[str, Any]:
-    return ((run.info.get("data") or {}).get("eval")) or {}
+    info = (run.info.get("data") or {}).get("eval")
+    return info if isinstance(info, dict) else {}
 
 
 def _eval_mismatch(x: _Loaded, y: _Loaded) -> str | None:
@@ -634,14 +664,35 @@ def _config_diff(runs: list[Run]) -> list[ConfigDiff]:
     return diff
 
 
+def _per_class_ok(per: Any) -> bool:
+    """A per-class table as the final evaluation writes it: {label: {metric: number, support: whole number}}."""
+    return isinstance(per, dict) and all(
+        isinstance(scores, dict)
+        and all(v is None or _num(v) is not None for k, v in scores.items() if k in CLASS_METRICS)
+        and (scores.get("support") is None or (isinstance(scores["support"], int) and not isinstance(scores["support"], bool)))
+        for scores in per.values())
+
+
+def _confusion_ok(matrix: Any, labels: Any) -> bool:
+    return (isinstance(labels, list) and isinstance(matrix, list) and len(matrix) == len(labels)
+            and all(isinstance(row, list) and len(row) == len(labels)
+                    and all(isinstance(v, int) and not isinstance(v, bool) for v in row) for row in matrix))
+
+
 def _evaluation(loaded: _Loaded) -> dict[str, Any] | None:
-    """Per-class scores and confusion matrix: from run.json, else computed from the predictions."""
+    """Per-class scores and confusion matrix: from run.json, else computed from the predictions. A damaged
+    ``evaluation`` in run.json (wrong types) is ignored as if it were missing."""
     evaluation = loaded.run.info.get("evaluation") or {}
+    if not _per_class_ok(evaluation.get("per_class")):
+        evaluation = {}
     if loaded.run.task == "token-classification":
         # Entity-level scores per type (seqeval); entities have no confusion matrix.
         per = evaluation.get("per_class")
-        return {"per_class": per, "labels": evaluation.get("entity_types") or sorted(per)} if per else None
-    if evaluation.get("per_class") and evaluation.get("confusion_matrix") and evaluation.get("labels"):
+        types = evaluation.get("entity_types")
+        types = [str(t) for t in types] if isinstance(types, list) and types else sorted(map(str, per or {}))
+        return {"per_class": per, "labels": types} if per else None
+    if (evaluation.get("per_class") and evaluation.get("labels")
+            and _confusion_ok(evaluation.get("confusion_matrix"), evaluation.get("labels"))):
         return evaluation
     if not loaded.records or loaded.kind != "labels":
         return None  # SFT runs have no classes

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, first_line, shown
 
 TASKS = ("auto", "text-classification", "token-classification", "causal-lm-sft")
 FINETUNE_METHODS = ("full", "lora")
@@ -118,7 +118,7 @@ class RunConfig:
             hints = []
             for key in unknown:
                 close = difflib.get_close_matches(str(key), known, n=1)
-                hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+                hints.append(f"'{shown(key)}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
             raise WorkbenchError(f"{source} has unknown setting(s): {', '.join(hints)}.")
         cfg = cls()
         for key, value in data.items():
@@ -133,12 +133,14 @@ class RunConfig:
 
     def with_absolute_paths(self, base: str | Path | None = None) -> "RunConfig":
         """Data and local-model paths made absolute, so the worker (which runs in the run directory) finds them."""
+        from workbench.paths import path_exists, expand_user
+
         base = Path(base or Path.cwd())
         out = RunConfig.from_dict(self.to_dict())
         for name in ("data", "eval_data", "model"):
             value = getattr(out, name)
-            if value and (base / Path(value).expanduser()).exists():
-                setattr(out, name, str((base / Path(value).expanduser()).resolve()))
+            if value and isinstance(value, str) and path_exists(base / expand_user(value)):
+                setattr(out, name, str((base / expand_user(value)).resolve()))
         return out
 
     def validate(self) -> dict[str, str]:
@@ -148,12 +150,21 @@ class RunConfig:
         def positive(name: str, value: Any, integer: bool = False) -> None:
             if value is None:
                 return
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
-                errors[name] = f"{name} must be a {'whole ' if integer else ''}number, got {value!r}."
-            elif not math.isfinite(value) or value <= 0:
-                errors[name] = f"{name} must be greater than 0, got {value!r}."
+            try:
+                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            except OverflowError:  # an integer beyond any float (YAML reads 400 digits as one)
+                errors[name] = f"{name} is far too large, got {_got(value)}."
+                return
+            if number is None or (integer and not (math.isfinite(number) and number.is_integer())):
+                errors[name] = f"{name} must be a {'whole ' if integer else ''}number, got {_got(value)}."
+            elif not math.isfinite(number) or number <= 0:
+                errors[name] = f"{name} must be greater than 0, got {_got(value)}."
 
-        if not self.data:
+        for name in ("data", "eval_data", "text_column", "label_column", "model", "master_addr"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                errors[name] = f"{name} must be text, got {shown(repr(value))}."
+        if not self.data and "data" not in errors:
             errors["data"] = "data is required: a file or folder with training examples."
         for name in ("epochs", "lr"):
             positive(name, getattr(self, name))
@@ -165,7 +176,7 @@ class RunConfig:
         positive("lora_r", self.lora_r, integer=True)
         positive("lora_alpha", self.lora_alpha)
         if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
-            errors["lora_dropout"] = f"lora_dropout must be between 0 and 1 (exclusive), got {self.lora_dropout!r}."
+            errors["lora_dropout"] = f"lora_dropout must be between 0 and 1 (exclusive), got {_got(self.lora_dropout)}."
         if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
             errors["lora_target_modules"] = "lora_target_modules must be 'auto' or comma-separated module names."
         if "lr" not in errors and self.lr is not None and self.lr >= 1.0:
@@ -173,23 +184,25 @@ class RunConfig:
         for name, lo, hi in (("weight_decay", 0.0, 1.0), ("warmup_ratio", 0.0, 0.99), ("dev_fraction", 0.01, 0.5)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (lo <= value <= hi):
-                errors[name] = f"{name} must be between {lo} and {hi}, got {value!r}."
+                errors[name] = f"{name} must be between {lo} and {hi}, got {_got(value)}."
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            errors["seed"] = f"seed must be a non-negative whole number, got {self.seed!r}."
+            errors["seed"] = f"seed must be a non-negative whole number, got {_got(self.seed)}."
+        elif self.seed >= 2**32:  # numpy and scikit-learn take 32-bit seeds
+            errors["seed"] = f"seed must be below 2**32 (4294967296), got {_got(self.seed)}."
         if isinstance(self.node_rank, bool) or not isinstance(self.node_rank, int) or self.node_rank < 0:
-            errors["node_rank"] = f"node_rank must be a non-negative whole number, got {self.node_rank!r}."
+            errors["node_rank"] = f"node_rank must be a non-negative whole number, got {_got(self.node_rank)}."
         elif isinstance(self.nnodes, int) and "nnodes" not in errors and self.node_rank >= self.nnodes:
             errors["node_rank"] = f"node_rank {self.node_rank} must be below nnodes ({self.nnodes})."
         if isinstance(self.master_port, int) and "master_port" not in errors and not 1 <= self.master_port <= 65535:
-            errors["master_port"] = f"master_port must be a port number (1-65535), got {self.master_port!r}."
+            errors["master_port"] = f"master_port must be a port number (1-65535), got {_got(self.master_port)}."
         for name in ("torch_compile", "auto_find_batch_size", "group_by_length", "trust_remote_code"):
             if not isinstance(getattr(self, name), bool):
-                errors[name] = f"{name} must be true or false, got {getattr(self, name)!r}."
+                errors[name] = f"{name} must be true or false, got {_got(getattr(self, name))}."
         for f in fields(self):
             choices = f.metadata.get("choices")
             if choices and getattr(self, f.name) not in choices:
-                errors[f.name] = f"{f.name} must be one of {', '.join(choices)}; got {getattr(self, f.name)!r}."
-        if not self.model:
+                errors[f.name] = f"{f.name} must be one of {', '.join(choices)}; got {_got(getattr(self, f.name))}."
+        if not self.model and "model" not in errors:
             errors["model"] = "model is required ('default' for the embedded all-MiniLM-L6-v2)."
         if self.name is not None:
             from workbench.core.runs import name_problem
@@ -231,11 +244,20 @@ class RunConfig:
             # safe_load: nothing in a config is ever evaluated as code.
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise WorkbenchError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            raise WorkbenchError(f"{path} is not valid YAML: {first_line(exc)}") from None
         return cls.from_dict(data or {}, source=str(path))
 
 
 _TYPES = {f.name: f.type for f in fields(RunConfig)}
+
+
+def _got(value: Any) -> str:
+    """A setting's value as a validation message shows it: its repr on one line, cut short."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more than 4,300 digits has no repr
+        text = f"a number of about {int(value.bit_length() * 0.30103):,} digits" if isinstance(value, int) else type(value).__name__
+    return shown(text, 80)
 
 
 def coerce_value(name: str, value: Any) -> Any:
@@ -245,7 +267,12 @@ def coerce_value(name: str, value: Any) -> Any:
         return None
     if not isinstance(value, str):
         if "float" in kind and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer beyond any float: validate() says what is wrong with it
+                return value
+        if kind.startswith("str") and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # YAML reads `name: 2024` or `master_addr: 10` as numbers
         return value
     text = value.strip()
     try:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, first_line, shown, shown_list
+from workbench.paths import expand_user
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 # CoNLL-style column files (token … tag per line) for token classification; conll2003 ships them as .txt.
@@ -101,14 +102,24 @@ def find_split_files(folder: Path) -> dict[str, Path]:
 
 
 def _check_readable(path: Path) -> None:
-    if not path.exists():
-        raise WorkbenchError(f"data not found: {path}")
-    if path.is_file():
-        if path.stat().st_size == 0:
-            raise WorkbenchError(f"{path.name} is empty.")
-        with open(path, "rb") as fh:
-            head = fh.read(8192)
-        if path.suffix.lower() not in (".parquet", ".pq") and b"\x00" in head:
+    try:
+        if not path.exists():
+            raise WorkbenchError(f"data not found: {shown(path, 200)}")
+        if path.is_file():
+            if path.stat().st_size == 0:
+                raise WorkbenchError(f"{path.name} is empty.")
+            with open(path, "rb") as fh:
+                head = fh.read(8192)
+        else:
+            head = b""
+    except ValueError:  # a NUL character in the path
+        raise WorkbenchError(f"data not found: {shown(path, 200)} (the path contains a NUL character).") from None
+    except OSError as exc:  # a name too long, a folder without permission...
+        raise WorkbenchError(f"cannot read data {shown(path, 200)}: {exc.strerror or first_line(exc)}.") from None
+    if path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise WorkbenchError(f"{path.name} is UTF-16 text; re-save it as UTF-8.")
+        if b"\x00" in head:
             raise WorkbenchError(f"{path.name} looks like a binary file, not {detect_format(path).upper()} text.")
 
 
@@ -127,16 +138,16 @@ def read_table(path: Path):
                 # A row with more fields than the header would silently drop data: make it an error.
                 warnings.simplefilter("error", pd.errors.ParserWarning)
                 df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False,
-                                 encoding="utf-8", quoting=3 if fmt == "tsv" else 0, index_col=False)
+                                 encoding="utf-8-sig", quoting=3 if fmt == "tsv" else 0, index_col=False)
         elif fmt == "jsonl":
-            df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+            df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
         elif fmt == "json":
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
             try:
                 obj = json.loads(text)
             except json.JSONDecodeError:
                 # Many ".json" files are really JSON lines.
-                df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+                df = pd.read_json(path, lines=True, dtype=False, encoding="utf-8-sig")
             else:
                 if isinstance(obj, dict):
                     obj = next((v for v in obj.values() if isinstance(v, list)), None) if "data" not in obj else obj["data"]
@@ -156,12 +167,12 @@ def read_table(path: Path):
     except pd.errors.EmptyDataError:
         raise WorkbenchError(f"{path.name} has no rows.") from None
     except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-        detail = str(exc).strip().splitlines()[-1]
+        detail = shown((str(exc).strip().splitlines() or [type(exc).__name__])[-1], 200)
         raise WorkbenchError(f"{path.name} is not well-formed {fmt.upper()}: {detail}") from None
     except ValueError as exc:
-        raise WorkbenchError(f"{path.name} is not well-formed {fmt.upper()}: {str(exc).splitlines()[0]}") from None
+        raise WorkbenchError(f"{path.name} is not well-formed {fmt.upper()}: {first_line(exc)}") from None
     except Exception as exc:  # pyarrow errors on broken parquet and the like
-        raise WorkbenchError(f"cannot read {path.name} as {fmt.upper()}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise WorkbenchError(f"cannot read {path.name} as {fmt.upper()}: {first_line(exc)}") from None
     df.columns = [str(c) for c in df.columns]
     if len(df) == 0:
         raise WorkbenchError(f"{path.name} has no rows.")
@@ -170,7 +181,7 @@ def read_table(path: Path):
 
 def read_source(path: str | Path) -> dict[str, Any]:
     """Read a source into ``{split: DataFrame}`` (a lone file is the ``train`` split)."""
-    path = Path(path).expanduser()
+    path = expand_user(path)
     _check_readable(path)
     if path.is_file():
         return {"train": read_table(path)}
@@ -180,7 +191,7 @@ def read_source(path: str | Path) -> dict[str, Any]:
         try:
             ds = load_from_disk(str(path))
         except Exception as exc:
-            raise WorkbenchError(f"cannot load saved data set {path}: {str(exc).splitlines()[0]}") from None
+            raise WorkbenchError(f"cannot load saved data set {path}: {first_line(exc)}") from None
         if not isinstance(ds, DatasetDict):
             return {"train": ds.to_pandas()}
         out = {}
@@ -214,16 +225,28 @@ def _is_text_series(series) -> bool:
     return len(sample) > 0 and all(isinstance(v, str) for v in sample)
 
 
-def infer_schema(df, text_column: str | None = None, label_column: str | None = None, task: str = "auto") -> Schema:
+def infer_schema(df, text_column: str | None = None, label_column: str | None = None, task: str = "auto",
+                 *, source: str | None = None) -> Schema:
+    """The text and label columns of a classification table. ``source`` (the file or folder the table came from)
+    starts every error message, so the user knows which file is meant."""
+    try:
+        return _infer_schema(df, text_column, label_column, task)
+    except WorkbenchError as exc:
+        if source is None:
+            raise
+        raise WorkbenchError(f"{source}: {exc}") from None
+
+
+def _infer_schema(df, text_column: str | None, label_column: str | None, task: str) -> Schema:
     columns = list(df.columns)
     inferred_task = infer_task(columns) if task in (None, "auto") else task
     if inferred_task != "text-classification":
         raise WorkbenchError(
-            f"this data looks like {inferred_task} (columns: {', '.join(columns)}); only text-classification is supported so far."
+            f"this data looks like {inferred_task} (columns: {shown_list(columns)}); only text-classification is supported so far."
         )
     for given, what in ((text_column, "text"), (label_column, "label")):
         if given is not None and given not in columns:
-            raise WorkbenchError(f"{what} column {given!r} not found; columns are: {', '.join(columns)}{_suggest(given, columns)}.")
+            raise WorkbenchError(f"{what} column {given!r} not found; columns are: {shown_list(columns)}{_suggest(given, columns)}.")
     if text_column and label_column and text_column == label_column:
         raise WorkbenchError("the text column and the label column must differ.")
 
@@ -237,7 +260,7 @@ def infer_schema(df, text_column: str | None = None, label_column: str | None = 
             if label_column is None:
                 candidates = [c for c in candidates if c.lower() not in LABEL_NAMES]
             if not candidates:
-                raise WorkbenchError(f"no text column found among {', '.join(columns)}; pass --text-column.")
+                raise WorkbenchError(f"no text column found among {shown_list(columns)}; pass --text-column.")
             lengths = {c: df[c].head(2000).str.len().mean() for c in candidates}
             ranked = sorted(candidates, key=lambda c: lengths[c], reverse=True)
             if len(ranked) > 1 and lengths[ranked[1]] > 0.8 * lengths[ranked[0]] and lengths[ranked[1]] > 15:
@@ -263,7 +286,7 @@ def infer_schema(df, text_column: str | None = None, label_column: str | None = 
                 if 2 <= unique <= MAX_LABELS and unique <= max(2, n // 2):
                     candidates.append((unique, c))
             if not candidates:
-                raise WorkbenchError(f"no label column found among {', '.join(columns)}; pass --label-column.")
+                raise WorkbenchError(f"no label column found among {shown_list(columns)}; pass --label-column.")
             candidates.sort()
             if len(candidates) > 1 and candidates[0][0] == candidates[1][0]:
                 raise WorkbenchError(
@@ -302,13 +325,17 @@ def normalise(df, schema: Schema, *, split: str, source: str):
 
     for col in (schema.text_column, schema.label_column):
         if col not in df.columns:
-            raise WorkbenchError(f"{source} ({split}) has no column {col!r}; columns are: {', '.join(map(str, df.columns))}{_suggest(col, list(map(str, df.columns)))}.")
+            raise WorkbenchError(f"{source} ({split}) has no column {col!r}; columns are: {shown_list(map(str, df.columns))}{_suggest(col, list(map(str, df.columns)))}.")
     texts = df[schema.text_column]
     if not all(isinstance(v, str) or v is None or (isinstance(v, float) and v != v) for v in texts):
         texts = texts.map(lambda v: v if isinstance(v, str) else ("" if v is None or (isinstance(v, float) and v != v) else str(v)))
     else:
         texts = texts.fillna("")
-    labels = df[schema.label_column].map(_label_text)
+    try:
+        labels = df[schema.label_column].map(_label_text)
+    except WorkbenchError as exc:
+        bad = next(i for i, v in enumerate(df[schema.label_column]) if isinstance(v, (list, dict)))
+        raise WorkbenchError(f"{source} ({split}) row {bad + 1}: {exc}") from None
     missing = int(labels.isna().sum())
     if missing:
         first = int(labels.isna().to_numpy().nonzero()[0][0])
@@ -343,13 +370,44 @@ def fingerprint_rows(texts: Sequence[str], labels: Sequence[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def stratified_split(df, fraction: float, seed: int):
+# A held-out dev split needs, of every class, one example to train on and one to evaluate on.
+MIN_PER_CLASS = 2
+
+
+def check_splittable(df, source: str) -> None:
+    """One clear error, saying what is needed, when ``df`` (normalised) is too small to hold a stratified dev
+    split out of it: at least two classes, and :data:`MIN_PER_CLASS` examples of each."""
+    counts = df["label"].value_counts()
+    if len(counts) == 0:
+        raise WorkbenchError(f"{source}: no training rows.")
+    if len(counts) == 1:
+        raise WorkbenchError(
+            f"{source}: the training data has a single class ({shown(counts.index[0])!r}, {len(df)} row(s)); "
+            f"classification needs at least two, and holding out a dev split needs {MIN_PER_CLASS} examples of "
+            f"each ({2 * MIN_PER_CLASS} rows at least).")
+    rare = [label for label, n in counts.items() if n < MIN_PER_CLASS]
+    if rare:
+        raise WorkbenchError(
+            f"{source}: {len(rare)} of {len(counts)} classes have a single example ({shown_list(sort_labels(rare), 5)}); "
+            f"holding out a stratified dev split needs at least {MIN_PER_CLASS} examples per class "
+            f"({MIN_PER_CLASS * len(counts)} rows at least here): add examples, or give evaluation data (--eval-data).")
+
+
+def stratified_split(df, fraction: float, seed: int, *, source: str = "data"):
+    """Hold out a stratified ``fraction`` of ``df`` (normalised) as dev, seeded. The dev split has at least one
+    row per class, and every class keeps at least one training example (``check_splittable`` first)."""
+    import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    counts = df["label"].value_counts()
-    n_dev = max(1, int(round(len(df) * fraction)))
-    stratify = df["label"] if counts.min() >= 2 and n_dev >= len(counts) else None
-    train, dev = train_test_split(df, test_size=n_dev, random_state=seed, stratify=stratify)
+    check_splittable(df, source)
+    n_classes = df["label"].nunique()
+    n_dev = max(n_classes, int(round(len(df) * fraction)))
+    train, dev = train_test_split(df, test_size=n_dev, random_state=seed, stratify=df["label"])
+    # Stratification rounds per class; with a large fraction a two-example class could land wholly in dev.
+    missing = [label for label in dev["label"].unique() if label not in set(train["label"])]
+    if missing:
+        moved = dev[dev["label"].isin(missing)].drop_duplicates("label")
+        train, dev = pd.concat([train, moved]), dev.drop(moved.index)
     return train.reset_index(drop=True), dev.reset_index(drop=True)
 
 
@@ -368,12 +426,12 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
 
         if resolved_task not in TASKS:
             raise WorkbenchError(
-                f"this data looks like {resolved_task} (columns: {', '.join(map(str, raw['train'].columns))}); "
+                f"{data}: this data looks like {resolved_task} (columns: {shown_list(map(str, raw['train'].columns))}); "
                 f"supported tasks: {', '.join(TASKS)}."
             )
         return get_task(resolved_task).load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
                                                   label_column=label_column, dev_fraction=dev_fraction, seed=seed)
-    schema = infer_schema(raw["train"], text_column, label_column, task)
+    schema = infer_schema(raw["train"], text_column, label_column, task, source=str(data))
     train = normalise(raw["train"], schema, split="train", source=str(data))
     sources = {"train": str(data)}
     origin = "file"
@@ -386,7 +444,7 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
         dev = normalise(raw["dev"], schema, split="dev", source=str(data))
         sources["dev"] = str(data)
     else:
-        train, dev = stratified_split(train, dev_fraction, seed)
+        train, dev = stratified_split(train, dev_fraction, seed, source=str(data))
         origin = "held-out from train"
         sources["dev"] = f"{data} (stratified {dev_fraction:.0%} of train, seed {seed})"
 
@@ -394,11 +452,11 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
         raise WorkbenchError(f"{data}: no training rows left.")
     labels = sort_labels(train["label"].unique())
     if len(labels) < 2:
-        raise WorkbenchError(f"{data}: the training data has a single class ({labels[0]!r}); classification needs at least two.")
+        raise WorkbenchError(f"{data}: the training data has a single class ({shown(labels[0])!r}); classification needs at least two.")
     unseen = sorted(set(dev["label"]) - set(labels))
     if unseen:
-        shown = ", ".join(repr(u) for u in unseen[:5])
-        raise WorkbenchError(f"the evaluation data has label(s) never seen in training: {shown}.")
+        names = ", ".join(repr(shown(u)) for u in unseen[:5])
+        raise WorkbenchError(f"{sources['dev']}: the evaluation data has label(s) never seen in training: {names}.")
     schema.labels = labels
     splits = {"train": Dataset.from_pandas(train, preserve_index=False), "dev": Dataset.from_pandas(dev, preserve_index=False)}
     return LoadedData(splits, schema, sources, origin)
@@ -444,7 +502,7 @@ def inspect_source(path: str | Path, *, text_column: str | None = None, label_co
         task_inspect = getattr(get_task(other), "inspect", None) if other in TASKS else None
         if task_inspect is not None:
             return task_inspect(raw, path=path, model=model, max_length=max_length, sample=sample)
-    schema = infer_schema(first, text_column, label_column)
+    schema = infer_schema(first, text_column, label_column, source=str(path))
     report: dict[str, Any] = {
         "path": str(path),
         "task": schema.task,

@@ -48,7 +48,7 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     run_data = run.info.get("data") or {}
     text_column = text_column or (run_data.get("text_column") if run_data.get("text_column") in df.columns else None)
     label_column = label_column or (run_data.get("label_column") if run_data.get("label_column") in df.columns else None)
-    schema = infer_schema(df, text_column, label_column)
+    schema = infer_schema(df, text_column, label_column, source=str(data))
     norm = normalise(df, schema, split="eval", source=str(data))
     model, tokenizer = load_run_model(run)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -46,7 +46,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.inference import (DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT8_FILE, MANIFEST_FILE, OnnxClassifier,
                                       read_manifest)
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text, pid_alive
-from workbench.paths import Workspace
+from workbench.paths import Workspace, expand_user
 
 FORMAT = "sft-workbench-onnx"
 FORMAT_VERSION = 1
@@ -193,7 +193,7 @@ def load_validation_data(run: Run, data: str | os.PathLike | None = None) -> Val
         df = raw.get("dev", raw.get("test", raw.get("train")))
         text_col = run_data.get("text_column") if run_data.get("text_column") in df.columns else None
         label_col = run_data.get("label_column") if run_data.get("label_column") in df.columns else None
-        norm = normalise(df, infer_schema(df, text_col, label_col), split="eval", source=str(data))
+        norm = normalise(df, infer_schema(df, text_col, label_col, source=str(data)), split="eval", source=str(data))
         return ValidationData(norm["text"].tolist(), norm["label"].tolist(), str(data))
 
     cfg = run.config
@@ -561,7 +561,7 @@ def export_run(run: Run, *, out: str | os.PathLike | None = None, workspace: Wor
         raise WorkbenchError(f"--opset {opset} is out of range; the TorchScript exporter supports opsets 7 to 21.")
     if max_int8_drop < 0:
         raise WorkbenchError("--max-int8-drop must be zero or more (accuracy points).")
-    target = Path(out).expanduser().resolve() if out else default_export_dir(workspace, run)
+    target = expand_user(out).resolve() if out else default_export_dir(workspace, run)
     if target.exists() and not force:
         raise WorkbenchError(f"{target} already exists; pass --force to replace it.")
     if target.exists() and not target.is_dir():

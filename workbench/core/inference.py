@@ -17,12 +17,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
+from workbench.paths import expand_user
 
 MANIFEST_FILE = "manifest.json"
 FP32_FILE = "model.onnx"
@@ -39,7 +39,7 @@ TEXT_FILE_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".txt")
 
 def read_manifest(export_dir: str | os.PathLike) -> dict[str, Any]:
     """The parsed ``manifest.json`` of an export directory, or a WorkbenchError saying what is wrong."""
-    path = Path(export_dir).expanduser()
+    path = expand_user(export_dir)
     if not path.is_dir():
         raise WorkbenchError(f"export directory {path} not found.")
     try:
@@ -109,7 +109,7 @@ class OnnxClassifier:
                  threads: int | None = None, max_length: int | None = None):
         from tokenizers import Tokenizer
 
-        self.export_dir = Path(export_dir).expanduser()
+        self.export_dir = expand_user(export_dir)
         self.manifest = read_manifest(self.export_dir)
         self.labels: list[str] = list(self.manifest["labels"])
         int8_path = self.export_dir / INT8_FILE
@@ -203,7 +203,7 @@ def iter_texts(path: str | os.PathLike, text_column: str | None = None) -> Itera
 
     Reads one row at a time so a file of any size streams in constant memory.
     """
-    path = Path(path).expanduser()
+    path = expand_user(path)
     if not path.is_file():
         raise WorkbenchError(f"file not found: {path}")
     suffix = path.suffix.lower()

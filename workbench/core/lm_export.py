@@ -41,6 +41,7 @@ from typing import Any, Callable, Sequence
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import FP32_FILE, INT8_FILE, MANIFEST_FILE
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text
+from workbench.paths import expand_user
 
 TASK = "causal-lm-sft"
 PARITY_PROMPTS = 4
@@ -357,7 +358,7 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
         raise WorkbenchError(f"run {run.name} has no final model to export (status: {run.status}).")
     if not 14 <= int(opset) <= 21:
         raise WorkbenchError(f"--opset {opset} is out of range for a causal LM export (14 to 21).")
-    target = Path(out).expanduser().resolve() if out else default_export_dir(workspace, run)
+    target = expand_user(out).resolve() if out else default_export_dir(workspace, run)
     if target.exists() and not force:
         raise WorkbenchError(f"{target} already exists; pass --force to replace it.")
     if target.exists() and not target.is_dir():

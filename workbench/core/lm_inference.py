@@ -16,13 +16,13 @@ token, so the prompt is never recomputed.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import FP32_FILE, INT8_FILE, TOKENIZER_FILE, create_session, read_manifest
+from workbench.paths import expand_user
 
 TASK = "causal-lm-sft"
 
@@ -61,7 +61,7 @@ class OnnxGenerator:
         ``"auto"`` for int8 when present."""
         from tokenizers import Tokenizer
 
-        self.export_dir = Path(export_dir).expanduser()
+        self.export_dir = expand_user(export_dir)
         self.manifest = read_manifest(self.export_dir)
         if self.manifest.get("task") != TASK:
             raise WorkbenchError(f"export {self.export_dir.name} is a {self.manifest.get('task')} model, not a causal LM.")

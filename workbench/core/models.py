@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.core.errors import WorkbenchError
+from workbench.paths import expand_user
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
@@ -61,7 +62,7 @@ def resolve_model(ref: str) -> ResolvedModel:
     """Resolve ``ref`` or raise one WorkbenchError naming everything that was tried."""
     ref = (ref or "default").strip()
     tried = []
-    path = Path(ref).expanduser()
+    path = expand_user(ref)
     looks_like_path = ref.startswith((".", "/", "~")) or path.exists()
     if path.is_dir():
         _check_local_dir(path)

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 from workbench.core.datasets import find_split_files, is_saved_dataset
 from workbench.core.errors import WorkbenchError
+from workbench.paths import expand_user
 
 LINE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 TABLE_FORMATS = {".json", ".parquet", ".pq"}
@@ -34,7 +35,7 @@ MAX_CELL_CHARS = 500
 
 def preview_file(path: str | Path) -> Path:
     """The file a preview of ``path`` shows: the file itself, or a folder's train (else first) split file."""
-    path = Path(path).expanduser()
+    path = expand_user(path)
     if not path.exists():
         raise WorkbenchError(f"data not found: {path}")
     if path.is_file():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import json
+import math
 import os
 import re
 import shutil
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, shown
 from workbench.paths import Workspace
 
 RUN_FILE = "run.json"
@@ -40,8 +41,10 @@ CHECKPOINTS_DIR = "checkpoints"
 # Written (atomically, after fsyncing the files) once a checkpoint is whole; resume trusts nothing else.
 CHECKPOINT_COMPLETE = ".complete"
 
-# Statuses as stored by the worker, and the derived ones.
+# Statuses as stored by the worker, and the derived ones. BROKEN is never stored: a run directory whose
+# run.json cannot be read (missing, torn, not JSON, fields of the wrong type) is listed with that status.
 QUEUED, RUNNING, COMPLETED, STOPPED, FAILED, CRASHED = "queued", "running", "completed", "stopped", "failed", "crashed"
+BROKEN = "broken"
 ACTIVE = (QUEUED, RUNNING)
 FINISHED = (COMPLETED, STOPPED, FAILED, CRASHED)
 
@@ -79,7 +82,7 @@ def parse_iso(text: str | None) -> float | None:
         return None
     try:
         return _dt.datetime.fromisoformat(text).timestamp()
-    except ValueError:
+    except (ValueError, TypeError, OverflowError, OSError):  # a torn or hand-edited time: treat as unknown
         return None
 
 
@@ -119,7 +122,7 @@ def pid_alive(pid: int | None) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # OverflowError: a pid beyond any the kernel hands out
         return False
     except PermissionError:
         return True
@@ -152,19 +155,20 @@ class Run:
     # --- identity -------------------------------------------------------------------------------
     @property
     def id(self) -> str:
-        return self.info.get("id", self.path.name)
+        # The directory is the id (what get() finds first); a run.json copied or edited by hand may say otherwise.
+        return self.path.name
 
     @property
     def name(self) -> str:
-        return self.info.get("name", self.id)
+        return self.info.get("name") or self.id
 
     @property
     def task(self) -> str:
-        return self.info.get("task", "text-classification")
+        return self.info.get("task") or "text-classification"
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.info.get("config", {})
+        return self.info.get("config") or {}
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -193,7 +197,7 @@ class Run:
     # --- status ---------------------------------------------------------------------------------
     @property
     def stored_status(self) -> str:
-        return self.info.get("status", QUEUED)
+        return self.info.get("status") or QUEUED
 
     @property
     def status(self) -> str:
@@ -223,7 +227,7 @@ class Run:
             return None
         done = [
             p for p in self.checkpoints_dir.glob("checkpoint-*")
-            if p.is_dir() and (p / CHECKPOINT_COMPLETE).is_file() and p.name.split("-")[-1].isdigit()
+            if p.is_dir() and (p / CHECKPOINT_COMPLETE).is_file() and p.name.split("-")[-1].isdecimal()
         ]
         return max(done, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
@@ -268,16 +272,60 @@ class Run:
         return list(iter_jsonl(self.predictions_path))
 
 
+# run.json fields every reader relies on, with the types the worker writes (None is allowed for each).
+_TEXT_FIELDS = ("id", "name", "task", "status", "created", "started", "finished", "heartbeat", "host", "error")
+_MAPPING_FIELDS = ("config", "metrics", "progress", "best_metric", "data", "evaluation", "train_summary")
+_PROGRESS_NUMBERS = ("step", "max_steps", "epoch", "num_epochs")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def shape_problem(info: dict[str, Any]) -> str | None:
+    """Why a parsed run.json cannot be a run the worker wrote (a field of the wrong type), or None."""
+    for key in _TEXT_FIELDS:
+        if info.get(key) is not None and not isinstance(info[key], str):
+            return f"field {key!r} is {type(info[key]).__name__}, not text"
+    for key in _MAPPING_FIELDS:
+        if info.get(key) is not None and not isinstance(info[key], dict):
+            return f"field {key!r} is {type(info[key]).__name__}, not an object"
+    pid = info.get("pid")
+    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
+        return f"field 'pid' is {type(pid).__name__}, not a whole number"
+    if info.get("labels") is not None and not isinstance(info["labels"], list):
+        return f"field 'labels' is {type(info['labels']).__name__}, not a list"
+    for key in _PROGRESS_NUMBERS:
+        value = (info.get("progress") or {}).get(key)
+        if value is not None and not (_is_number(value) and math.isfinite(value)):
+            return f"progress {key!r} is {shown(repr(value))}, not a number"
+    return None
+
+
 def read_run_json(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads((path / RUN_FILE).read_text(encoding="utf-8"))
+        data = json.loads((path / RUN_FILE).read_bytes().decode("utf-8"))
     except FileNotFoundError:
-        raise WorkbenchError(f"{path.name} is not a run: {RUN_FILE} is missing.") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise WorkbenchError(f"run {path.name} is corrupt: {RUN_FILE} is not valid JSON.") from None
+        raise WorkbenchError(f"{shown(path.name)} is not a run: {RUN_FILE} is missing.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise WorkbenchError(f"run {shown(path.name)} is corrupt: {RUN_FILE} is not valid JSON.") from None
+    except OSError as exc:  # a run.json that is a folder, unreadable permissions...
+        raise WorkbenchError(f"run {shown(path.name)} is unreadable: {RUN_FILE}: {exc.strerror or exc}.") from None
     if not isinstance(data, dict):
-        raise WorkbenchError(f"run {path.name} is corrupt: {RUN_FILE} is not an object.")
+        raise WorkbenchError(f"run {shown(path.name)} is corrupt: {RUN_FILE} is not an object.")
+    problem = shape_problem(data)
+    if problem:
+        raise WorkbenchError(f"run {shown(path.name)} is corrupt: {RUN_FILE} {problem}.")
     return data
+
+
+def broken_summary(path: Path, reason: str) -> dict[str, Any]:
+    """The ``runs show --json`` shape for a run directory that cannot be read: status ``broken``, the reason
+    in ``error``, every other field empty."""
+    keys = ("pid", "task", "model", "created", "started", "finished", "heartbeat", "step", "max_steps", "epoch",
+            "best_metric", "labels", "data")
+    return {"id": path.name, "name": path.name, "status": BROKEN, "run_dir": str(path), "metrics": {}, "config": {},
+            "error": reason, "can_resume": False, **{k: None for k in keys}}
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -288,10 +336,30 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 break
             try:
                 obj = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                 continue
             if isinstance(obj, dict):
                 yield obj
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def valid_event(obj: Any) -> bool:
+    """A metrics event as the worker writes it: an object of single values (numbers, text, true/false, null; the
+    one exception is a system event's ``gpus``, a list of objects of single values), whose ``step``, ``epoch``
+    and ``time`` (when present) are finite numbers. Anything else in metrics.jsonl is a corrupt line, skipped
+    like one that is not JSON, so that no reader meets a list where a reading should be."""
+    if not isinstance(obj, dict):
+        return False
+    for key, value in obj.items():
+        if key == "gpus":
+            if not (isinstance(value, list) and all(isinstance(g, dict) and all(isinstance(v, _SCALARS) for v in g.values())
+                                                    for g in value)):
+                return False
+        elif not isinstance(value, _SCALARS):
+            return False
+    return all(obj.get(key) is None or (_is_number(obj[key]) and math.isfinite(obj[key])) for key in ("step", "epoch", "time"))
 
 
 class MetricsTail:
@@ -338,9 +406,9 @@ class MetricsTail:
                 continue
             try:
                 obj = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deep
                 continue
-            if isinstance(obj, dict):
+            if valid_event(obj):
                 events.append(obj)
         return events
 
@@ -367,8 +435,22 @@ class RunStore:
                 runs.append(Run(path, read_run_json(path)))
             except WorkbenchError:
                 continue
-        runs.sort(key=lambda r: (r.info.get("created", ""), r.id), reverse=True)
+        runs.sort(key=lambda r: (r.info.get("created") or "", r.id), reverse=True)
         return runs
+
+    def broken(self) -> list[tuple[Path, str]]:
+        """Run directories that ``list()`` skips because their run.json cannot be read, with the reason, by name."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for path in sorted(self.root.iterdir()):
+            if not path.is_dir() or path.name.startswith("."):
+                continue
+            try:
+                read_run_json(path)
+            except WorkbenchError as exc:
+                out.append((path, str(exc)))
+        return out
 
     def get(self, ref: str) -> Run:
         """A run by id, unique id prefix, or name (the newest run of that name)."""
@@ -504,7 +586,7 @@ class RunWriter:
         """Drop events past ``step`` (a resume redoes them), rewriting the file atomically."""
         self._metrics_fh.close()
         path = self.path / METRICS_FILE
-        kept = [e for e in iter_jsonl(path) if int(e.get("step") or 0) <= step] if path.exists() else []
+        kept = [e for e in iter_jsonl(path) if valid_event(e) and int(e.get("step") or 0) <= step] if path.exists() else []
         atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
         self._metrics_fh = open(path, "a", encoding="utf-8")
 

@@ -47,15 +47,20 @@ def count(value: Any) -> str:
         return "—"
     try:
         return f"{int(value):,}"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite count
         return "—"
 
 
 def rate(value: Any) -> str:
     """Throughput such as samples/s: ``87.3``, ``1 214``, ``92k``."""
-    if value is None:
+    if value is None or isinstance(value, bool):
         return "—"
-    value = float(value)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):  # a damaged metrics line: show nothing rather than fail
+        return "—"
+    if not math.isfinite(value):
+        return "—"
     if value >= 100_000:
         return f"{value / 1000:.0f}k"
     if value >= 100:
@@ -64,9 +69,12 @@ def rate(value: Any) -> str:
 
 
 def sci(value: Any) -> str:
-    if value is None:
+    if value is None or isinstance(value, bool):
         return "—"
-    return f"{float(value):.1e}"
+    try:
+        return f"{float(value):.1e}"
+    except (TypeError, ValueError):  # a damaged metrics line: show nothing rather than fail
+        return "—"
 
 
 def duration(seconds: float | None) -> str:

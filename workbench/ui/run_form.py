@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.config import DEFAULT_MODEL, RunConfig
+from workbench.paths import expand_user
 
 _DEFAULTS = RunConfig()
 
@@ -33,20 +34,30 @@ GROUP_TITLES = {"data": "Data", "model": "Model", "training": "Training", "evalu
                 "performance": "Performance", "distributed": "Distributed (torchrun)", "run": "Run"}
 
 
+def _exists(path: Path, test: str = "exists") -> bool:
+    """``path.exists()`` (or is_dir/is_file) that says False for a path the OS refuses (a name too long, a NUL)."""
+    try:
+        return getattr(path, test)()
+    except (OSError, ValueError):
+        return False
+
+
 def path_problems(cfg: RunConfig) -> dict[str, str]:
     """Cheap existence checks (a stat each) worth showing while typing; the data itself is read at launch."""
+    from workbench.core.errors import shown
+
     problems: dict[str, str] = {}
     for name in ("data", "eval_data"):
         value = getattr(cfg, name)
-        if value and not Path(value).expanduser().exists():
-            problems[name] = f"{name}: no such file or folder: {value}"
-    model = (cfg.model or "").strip()
-    if model and (model.startswith((".", "/", "~")) or Path(model).expanduser().exists()):
-        path = Path(model).expanduser()
-        if not path.is_dir():
-            problems["model"] = f"model: no such directory: {model}"
-        elif not (path / "config.json").is_file():
-            problems["model"] = f"model: {model} has no config.json; it is not a Hugging Face model directory."
+        if value and isinstance(value, str) and not _exists(expand_user(value)):
+            problems[name] = f"{name}: no such file or folder: {shown(value, 200)}"
+    model = (cfg.model or "").strip() if isinstance(cfg.model, str) else ""
+    if model and (model.startswith((".", "/", "~")) or _exists(expand_user(model))):
+        path = expand_user(model)
+        if not _exists(path, "is_dir"):
+            problems["model"] = f"model: no such directory: {shown(model, 200)}"
+        elif not _exists(path / "config.json", "is_file"):
+            problems["model"] = f"model: {shown(model, 200)} has no config.json; it is not a Hugging Face model directory."
     return problems
 
 

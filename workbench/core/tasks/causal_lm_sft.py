@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, shown_list
 
 MAIN_METRIC = "eval_loss"
 GREATER_IS_BETTER = False
@@ -90,7 +90,7 @@ def normalise_rows(df, *, source: str, split: str) -> list[list[dict[str, str]]]
     missing = [c for c in ("instruction", "output") if c not in columns]
     if missing:
         raise WorkbenchError(f"{where}: instruction data needs 'instruction' and 'output' columns (or a 'messages' column); "
-                             f"missing {', '.join(missing)}; columns are: {', '.join(map(str, df.columns))}.")
+                             f"missing {', '.join(missing)}; columns are: {shown_list(map(str, df.columns))}.")
     inputs = df[columns["input"]].tolist() if "input" in columns else [""] * len(df)
     system = df[columns["system"]].tolist() if "system" in columns else [""] * len(df)
     for i, (ins, inp, outp, sys_) in enumerate(zip(df[columns["instruction"]].tolist(), inputs,
@@ -127,7 +127,8 @@ def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None,
         sources["dev"] = str(data)
     else:
         if len(train) < 2:
-            raise WorkbenchError(f"{data}: at least 2 examples are needed to hold one out for evaluation.")
+            raise WorkbenchError(f"{data}: {len(train)} example(s) are too few to hold out a dev split; at least 2 are "
+                                 "needed (one to train on, one to evaluate), or give evaluation data (--eval-data).")
         order = list(range(len(train)))
         random.Random(seed).shuffle(order)
         n_dev = max(1, int(round(len(train) * dev_fraction)))

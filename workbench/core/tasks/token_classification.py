@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, shown_list
 from workbench.core.ner_spans import CASE_TYPES_KEY, case_type_ids, iob1_to_iob2, split_tag, tags_to_spans
 
 MAIN_METRIC = "f1"
@@ -61,7 +61,7 @@ def read_conll(path: str | Path):
     tags: list[str] = []
     width = None
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:  # a UTF-8 BOM is not part of the first token
             for lineno, line in enumerate(fh, 1):
                 fields = line.split()
                 if not fields:
@@ -94,13 +94,13 @@ def _column(df, given: str | None, names: Sequence[str], what: str, source: str)
     columns = [str(c) for c in df.columns]
     if given:
         if given not in columns:
-            raise WorkbenchError(f"{what} column {given!r} not found in {source}; columns are: {', '.join(columns)}.")
+            raise WorkbenchError(f"{what} column {given!r} not found in {source}; columns are: {shown_list(columns)}.")
         return given
     lower = {c.lower(): c for c in columns}
     for name in names:
         if name in lower:
             return lower[name]
-    raise WorkbenchError(f"{source} has no {what} column ({' or '.join(names)}); columns are: {', '.join(columns)}.")
+    raise WorkbenchError(f"{source} has no {what} column ({' or '.join(names)}); columns are: {shown_list(columns)}.")
 
 
 def _as_list(value: Any) -> list | None:
@@ -169,7 +169,8 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
         sources["dev"] = str(data)
     else:
         if len(train) < 2:
-            raise WorkbenchError(f"{data}: too few sentences to hold out a dev split; give --eval-data.")
+            raise WorkbenchError(f"{data}: {len(train)} sentence(s) are too few to hold out a dev split; at least 2 are "
+                                 "needed (one to train on, one to evaluate), or give evaluation data (--eval-data).")
         n_dev = max(1, int(round(len(train) * dev_fraction)))
         order = np.random.default_rng(seed).permutation(len(train))
         dev = train.iloc[np.sort(order[:n_dev])].reset_index(drop=True)
@@ -182,7 +183,8 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
         raise WorkbenchError(f"{data}: the training data has no entities (every tag is O).")
     unseen = sorted({split_tag(t)[1] for tags in dev["tags"] for t in tags if t != "O"} - {split_tag(l)[1] for l in labels})
     if unseen:
-        raise WorkbenchError(f"the evaluation data has entity type(s) never seen in training: {', '.join(map(repr, unseen[:5]))}.")
+        raise WorkbenchError(f"{sources['dev']}: the evaluation data has entity type(s) never seen in training: "
+                             f"{', '.join(map(repr, unseen[:5]))}.")
     schema = Schema("token-classification", "tokens", "tags", labels)
     splits = {"train": Dataset.from_pandas(train, preserve_index=False), "dev": Dataset.from_pandas(dev, preserve_index=False)}
     loaded = LoadedData(splits, schema, sources, origin)

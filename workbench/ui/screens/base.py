@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -30,7 +31,8 @@ class Notice(Static):
         self.set_class(bool(message), "-shown")
         for k in ("error", "ok", "info"):
             self.set_class(k == kind, f"-{k}")
-        self.update(message or "")
+        # Text, not markup: messages quote what the user typed and what files hold ("[/" is no tag).
+        self.update(Text(message or ""))
 
     def clear(self) -> None:
         self.show(None)

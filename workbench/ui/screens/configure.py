@@ -19,6 +19,7 @@ from workbench.ui.messages import ActionFailed, HandoffChanged, RunLaunched
 from workbench.ui.run_form import PRESETS, cli_command, form_errors, model_choices
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.widgets.config_form import ConfigForm, FieldRow
+from workbench.paths import expand_user
 
 DEFAULT_YAML = "run.yaml"
 
@@ -187,7 +188,7 @@ class ConfigureScreen(WorkbenchScreen):
 
     def _yaml_path(self) -> Path:
         raw = self.query_one("#cfg-yaml", Input).value.strip() or DEFAULT_YAML
-        path = Path(raw).expanduser()
+        path = expand_user(raw)
         return path if path.is_absolute() else self.wb.workspace.root / path
 
     def action_save(self) -> None:

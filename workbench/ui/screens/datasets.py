@@ -27,6 +27,7 @@ from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.sources import DataEntry, SourceRoot, default_roots, discover_all
 from workbench.ui.widgets.data_preview import PAGE_ROWS, DataPreview
 from workbench.ui.widgets.dataset_stats import DatasetStats
+from workbench.paths import expand_user
 
 PROGRESS_EVERY_S = 0.25
 _PAGING = Binding.Group("page", compact=True)
@@ -193,7 +194,7 @@ class DatasetsScreen(WorkbenchScreen):
         raw = event.value.strip()
         if not raw:
             return
-        path = Path(raw).expanduser()
+        path = expand_user(raw)
         if not path.exists():
             self.query_one(Notice).show(f"No such file or folder: {raw}")
             return

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -49,7 +50,7 @@ class FieldRow(Vertical):
 
     def show_error(self, message: str | None) -> None:
         error = self.query_one(".field-error", Static)
-        error.update(message or "")
+        error.update(Text(message or ""))  # not markup: the message quotes the typed value
         error.display = bool(message)
         self.set_class(bool(message), "-invalid")
 

@@ -53,7 +53,7 @@ class DataPreview(Vertical):
     def show_page(self, start: int, columns: list[str], rows: list[list[str]], total: int, progress: float,
                   done: bool) -> None:
         table = self.query_one(DataTable)
-        if columns != self.columns:
+        if columns != self.columns or not table.columns:  # a file of empty records still gets its "#" column
             table.clear(columns=True)
             table.add_column("#", key="#")
             for i, name in enumerate(columns):
