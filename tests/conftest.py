@@ -86,3 +86,10 @@ def ner_trained(tiny_model_dir, tmp_path_factory):
                  "--eval-strategy", "steps", "--eval-steps", "20", "--name", "ner-tiny", "--json"])
     yield ws, code
     kill_workers(ws)
+
+
+# --- fuzz tests (tests/fuzz): a longer, randomised run on request -------------------------------------------
+def pytest_addoption(parser):
+    parser.addoption("--fuzz-long", action="store_true", default=False,
+                     help="run the Hypothesis fuzz tests with the long profile (same as SFT_WORKBENCH_FUZZ_LONG=1; "
+                          "read by tests/fuzz/conftest.py)")
