@@ -218,4 +218,5 @@ def test_what_the_monitor_reads_never_raises(run):
         history.steps_per_second()
         history.best("accuracy")
         history.ema_loss()
-        assert all(math.isfinite(s) for s in history.train_steps + history.eval_steps) or True
+        # Lines with a NaN or infinite step are skipped by the tail, so every step the history holds is finite.
+        assert all(math.isfinite(s) for s in history.train_steps + history.eval_steps)
