@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['row']:<4}{r['setup']:<58}{r['samples_per_s']:>10.1f}{r['tokens_per_s']:>10.0f}"
               f"{r['wall_s']:>8.0f}{r['dev_accuracy']:>9.4f}")
     for key, value in ratios.items():
-        print(f"{key}: " + ", ".join(f"{k} {v:+.4f}" if "accuracy" in key else f"{k} {v:.2f}×" for k, v in value.items()))
+        print(f"{key} over {value['n']} rounds: " + ", ".join(f"{k} {v:+.4f}" if "accuracy" in key else f"{k} {v:.2f}×"
+                                                     for k, v in value.items() if k != "n"))
     print(f"(written to {args.out})")
     return 0
 
