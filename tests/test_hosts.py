@@ -114,3 +114,13 @@ def test_a_real_run_trains_with_the_precision_of_its_cpu(name, monkeypatch, tiny
     losses = [e["loss"] for e in map(json.loads, (workspace / "runs" / info["id"] / "metrics.jsonl").read_text().splitlines())
               if e.get("kind") == "train" and "loss" in e]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+def test_the_host_record_of_a_benchmark_names_the_real_cpu_and_any_override(monkeypatch):
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    record = telemetry.host_record()
+    assert record["cpu_flags"] == " ".join(sorted(devices._proc_cpu_flags()))  # the real flags, not the pinned ones
+    assert record["cpu_flags_override"] == " ".join(sorted(HOSTS["avx2-cpu"].cpu_flags))  # what the run acted on
+    assert record["aten_cpu_capability_env"] == "avx2" and record["torch_cpu_capability"]
+    assert set(record["cpu_kernel_flags"]) <= set(telemetry.KERNEL_FLAGS) and record["cores"] >= 1
+    assert {"torch", "transformers", "onnxruntime", "textual"} <= set(record["versions"])

@@ -101,6 +101,15 @@ KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
                 "amx_tile", "amx_bf16", "amx_int8")
 
 
+def _torch_cpu_capability() -> str | None:
+    try:
+        import torch
+
+        return torch.backends.cpu.get_cpu_capability()
+    except Exception:  # no torch, or one without the query
+        return None
+
+
 def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets", "accelerate", "peft", "onnxruntime",
                                              "onnx", "tokenizers", "numpy", "textual", "rich", "textual-plotext")
                 ) -> dict[str, Any]:
@@ -141,6 +150,9 @@ def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets"
         "cpu_flags": " ".join(sorted(flags)),
         # Set when the run was told to act as another CPU (devices.CPU_FLAGS_ENV): the flags it acted on.
         "cpu_flags_override": os.environ.get(CPU_FLAGS_ENV),
+        # The vector level torch dispatches to (ATEN_CPU_CAPABILITY can lower it, e.g. to emulate an AVX2 CPU).
+        "torch_cpu_capability": _torch_cpu_capability(),
+        "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
         "cores": os.cpu_count(),
         "cores_available": affinity,
         "gpus": [{"name": g["name"], "mem_total": g["mem_total"]} for g in gpu_readings()],
