@@ -209,9 +209,8 @@ def cmd_runs_list(args) -> int:
 
     from workbench.core.runs import broken_summary
 
-    store = _store(args)
-    runs = [r.summary() for r in store.list()]
-    broken = store.broken()  # directories whose run.json cannot be read: listed last, with the reason
+    readable, broken = _store(args).scan()  # broken: directories whose run.json cannot be read, listed last
+    runs = [r.summary() for r in readable]
     if args.json:
         _print_json(runs + [broken_summary(path, reason) for path, reason in broken])
         return 0

@@ -20,6 +20,7 @@ import numpy as np
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import FP32_FILE, INT8_FILE, read_manifest
+from workbench.core.telemetry import available_cores, cpu_name
 from workbench.paths import expand_user
 
 PYTORCH, ONNX_FP32, ONNX_INT8 = "pytorch", "onnx-fp32", "onnx-int8"
@@ -37,25 +38,6 @@ class BenchSettings:
     latency_iters: int = 20             # timed batch-1 calls per engine per round
     throughput_iters: int = 2           # timed batch-32 calls per engine per round
     warmup: int = 3                     # untimed calls per engine before the first round
-
-
-def available_cores() -> int:
-    """Cores this process may run on (the affinity mask, not the machine's total)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 SAMPLE_TEXT = ("The film opens slowly, but the second half is a charming and often affecting journey, with a cast "

@@ -133,14 +133,14 @@ class RunConfig:
 
     def with_absolute_paths(self, base: str | Path | None = None) -> "RunConfig":
         """Data and local-model paths made absolute, so the worker (which runs in the run directory) finds them."""
-        from workbench.paths import path_exists, expand_user
+        from workbench.paths import expand_user, path_exists
 
         base = Path(base or Path.cwd())
         out = RunConfig.from_dict(self.to_dict())
         for name in ("data", "eval_data", "model"):
             value = getattr(out, name)
-            if value and isinstance(value, str) and path_exists(base / expand_user(value)):
-                setattr(out, name, str((base / expand_user(value)).resolve()))
+            if value and isinstance(value, str) and path_exists(candidate := base / expand_user(value)):
+                setattr(out, name, str(candidate.resolve()))
         return out
 
     def validate(self) -> dict[str, str]:

@@ -105,18 +105,17 @@ def _check_readable(path: Path) -> None:
     try:
         if not path.exists():
             raise WorkbenchError(f"data not found: {shown(path, 200)}")
-        if path.is_file():
+        is_file = path.is_file()
+        if is_file:
             if path.stat().st_size == 0:
                 raise WorkbenchError(f"{path.name} is empty.")
             with open(path, "rb") as fh:
                 head = fh.read(8192)
-        else:
-            head = b""
     except ValueError:  # a NUL character in the path
         raise WorkbenchError(f"data not found: {shown(path, 200)} (the path contains a NUL character).") from None
     except OSError as exc:  # a name too long, a folder without permission...
         raise WorkbenchError(f"cannot read data {shown(path, 200)}: {exc.strerror or first_line(exc)}.") from None
-    if path.is_file() and path.suffix.lower() not in (".parquet", ".pq"):
+    if is_file and path.suffix.lower() not in (".parquet", ".pq"):
         if head.startswith((b"\xff\xfe", b"\xfe\xff")):
             raise WorkbenchError(f"{path.name} is UTF-16 text; re-save it as UTF-8.")
         if b"\x00" in head:

@@ -425,32 +425,26 @@ class RunStore:
 
     def list(self) -> list[Run]:
         """Readable runs, newest first (ids sort by time). Unreadable directories are skipped."""
-        if not self.root.is_dir():
-            return []
-        runs = []
-        for path in self.root.iterdir():
-            if not path.is_dir() or path.name.startswith("."):
-                continue
-            try:
-                runs.append(Run(path, read_run_json(path)))
-            except WorkbenchError:
-                continue
-        runs.sort(key=lambda r: (r.info.get("created") or "", r.id), reverse=True)
-        return runs
+        return self.scan()[0]
 
     def broken(self) -> list[tuple[Path, str]]:
         """Run directories that ``list()`` skips because their run.json cannot be read, with the reason, by name."""
+        return self.scan()[1]
+
+    def scan(self) -> tuple[list[Run], list[tuple[Path, str]]]:
+        """One pass over the run directories: ``(list(), broken())``, each run.json read once."""
         if not self.root.is_dir():
-            return []
-        out = []
+            return [], []
+        runs, broken = [], []
         for path in sorted(self.root.iterdir()):
             if not path.is_dir() or path.name.startswith("."):
                 continue
             try:
-                read_run_json(path)
+                runs.append(Run(path, read_run_json(path)))
             except WorkbenchError as exc:
-                out.append((path, str(exc)))
-        return out
+                broken.append((path, str(exc)))
+        runs.sort(key=lambda r: (r.info.get("created") or "", r.id), reverse=True)
+        return runs, broken
 
     def get(self, ref: str) -> Run:
         """A run by id, unique id prefix, or name (the newest run of that name)."""

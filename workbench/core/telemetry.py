@@ -101,6 +101,27 @@ KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni",
                 "amx_tile", "amx_bf16", "amx_int8")
 
 
+def available_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cpu_name() -> str:
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _torch_cpu_capability() -> str | None:
     try:
         import torch
@@ -122,17 +143,7 @@ def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets"
 
     from workbench.core.training.devices import CPU_FLAGS_ENV, _proc_cpu_flags
 
-    model = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), model)
-    except OSError:
-        pass
     flags = _proc_cpu_flags()
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
     versions = {"python": platform.python_version()}
     for name in packages:
         try:
@@ -145,7 +156,7 @@ def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets"
         load = None
     return {
         "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "cpu": model,
+        "cpu": cpu_name(),
         "cpu_kernel_flags": [f for f in KERNEL_FLAGS if f in flags],
         "cpu_flags": " ".join(sorted(flags)),
         # Set when the run was told to act as another CPU (devices.CPU_FLAGS_ENV): the flags it acted on.
@@ -154,7 +165,7 @@ def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets"
         "torch_cpu_capability": _torch_cpu_capability(),
         "aten_cpu_capability_env": os.environ.get("ATEN_CPU_CAPABILITY"),
         "cores": os.cpu_count(),
-        "cores_available": affinity,
+        "cores_available": available_cores(),
         "gpus": [{"name": g["name"], "mem_total": g["mem_total"]} for g in gpu_readings()],
         "load_avg": load,
         "platform": platform.platform(),

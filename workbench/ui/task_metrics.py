@@ -1,16 +1,11 @@
 """Each task's headline metric, its direction and the names the screens give metrics.
 
-The task modules (``workbench.core.tasks.<task>``) own ``MAIN_METRIC``, ``GREATER_IS_BETTER`` and
-``SCALAR_METRICS``, but importing one pulls numpy (and through it, on first use, much more) into the UI
-at start. So the constants are read from the module's source with ``ast`` (they are literals by
-convention), and only a module whose constants are not literals is imported. Cached per task.
+The metrics come from the task registry's ``METRICS`` (``workbench.core.tasks``), which the task modules
+take theirs from: importing a task module would pull numpy (and more) into the UI at start.
 """
 
 from __future__ import annotations
 
-import ast
-import functools
-import importlib.util
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,52 +64,18 @@ def greater_is_better(key: str, tm: TaskMetrics | None = None) -> bool:
     return key not in LOWER_IS_BETTER
 
 
-_CONSTANTS = ("MAIN_METRIC", "GREATER_IS_BETTER", "SCALAR_METRICS")
-
-
-def _literal_constants(module: str) -> dict[str, Any]:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
-        return {}
-    with open(spec.origin, encoding="utf-8") as fh:
-        tree = ast.parse(fh.read(), spec.origin)
-    found: dict[str, Any] = {}
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target, value = node.targets[0], node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target, value = node.target, node.value
-        else:
-            continue
-        if isinstance(target, ast.Name) and target.id in _CONSTANTS:
-            try:
-                found[target.id] = ast.literal_eval(value)
-            except ValueError:
-                pass
-    return found
-
-
 def task_metrics(task: Any) -> TaskMetrics:
     """The headline metric of ``task`` (a run.json "task"; missing, or not a name, means text classification)."""
     return _task_metrics(task if isinstance(task, str) and task else DEFAULT_TASK)
 
 
-@functools.cache
 def _task_metrics(task: str) -> TaskMetrics:
-    from workbench.core.tasks import TASKS, get_task
+    from workbench.core.tasks import METRICS
 
-    module = TASKS.get(task)
-    if module is None:  # a run of a task this version does not know: treat it like classification
+    declared = METRICS.get(task)
+    if declared is None:  # a run of a task this version does not know: treat it like classification
         return TaskMetrics(task, "accuracy", True, ("accuracy", "macro_f1"))
-    try:
-        found = _literal_constants(module)
-    except (OSError, SyntaxError, ImportError):
-        found = {}
-    if set(found) != set(_CONSTANTS):
-        mod = get_task(task)
-        found = {name: getattr(mod, name) for name in _CONSTANTS}
-    return TaskMetrics(task, str(found["MAIN_METRIC"]), bool(found["GREATER_IS_BETTER"]),
-                       tuple(found["SCALAR_METRICS"]))
+    return TaskMetrics(task, declared.main, declared.greater_is_better, declared.scalars)
 
 
 def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:

@@ -4,7 +4,7 @@ Adding a task (token classification, causal-LM SFT) means adding a module with t
 registering it in ``TASKS``; the run store, launcher, callbacks and CLI stay as they are. A task module has:
 
 - ``MAIN_METRIC`` (str), ``GREATER_IS_BETTER`` (bool), ``SCALAR_METRICS`` (the keys copied into run.json
-  ``metrics``; the rest of the final report goes to ``evaluation``);
+  ``metrics``; the rest of the final report goes to ``evaluation``), taken from ``METRICS`` below;
 - ``build_model(path, data, cfg)``: the model to train, fp32 master weights;
 - ``tokenize(dataset, tokenizer, data, cfg)``: a split as model inputs (unpadded);
 - ``collator(tokenizer, *, pad_to_multiple_of=None)``: batches with dynamic padding;
@@ -20,12 +20,28 @@ registering it in ``TASKS``; the run store, launcher, callbacks and CLI stay as 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import NamedTuple
 
 from workbench.core.errors import WorkbenchError
 
 TASKS = {"text-classification": "workbench.core.tasks.classification"}
 TASKS["token-classification"] = "workbench.core.tasks.token_classification"
 TASKS["causal-lm-sft"] = "workbench.core.tasks.causal_lm_sft"
+
+
+class Metrics(NamedTuple):
+    main: str                  # MAIN_METRIC: the run.json "metrics" key the best checkpoint is chosen by
+    greater_is_better: bool    # GREATER_IS_BETTER
+    scalars: tuple[str, ...]   # SCALAR_METRICS: the keys copied into run.json "metrics"
+
+
+# Declared here, not only in the task modules, so readers that must stay light (the UI at start) know each
+# task's headline metric without importing the module (and numpy with it). The modules take theirs from here.
+METRICS = {
+    "text-classification": Metrics("accuracy", True, ("accuracy", "macro_f1")),
+    "token-classification": Metrics("f1", True, ("f1", "precision", "recall", "token_accuracy")),
+    "causal-lm-sft": Metrics("eval_loss", False, ()),
+}
 
 
 def get_task(name: str):

@@ -22,14 +22,13 @@ import math
 from typing import Any, Sequence
 
 from workbench.core.errors import WorkbenchError, shown_list
+from workbench.core.tasks import METRICS
 
-MAIN_METRIC = "eval_loss"
-GREATER_IS_BETTER = False
+# run.json "metrics" gets eval_loss from the trainer and perplexity from final_metrics().
+MAIN_METRIC, GREATER_IS_BETTER, SCALAR_METRICS = METRICS["causal-lm-sft"]
 # The causal-LM loss divides by the response-token count the Trainer passes, so under torchrun the Trainer
 # may average that count across processes (see training_arguments).
 LOSS_USES_NUM_ITEMS = True
-# run.json "metrics" gets eval_loss from the trainer and perplexity from final_metrics().
-SCALAR_METRICS: tuple[str, ...] = ()
 ROLES = ("system", "user", "assistant")
 N_SAMPLES = 5
 SAMPLE_MAX_NEW_TOKENS = 64

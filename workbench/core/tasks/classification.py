@@ -6,10 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-MAIN_METRIC = "accuracy"
-GREATER_IS_BETTER = True
+from workbench.core.tasks import METRICS
+
 # The scalar metrics stored in run.json "metrics" (the rest of the report goes to "evaluation").
-SCALAR_METRICS = ("accuracy", "macro_f1")
+MAIN_METRIC, GREATER_IS_BETTER, SCALAR_METRICS = METRICS["text-classification"]
 
 
 def build_model(path: str, data, cfg):

@@ -23,12 +23,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.core.errors import WorkbenchError, shown_list
+from workbench.core.tasks import METRICS
 from workbench.core.ner_spans import CASE_TYPES_KEY, case_type_ids, iob1_to_iob2, split_tag, tags_to_spans
 
-MAIN_METRIC = "f1"
-GREATER_IS_BETTER = True
 # The scalar metrics stored in run.json "metrics" (the rest of the report goes to "evaluation").
-SCALAR_METRICS = ("f1", "precision", "recall", "token_accuracy")
+MAIN_METRIC, GREATER_IS_BETTER, SCALAR_METRICS = METRICS["token-classification"]
 
 # This task's values for the fields a user leaves empty (see tasks.apply_task_defaults). Measured with
 # benchmarks/conll.py on CoNLL-2003 train → test, default model, 3 epochs (before capitals as token types): test
