@@ -119,7 +119,7 @@ def main() -> int:
         else:
             manifest = json.loads(ex.stdout)
             v = manifest["validation"]
-            from workbench.core.lm_inference import OnnxGenerator
+            from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
 
             gen = OnnxGenerator(export_dir, threads=2)
             prompt = result["samples"][0]["prompt"]
@@ -136,9 +136,9 @@ def main() -> int:
                                 "onnx_tokens_per_s": round(best[1] / best[0], 1) if best[1] else None,
                                 "quality": v.get("quality"), "int8_greedy_identical": v.get("int8_greedy_identical")}
             if args.int8:
-                from workbench.core.bench import BenchSettings, bench_lm_export
+                from workbench.core.bench import BenchSettings, bench_export
 
-                result["bench"] = bench_lm_export(export_dir, BenchSettings(threads=2))
+                result["bench"] = bench_export(export_dir, BenchSettings(threads=2))
     out = args.out or REPO / "benchmarks" / "results" / f"alpaca_sft{'_lora' if args.lora else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -4,7 +4,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from workbench.core.datasets import inspect_source, load_for_training, read_source, infer_schema
+from workbench.core.datasets import read_source
+from workbench.core.tasks import inspect_source, load_for_training
+from workbench.core.tasks.classification.data import infer_schema
 from workbench.core.errors import WorkbenchError
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"

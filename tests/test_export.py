@@ -112,7 +112,7 @@ def test_fp32_matches_pytorch_on_the_eval_split(export_dir):
 def test_validation_limits_raise_clear_errors():
     """Edges no real export produces on demand: fp32 NaN or just over tolerance, a drop exactly at the limit."""
     from workbench.core.errors import WorkbenchError
-    from workbench.core.export import check_validation
+    from workbench.core.tasks.classification.export import check_validation
 
     def report(fp32_diff, int8_delta):
         return {"rows": 10, "engines": [
@@ -132,7 +132,7 @@ def test_validation_limits_raise_clear_errors():
 
 
 def test_int8_export(export_dir):
-    from workbench.core.inference import OnnxClassifier
+    from workbench.core.tasks.classification.predict import OnnxClassifier
 
     manifest = json.loads((export_dir / "manifest.json").read_text())
     q = manifest["quantization"]
@@ -223,7 +223,7 @@ def test_predict_texts(trained_ws, export_dir, capsys):
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "txt"])
 def test_predict_streams_a_file(trained_ws, export_dir, capsys, tmp_path, fmt):
-    from workbench.core.inference import OnnxClassifier
+    from workbench.core.tasks.classification.predict import OnnxClassifier
 
     texts = ["a lovely film", "dull and far too long", "the cast, \"brilliant\"", "meh", "would watch again"]
     path = tmp_path / f"texts.{fmt}"

@@ -143,7 +143,7 @@ def test_fine_tuned_model_passes_the_default_int8_gate(trained_ws, healthy_expor
     import numpy as np
 
     from workbench.core.export import DEFAULT_MAX_INT8_DROP, FP32_TOLERANCE
-    from workbench.core.inference import OnnxClassifier
+    from workbench.core.tasks.classification.predict import OnnxClassifier
     from workbench.core.runs import RunStore
 
     manifest = json.loads((healthy_export / "manifest.json").read_text())

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from helpers import SAMPLE_DATA, SHARED_DATASETS
-from workbench.core.datasets import load_for_training, read_source
+from workbench.core.datasets import read_source
+from workbench.core.tasks import load_for_training
 from workbench.core.errors import WorkbenchError
-from workbench.core.ner_spans import iob1_to_iob2, tags_to_spans
-from workbench.core.tasks import token_classification as tc
+from workbench.core.tasks.token_classification.spans import iob1_to_iob2, tags_to_spans
+from workbench.core.tasks.token_classification import data as tc_data, train as tc_train, evaluate as tc_evaluate
 from sft_helpers import tiny_gpt2_dir  # noqa: F401  (fixture)
 
 NER = SAMPLE_DATA / "ner"
@@ -136,7 +137,7 @@ def test_first_word_piece_gets_the_label_others_are_ignored():
     enc = tokenizer(words, is_split_into_words=True)
     assert tokenizer.convert_ids_to_tokens(enc["input_ids"]) == ["[CLS]", "schwarz", "##ene", "##gger", "visited", "reykjavik", ".", "[SEP]"]
     # labels: B-PER=7, O=0, B-LOC=1
-    assert tc.align_labels(enc.word_ids(), [7, 0, 1, 0]) == [-100, 7, -100, -100, 0, 1, 0, -100]
+    assert tc_train.align_labels(enc.word_ids(), [7, 0, 1, 0]) == [-100, 7, -100, -100, 0, 1, 0, -100]
 
 
 def test_tokenize_aligns_a_whole_split():
@@ -149,7 +150,7 @@ def test_tokenize_aligns_a_whole_split():
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     data = load_for_training(str(NER))
     ds = Dataset.from_dict({"tokens": [["Schwarzenegger", "visited", "Reykjavik"]], "tags": [["B-PER", "O", "B-LOC"]]})
-    out = tc.tokenize(ds, tokenizer, data, RunConfig(data="x", max_length=4))
+    out = tc_train.tokenize(ds, tokenizer, data, RunConfig(data="x", max_length=4))
     assert out[0]["labels"] == [-100, 7, -100, -100]  # truncated: [CLS] schwarz ##ene [SEP]
     assert len(out[0]["input_ids"]) == 4
     assert out[0]["token_type_ids"] == [0, 1, 1, 0]  # the uncased model is told "Schwarzenegger" is capitalised
@@ -157,7 +158,7 @@ def test_tokenize_aligns_a_whole_split():
 
 # ------------------------------------------------------------------------------------------ capitalisation
 def test_case_type_ids_mark_every_piece_of_a_capitalised_word():
-    from workbench.core.ner_spans import case_type_ids
+    from workbench.core.tasks.token_classification.spans import case_type_ids
 
     words = ["NATO", "met", "in", "Paris", "on", "1996-08-22", "."]
     word_ids = [None, 0, 0, 1, 2, 3, 4, 5, 5, 5, 6, None, None]  # two pieces for NATO, padding at the end
@@ -170,9 +171,9 @@ def test_case_types_only_for_uncased_tokenizers_with_two_token_types(tiny_gpt2_d
     from workbench.core.models import embedded_model_dir
 
     uncased = str(embedded_model_dir())
-    assert tc.folds_case(AutoTokenizer.from_pretrained(uncased)) and tc.case_types_for(uncased)
-    assert not tc.folds_case(AutoTokenizer.from_pretrained(str(tiny_gpt2_dir)))  # byte-level BPE keeps case
-    assert not tc.case_types_for(str(tiny_gpt2_dir))  # and has no token types at all
+    assert tc_train.folds_case(AutoTokenizer.from_pretrained(uncased)) and tc_train.case_types_for(uncased)
+    assert not tc_train.folds_case(AutoTokenizer.from_pretrained(str(tiny_gpt2_dir)))  # byte-level BPE keeps case
+    assert not tc_train.case_types_for(str(tiny_gpt2_dir))  # and has no token types at all
 
 
 def test_encode_words_puts_capitalisation_into_padded_tensors():
@@ -182,9 +183,9 @@ def test_encode_words_puts_capitalisation_into_padded_tensors():
 
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     sentences = [["EU", "rejects", "German", "call"], ["peace"]]
-    enc = tc.encode_words(tokenizer, sentences, max_length=16, case_types=True, padding=True, return_tensors="pt")
+    enc = tc_train.encode_words(tokenizer, sentences, max_length=16, case_types=True, padding=True, return_tensors="pt")
     assert enc["token_type_ids"].tolist() == [[0, 1, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0]]
-    plain = tc.encode_words(tokenizer, sentences, max_length=16, case_types=False, padding=True, return_tensors="pt")
+    plain = tc_train.encode_words(tokenizer, sentences, max_length=16, case_types=False, padding=True, return_tensors="pt")
     assert plain["token_type_ids"].sum() == 0 and plain["input_ids"].tolist() == enc["input_ids"].tolist()
 
 
@@ -194,7 +195,7 @@ def test_seqeval_metrics_on_a_hand_checked_example():
     pred = [["B-PER", "I-PER", "O", "O"], ["B-ORG", "O", "B-LOC"], ["B-MISC", "O"]]
     # gold entities: PER(0-2) LOC(3) | ORG(0) PER(2) | MISC(0-2)     → 5
     # predicted:     PER(0-2)        | ORG(0) LOC(2) | MISC(0-1)     → 4, of which PER(0-2) and ORG(0) are right
-    report = tc.ner_report(gold, pred)
+    report = tc_evaluate.ner_report(gold, pred)
     assert report["precision"] == pytest.approx(2 / 4)
     assert report["recall"] == pytest.approx(2 / 5)
     assert report["f1"] == pytest.approx(2 * 0.5 * 0.4 / (0.5 + 0.4))
@@ -210,7 +211,7 @@ def test_trainer_metrics_hook_reads_only_first_pieces():
     from transformers import EvalPrediction
 
     data = load_for_training(str(NER))  # labels O B-LOC I-LOC B-MISC I-MISC B-ORG I-ORG B-PER I-PER
-    hook = tc.metrics_hook(data)
+    hook = tc_evaluate.metrics_hook(data)
     label_ids = np.array([[-100, 7, -100, 8, 0, -100]])
     logits = np.full((1, 6, 9), -5.0)
     for pos, label in enumerate([0, 7, 3, 8, 0, 0]):  # the ignored piece at 2 predicts B-MISC: must not count
@@ -250,7 +251,7 @@ def test_cli_train_writes_ner_metrics_and_predictions(ner_run):
         assert len(rec["predicted_tags"]) == len(row["tokens"])
         assert rec["gold_spans"] == tags_to_spans(row["tags"], row["tokens"])
         assert rec["correct"] == (rec["gold_tags"] == rec["predicted_tags"])
-    recomputed = tc.ner_report([r["gold_tags"] for r in preds], [r["predicted_tags"] for r in preds])
+    recomputed = tc_evaluate.ner_report([r["gold_tags"] for r in preds], [r["predicted_tags"] for r in preds])
     assert recomputed["f1"] == pytest.approx(run.metrics["f1"])
 
 
@@ -285,15 +286,15 @@ def test_conll2003_loads_train_and_test():
     data = load_for_training(str(folder / "train.txt"), eval_data=str(folder / "test.txt"))
     assert (len(data.train), len(data.eval)) == (14041, 3453)
     assert data.schema.labels == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
-    assert tc.entity_counts(data.eval["tags"]) == {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}
+    assert tc_data.entity_counts(data.eval["tags"]) == {"LOC": 1668, "MISC": 702, "ORG": 1661, "PER": 1617}
 
 
 def test_task_defaults_fill_only_what_the_user_left_empty():
     from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
-    from workbench.core.tasks import apply_task_defaults
+    from workbench.core.tasks import apply_task_defaults, get_task
 
     assert RunConfig().lr is None  # "the task's default"
-    assert apply_task_defaults(RunConfig(data="x"), "token-classification").lr == tc.TASK_DEFAULTS["lr"] == 2e-4
+    assert apply_task_defaults(RunConfig(data="x"), "token-classification").lr == get_task("token-classification").defaults["lr"] == 2e-4
     assert apply_task_defaults(RunConfig(data="x", lr=3e-5), "token-classification").lr == 3e-5
     # Asking for the shared value explicitly is honoured too (it used to be taken for "untouched").
     assert apply_task_defaults(RunConfig(data="x", lr=5e-5), "token-classification").lr == 5e-5
@@ -395,17 +396,17 @@ def test_a_seeded_fifth_of_the_training_sentences_is_shown_without_capitals():
     from workbench.core.config import RunConfig
     from workbench.core.models import embedded_model_dir
 
-    rows = tc.uncased_rows(10_000, seed=42)
-    assert rows.tolist() == tc.uncased_rows(10_000, seed=42).tolist() and abs(rows.mean() - tc.UNCASED_TRAIN_FRACTION) < 0.02
+    rows = tc_train.uncased_rows(10_000, seed=42)
+    assert rows.tolist() == tc_train.uncased_rows(10_000, seed=42).tolist() and abs(rows.mean() - tc_train.UNCASED_TRAIN_FRACTION) < 0.02
     tokenizer = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
     data = load_for_training(str(NER))
     cfg = RunConfig(data="x", max_length=64)
-    train = tc.tokenize(data.train, tokenizer, data, cfg)
-    expected = tc.uncased_rows(len(data.train), cfg.seed)
+    train = tc_train.tokenize(data.train, tokenizer, data, cfg)
+    expected = tc_train.uncased_rows(len(data.train), cfg.seed)
     assert 0 < expected.sum() < len(data.train)
     for i, row in enumerate(train):
         capitals = any(row["token_type_ids"])
         assert capitals != bool(expected[i]) or not any(w[:1].isupper() for w in data.train[i]["tokens"])
     # Evaluation data always keeps its capitals.
-    dev = tc.tokenize(data.eval, tokenizer, data, cfg)
+    dev = tc_train.tokenize(data.eval, tokenizer, data, cfg)
     assert all(any(r["token_type_ids"]) for r, words in zip(dev, data.eval["tokens"]) if any(w[:1].isupper() for w in words))

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from helpers import REPO, SAMPLE_DATA
-from workbench.core.ner_inference import split_words
+from workbench.core.tasks.token_classification.predict import split_words
 
 NER = SAMPLE_DATA / "ner"
 
@@ -52,7 +52,7 @@ def test_export_manifest_parity_and_entity_f1(ner_export):
 def test_the_onnx_tagger_sees_capitals(ner_export):
     import numpy as np
 
-    from workbench.core.ner_inference import OnnxTagger
+    from workbench.core.tasks.token_classification.predict import OnnxTagger
 
     tagger = OnnxTagger(ner_export[1])
     (upper, _), (lower, _) = tagger.piece_logits([["Angela", "Merkel", "visited", "Paris"], ["angela", "merkel", "visited", "paris"]])
@@ -98,8 +98,8 @@ def test_ner_prediction_never_imports_torch_or_transformers(ner_export):
     _, export_dir = ner_export
     code = f"""
 import json, sys
-from workbench.core.ner_inference import OnnxTagger
-preds = OnnxTagger({str(export_dir)!r}, int8="auto").predict(["Angela Merkel visited Paris"])
+from workbench.core.inference import open_predictor
+preds = open_predictor({str(export_dir)!r}, int8="auto").predict(["Angela Merkel visited Paris"])
 from workbench.cli import main
 assert main(["predict", {str(export_dir)!r}, "Angela Merkel visited Paris", "--json"]) == 0
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "datasets", "sklearn", "seqeval"))
@@ -114,7 +114,7 @@ print(json.dumps({{"heavy": heavy, "tags": preds[0]["tags"]}}))
 
 def test_a_classifier_export_is_refused_by_the_tagger(tmp_path):
     from workbench.core.errors import WorkbenchError
-    from workbench.core.ner_inference import OnnxTagger
+    from workbench.core.tasks.token_classification.predict import OnnxTagger
 
     (tmp_path / "manifest.json").write_text(json.dumps({"task": "text-classification", "labels": ["a", "b"]}))
     with pytest.raises(WorkbenchError, match="not token classification"):

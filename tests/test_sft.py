@@ -10,9 +10,9 @@ from sft_helpers import tiny_gpt2_dir, tiny_llama_dir  # noqa: F401  (fixtures)
 
 from helpers import SAMPLE_DATA
 from workbench.core.config import RunConfig
-from workbench.core.datasets import load_for_training
+from workbench.core.tasks import load_for_training
 from workbench.core.errors import WorkbenchError
-from workbench.core.tasks import causal_lm_sft as sft
+from workbench.core.tasks.causal_lm_sft import prompts as sft_prompts, train as sft_train, evaluate as sft_evaluate
 
 INSTRUCTIONS = SAMPLE_DATA / "instructions"
 
@@ -74,11 +74,11 @@ def test_loss_only_on_response_tokens(which, tiny_gpt2_dir, tiny_llama_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir if which == "plain" else tiny_llama_dir))
-    sft.ensure_special_tokens(tok)
-    assert sft.has_chat_template(tok) == (which == "chat")
+    sft_prompts.ensure_special_tokens(tok)
+    assert sft_prompts.has_chat_template(tok) == (which == "chat")
     messages = load_for_training(str(INSTRUCTIONS)).train[3]["messages"]
-    ex = sft.encode_example(tok, messages, max_length=256)
-    prompt = sft.encode_prompt(tok, messages[:-1])
+    ex = sft_prompts.encode_example(tok, messages, max_length=256)
+    prompt = sft_prompts.encode_prompt(tok, messages[:-1])
     n = len(prompt)
     assert ex["input_ids"][:n] == prompt
     assert ex["labels"][:n] == [-100] * n                      # every prompt token masked
@@ -97,9 +97,9 @@ def test_truncation_keeps_the_prompt_response_boundary(tiny_gpt2_dir):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
-    sft.ensure_special_tokens(tok)
+    sft_prompts.ensure_special_tokens(tok)
     messages = [{"role": "user", "content": "word " * 200}, {"role": "assistant", "content": "answer " * 100}]
-    ex = sft.encode_example(tok, messages, max_length=64)
+    ex = sft_prompts.encode_example(tok, messages, max_length=64)
     assert len(ex["input_ids"]) == 64
     n_prompt = ex["labels"].count(-100)
     assert n_prompt == 64 - 64 // 4                          # a quarter of the budget kept for the response
@@ -113,8 +113,8 @@ def test_collator_pads_labels_with_ignore_index(tiny_gpt2_dir):
     tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
     data = load_for_training(str(INSTRUCTIONS))
     cfg = RunConfig(data=str(INSTRUCTIONS), max_length=128)
-    ds = sft.tokenize(data.train.select(range(4)), tok, data, cfg)
-    batch = sft.collator(tok)([ds[i] for i in range(4)])
+    ds = sft_train.tokenize(data.train.select(range(4)), tok, data, cfg)
+    batch = sft_train.collator(tok)([ds[i] for i in range(4)])
     lengths = [len(ds[i]["input_ids"]) for i in range(4)]
     assert batch["input_ids"].shape == (4, max(lengths))
     for i, n in enumerate(lengths):
@@ -130,15 +130,15 @@ def test_lora_training_changes_only_adapter_weights(tiny_llama_dir, tmp_path):
     cfg = RunConfig(data=str(INSTRUCTIONS), finetune="lora", lora_r=4, lora_alpha=8, lora_dropout=0.0, max_length=96)
     data = load_for_training(str(INSTRUCTIONS))
     tok = AutoTokenizer.from_pretrained(str(tiny_llama_dir))
-    model = sft.build_model(str(tiny_llama_dir), data, cfg)
+    model = sft_train.build_model(str(tiny_llama_dir), data, cfg)
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
     assert {n.split(".")[-4] for n in trainable} == {"q_proj", "v_proj"}  # peft's default for llama
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     args = TrainingArguments(output_dir=str(tmp_path), max_steps=3, per_device_train_batch_size=4, learning_rate=1e-2,
                              report_to="none", use_cpu=True, save_strategy="no", logging_strategy="no", disable_tqdm=True)
-    Trainer(model=model, args=args, train_dataset=sft.tokenize(data.train.select(range(12)), tok, data, cfg),
-            data_collator=sft.collator(tok)).train()
+    Trainer(model=model, args=args, train_dataset=sft_train.tokenize(data.train.select(range(12)), tok, data, cfg),
+            data_collator=sft_train.collator(tok)).train()
     after = dict(model.named_parameters())
     for name, value in before.items():
         if name in trainable:
@@ -173,7 +173,7 @@ def test_cli_sft_run_end_to_end(tiny_gpt2_dir, cli, workspace):
     assert metrics["perplexity"] == pytest.approx(math.exp(metrics["eval_loss"]))
     assert info["best_metric"]["name"] == "eval_loss"
     samples = info["evaluation"]["samples"]
-    assert len(samples) == sft.N_SAMPLES
+    assert len(samples) == sft_evaluate.N_SAMPLES
     dev = [json.loads(line) for line in (INSTRUCTIONS / "dev.jsonl").read_text().splitlines()]
     for s, row in zip(samples, dev):
         assert s["reference"] == row["output"] and isinstance(s["generated"], str)
@@ -238,11 +238,11 @@ def test_every_assistant_turn_of_a_conversation_is_learned(which, tiny_gpt2_dir,
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir if which == "plain" else tiny_llama_dir))
-    sft.ensure_special_tokens(tok)
+    sft_prompts.ensure_special_tokens(tok)
     messages = [{"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Blue."},
                 {"role": "user", "content": "Another one?"}, {"role": "assistant", "content": "Green."}]
-    ex = sft.encode_example(tok, messages, max_length=256)
+    ex = sft_prompts.encode_example(tok, messages, max_length=256)
     # The learned tokens, run by run: each reply with its EOS, nothing of the system, user or template text.
     runs, current = [], []
     for token, label in zip(ex["input_ids"], ex["labels"]):
@@ -258,7 +258,7 @@ def test_every_assistant_turn_of_a_conversation_is_learned(which, tiny_gpt2_dir,
     # Masked and learned pieces together are the conversation as the template writes it; the part before
     # the final reply is the prompt generation would use.
     full = tok.decode(ex["input_ids"])
-    final_prompt = sft.render_prompt(tok, messages[:-1])
+    final_prompt = sft_prompts.render_prompt(tok, messages[:-1])
     assert full == final_prompt + "Green." + tok.eos_token
     if which == "plain":
         assert "### Response:\nBlue." + tok.eos_token + "\n\n### Instruction:\nAnother one?" in full
@@ -268,13 +268,13 @@ def test_a_template_that_rewrites_history_falls_back_to_the_last_turn(tiny_llama
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(tiny_llama_dir))
-    sft.ensure_special_tokens(tok)
+    sft_prompts.ensure_special_tokens(tok)
     # Like templates that drop earlier assistant turns (e.g. reasoning models): history is not reproduced.
     tok.chat_template = ("{% for m in messages %}{% if m['role'] != 'assistant' or loop.last %}<|{{ m['role'] }}|>\n"
                          "{{ m['content'] }}\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}")
     messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."},
                 {"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye."}]
-    ex = sft.encode_example(tok, messages, max_length=256)
+    ex = sft_prompts.encode_example(tok, messages, max_length=256)
     learned = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
     assert tok.decode(learned) == "Goodbye." + tok.eos_token
 
@@ -286,9 +286,9 @@ def test_example_losses_equal_the_models_own_loss_one_example_at_a_time(tiny_gpt
     tok = AutoTokenizer.from_pretrained(str(tiny_gpt2_dir))
     model = AutoModelForCausalLM.from_pretrained(str(tiny_gpt2_dir)).eval()
     convs = [list(m) for m in load_for_training(str(INSTRUCTIONS)).eval["messages"][:6]]
-    got = sft.example_losses(model, tok, convs, max_length=96, batch_size=4)  # padded batches of mixed lengths
+    got = sft_evaluate.example_losses(model, tok, convs, max_length=96, batch_size=4)  # padded batches of mixed lengths
     for conv, (loss, tokens) in zip(convs, got):
-        ex = sft.encode_example(tok, conv, 96)
+        ex = sft_prompts.encode_example(tok, conv, 96)
         with torch.inference_mode():
             own = model(**{k: torch.tensor([v]) for k, v in ex.items()}).loss
         assert loss == pytest.approx(float(own), rel=1e-5)

@@ -86,8 +86,9 @@ def test_export_writes_a_decoder_with_past_and_parity(gpt2_export):
 def test_onnx_greedy_generation_matches_pytorch_on_new_prompts(gpt2_export, tiny_gpt2_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.core.lm_inference import OnnxGenerator
-    from workbench.core.tasks.causal_lm_sft import encode_prompt, ensure_special_tokens, generate
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.prompts import encode_prompt, ensure_special_tokens
+    from workbench.core.tasks.causal_lm_sft.evaluate import generate
 
     ws, _, _ = gpt2_export
     gen = OnnxGenerator(ws / "exports" / "full-gpt2")
@@ -103,7 +104,7 @@ def test_onnx_greedy_generation_matches_pytorch_on_new_prompts(gpt2_export, tiny
 
 
 def test_onnx_sampling_and_eos(gpt2_export, tmp_path):
-    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
 
     ws, _, _ = gpt2_export
     gen = OnnxGenerator(ws / "exports" / "full-gpt2")
@@ -132,7 +133,8 @@ def test_merged_lora_export_matches_the_adapter_model(lora_export):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.core.tasks.causal_lm_sft import ensure_special_tokens, generate
+    from workbench.core.tasks.causal_lm_sft.prompts import ensure_special_tokens
+    from workbench.core.tasks.causal_lm_sft.evaluate import generate
 
     base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).eval()
     tok = AutoTokenizer.from_pretrained(str(base_dir))
@@ -147,8 +149,8 @@ def test_generation_never_imports_torch_or_transformers(gpt2_export):
     export_dir = ws / "exports" / "full-gpt2"
     code = f"""
 import json, sys
-from workbench.core.lm_inference import OnnxGenerator
-text = OnnxGenerator({str(export_dir)!r}).generate("Name a colour.", max_new_tokens=8)
+from workbench.core.inference import open_predictor
+text = open_predictor({str(export_dir)!r}).generate("Name a colour.", max_new_tokens=8)
 from workbench.cli import main
 assert main(["predict", {str(export_dir)!r}, "Name a colour.", "--max-new-tokens", "8", "--json"]) == 0
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "datasets", "sklearn", "peft"))
@@ -169,7 +171,7 @@ def test_cli_export_predict_and_refusals(gpt2_export, capsys):
     ws, run, _ = gpt2_export
     export_dir = ws / "exports" / "full-gpt2"
     assert main(["--workspace", str(ws), "predict", "full-gpt2", PROMPTS[1], "--max-new-tokens", "6"]) == 0
-    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
 
     assert capsys.readouterr().out == OnnxGenerator(export_dir).generate(PROMPTS[1], max_new_tokens=6) + "\n"
     for argv, message in ((["export", "full-gpt2"], "already exists"),
@@ -196,7 +198,7 @@ def test_int8_export_scores_every_engine_on_the_eval_conversations(gpt2_int8_exp
     import math
     from pathlib import Path
 
-    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
 
     ws, run, manifest = gpt2_int8_export
     export_dir = Path(manifest["path"])

@@ -108,7 +108,7 @@ def test_corpus_has_at_least_30_cases():
 
 def test_megabyte_texts_are_accepted_and_truncated(tmp_path):
     """A 1 MB text is not an error: inspect warns about it and training truncates it to max_length."""
-    from workbench.core.datasets import inspect_source, load_for_training
+    from workbench.core.tasks import inspect_source, load_for_training
 
     rows = [("word " * 200_000, "pos")] + GOOD
     (tmp_path / "d.csv").write_text(csv_text(rows))

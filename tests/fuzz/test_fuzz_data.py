@@ -260,7 +260,7 @@ def _tokenize_loaded(loaded) -> None:
 
 
 def _load(path: Path, task: str, eval_path: Path | None = None) -> None:
-    from workbench.core.datasets import load_for_training
+    from workbench.core.tasks import load_for_training
 
     names = source_names(path) + (source_names(eval_path) if eval_path else [])
     try:
@@ -337,7 +337,7 @@ def test_any_folder_of_split_files_gives_data_or_one_clean_error(cached_tokenize
 def test_tiny_sets_get_a_clear_answer_about_the_dev_split(n_rows, n_classes, fraction, seed, fmt):
     """However few rows or examples per class, a held-out dev split either works (every label of dev seen in
     train, both non-empty) or is one error saying what is needed."""
-    from workbench.core.datasets import load_for_training
+    from workbench.core.tasks import load_for_training
 
     sep = "," if fmt == "csv" else "\t"
     rows = [(f"example sentence {i}", f"c{i % n_classes}") for i in range(n_rows)]

@@ -13,7 +13,7 @@ from ui_helpers import new_app, screen_text, wait_for_text, wait_until
 
 from workbench.core.compare import compare_runs
 from workbench.core.runs import RunStore
-from workbench.core.tasks.token_classification import entity_counts
+from workbench.core.tasks.token_classification.data import entity_counts
 from workbench.ui.screens.compare import confusion_group, per_class_table
 from workbench.ui.screens.playground import ENTITY_STYLES, highlighted
 from workbench.ui.widgets.charts import BarChart, LineChart

@@ -103,7 +103,8 @@ async def test_compare_gives_a_verdict_on_per_example_losses(workspace):
 async def test_playground_streams_a_generation_from_an_sft_run(workspace, tiny_gpt2_dir):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.core.tasks.causal_lm_sft import ensure_special_tokens, generate
+    from workbench.core.tasks.causal_lm_sft.prompts import ensure_special_tokens
+    from workbench.core.tasks.causal_lm_sft.evaluate import generate
 
     run = sft_run(workspace, "sft-play", generated=["x", "y", "z"], perplexity=30.0, age_s=60)
     shutil.copytree(tiny_gpt2_dir, run / "model")
@@ -144,7 +145,7 @@ async def test_playground_rejects_bad_generation_settings(workspace, tiny_gpt2_d
 
 async def test_playground_generates_from_an_sft_onnx_export(workspace, tiny_gpt2_dir):
     from workbench.core.export import export_run
-    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
     from workbench.core.runs import RunStore
 
     run = exportable_sft_run(workspace, "sft-onnx", tiny_gpt2_dir)

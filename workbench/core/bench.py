@@ -71,29 +71,15 @@ def _onnx_runner(path: Path, threads: int, manifest: dict[str, Any]) -> Callable
     return lambda feed: session.run(out, feed)
 
 
-def _model_task(model_dir: Path) -> str:
-    """``token-classification`` for a ``*ForTokenClassification`` checkpoint, else text classification."""
-    import json
-
-    try:
-        archs = json.loads((Path(model_dir) / "config.json").read_text()).get("architectures") or []
-    except (OSError, ValueError):
-        archs = []
-    return "token-classification" if any(a.endswith("ForTokenClassification") for a in archs) else "text-classification"
-
-
-def _torch_runner(model_dir: Path, threads: int) -> Callable[[dict[str, np.ndarray]], Any]:
+def _torch_runner(model_dir: Path, threads: int, auto_class: str) -> Callable[[dict[str, np.ndarray]], Any]:
     import torch
-    from transformers import AutoModelForSequenceClassification
+    import transformers
     from transformers.utils import logging as hf_logging
 
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()
     # Default attention (SDPA): the fastest eager-mode PyTorch, i.e. the fair baseline.
-    auto = AutoModelForSequenceClassification
-    if _model_task(model_dir) == "token-classification":
-        from transformers import AutoModelForTokenClassification as auto
-    model = auto.from_pretrained(str(model_dir), use_safetensors=True).eval()
+    model = getattr(transformers, auto_class).from_pretrained(str(model_dir), use_safetensors=True).eval()
 
     def run(feed: dict[str, np.ndarray]):
         with torch.inference_mode():
@@ -102,23 +88,40 @@ def _torch_runner(model_dir: Path, threads: int) -> Callable[[dict[str, np.ndarr
     return run
 
 
-def _percentile_ms(samples: list[float], q: float) -> float:
+def percentile_ms(samples: list[float], q: float) -> float:
     return round(float(np.percentile(np.asarray(samples) * 1000.0, q)), 3)
 
 
 def bench_export(export_dir: str | os.PathLike, settings: BenchSettings | None = None, *,
                  save: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Benchmark the engines of ``export_dir``; returns the results and (``save``) stores them in the manifest.
+    """Benchmark the engines of ``export_dir`` the way its task measures them; returns the results and
+    (``save``) stores them in the manifest."""
+    from workbench.core.tasks import get_task
 
-    The PyTorch row loads the source run's model (its path is in the manifest); when that is gone the row
-    is skipped with a note instead of failing the whole benchmark.
-    """
-    s = settings or BenchSettings()
-    say = progress or (lambda _msg: None)
     export_dir = expand_user(export_dir)
     manifest = read_manifest(export_dir)
-    if manifest.get("task") == "causal-lm-sft":
-        return bench_lm_export(export_dir, settings, save=save, progress=progress)
+    result = get_task(manifest["task"]).bench(export_dir, manifest, settings or BenchSettings(), progress=progress)
+    if save:
+        from workbench.core.export import update_manifest
+
+        update_manifest(export_dir, benchmark=result)
+    return result
+
+
+def machine_record(load_before, load_after) -> dict[str, Any]:
+    """Where a benchmark ran and how busy the machine was around it."""
+    return {"cpu": cpu_name(), "cores_available": available_cores(), "platform": platform.platform(),
+            "load_avg_before": [round(x, 2) for x in load_before], "load_avg_after": [round(x, 2) for x in load_after]}
+
+
+def bench_encoder(export_dir: Path, manifest: dict[str, Any], s: BenchSettings, *, auto_class: str,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """An encoder export (classifier, tagger): latency at batch 1 and throughput at batch 32, fixed length.
+
+    The PyTorch row loads the source run's model as ``transformers.<auto_class>`` (its path is in the
+    manifest); when that is gone the row is skipped with a note instead of failing the whole benchmark.
+    """
+    say = progress or (lambda _msg: None)
     threads = int(s.threads or available_cores())
     if threads < 1:
         raise WorkbenchError("--threads must be at least 1.")
@@ -130,7 +133,7 @@ def bench_export(export_dir: str | os.PathLike, settings: BenchSettings | None =
     if model_dir.name and (model_dir / "config.json").is_file():
         say("loading the PyTorch model…")
         try:
-            engines[PYTORCH] = _torch_runner(model_dir, threads)
+            engines[PYTORCH] = _torch_runner(model_dir, threads, auto_class)
             rows[PYTORCH] = {"size_bytes": sum(f.stat().st_size for f in model_dir.glob("*.safetensors")),
                              "file": str(model_dir), "note": "eager mode, default (SDPA) attention"}
         except Exception as exc:  # torch missing in a deployment, an unreadable model
@@ -175,11 +178,11 @@ def bench_export(export_dir: str | os.PathLike, settings: BenchSettings | None =
 
     for name in engines:
         rows[name].update(
-            p50_ms=_percentile_ms(latencies[name], 50),
-            p95_ms=_percentile_ms(latencies[name], 95),
+            p50_ms=percentile_ms(latencies[name], 50),
+            p95_ms=percentile_ms(latencies[name], 95),
             # The fastest call is what the engine does when no neighbour interferes: on a shared machine
             # it is the steadier figure to compare engines by.
-            min_ms=_percentile_ms(latencies[name], 0),
+            min_ms=percentile_ms(latencies[name], 0),
             # The median round, not the mean: one round slowed by a neighbour should not move it.
             throughput_per_s=round(float(np.median(throughputs[name])), 2),
         )
@@ -199,148 +202,9 @@ def bench_export(export_dir: str | os.PathLike, settings: BenchSettings | None =
         "settings": {"threads": threads, "seq_len": s.seq_len, "latency_batch": s.latency_batch,
                      "throughput_batch": s.throughput_batch, "rounds": s.rounds, "latency_iters": s.latency_iters,
                      "throughput_iters": s.throughput_iters, "warmup": s.warmup, "interleaved": True},
-        "machine": {"cpu": cpu_name(), "cores_available": available_cores(), "platform": platform.platform(),
-                    "load_avg_before": [round(x, 2) for x in load_before],
-                    "load_avg_after": [round(x, 2) for x in load_after]},
+        "machine": machine_record(load_before, load_after),
     }
     if max(load_before[0], load_after[0]) > available_cores():
         result["notes"].append(f"the machine was busy (load average {max(load_before[0], load_after[0]):.1f} on "
                                f"{available_cores()} cores): absolute figures are pessimistic; ratios are fairer.")
-    if save:
-        from workbench.core.export import update_manifest
-
-        update_manifest(export_dir, benchmark=result)
-    return result
-
-
-# ------------------------------------------------------------------------------------------ causal LMs
-def _lm_engines(export_dir: Path, manifest: dict[str, Any], threads: int, notes: list[str], say) -> dict[str, Any]:
-    """name → (prefill(ids) -> past, decode(token, past)) for PyTorch and each ONNX file of a causal-LM export."""
-    from workbench.core.lm_inference import OnnxGenerator
-
-    engines: dict[str, Any] = {}
-    model_dir = Path((manifest.get("source_run") or {}).get("model_dir") or "")
-    try:
-        from workbench.core.tasks.causal_lm_sft import has_model, load_model
-
-        if not (model_dir.name and has_model(model_dir)):
-            notes.append(f"pytorch skipped: the source run's model ({model_dir or 'unknown'}) is gone.")
-        else:
-            import copy
-
-            import torch
-
-            from transformers.utils import logging as hf_logging
-
-            torch.set_num_threads(threads)
-            hf_logging.disable_progress_bar()  # its "Loading weights" bar would land in the CLI's output
-            say("loading the PyTorch model…")
-            model, _ = load_model(model_dir, merge=True)  # LoRA merged, as exported
-            model.eval()
-
-            def torch_prefill(ids):
-                with torch.inference_mode():
-                    return model(input_ids=torch.tensor([ids]), use_cache=True).cache
-
-            def torch_decode(token, past):
-                with torch.inference_mode():
-                    model(input_ids=torch.tensor([[token]]), cache=past, use_cache=True)
-
-            # The cache grows in place on each decode call: every timed call gets a fresh copy of it.
-            engines[PYTORCH] = (torch_prefill, torch_decode, copy.deepcopy)
-    except ImportError:  # a torch-free deployment
-        notes.append("pytorch skipped: torch or transformers is not installed.")
-    for name, int8 in ((ONNX_FP32, False), (ONNX_INT8, True)):
-        if int8 and not (manifest.get("files") or {}).get("int8"):
-            continue
-        say(f"loading {name}…")
-        gen = OnnxGenerator(export_dir, threads=threads, int8=int8)
-        engines[name] = (lambda ids, g=gen: g.forward(ids)[1], lambda token, past, g=gen: g.forward([token], past),
-                         lambda past: past)  # ONNX Runtime never changes its inputs
-    return engines
-
-
-def bench_lm_export(export_dir: str | os.PathLike, settings: BenchSettings | None = None, *,
-                    save: bool = True, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Causal-LM export: PyTorch vs ONNX fp32 vs ONNX int8 at batch 1 on the same token ids and threads.
-
-    ``prefill``: one pass over a ``seq_len``-token prompt (empty cache). ``decode``: one new token after that
-    prompt, with its key/value cache, the step generation repeats; tokens/s = 1 / decode time. Engines are
-    measured in interleaved rounds, as for classifiers.
-    """
-    s = settings or BenchSettings()
-    say = progress or (lambda _msg: None)
-    export_dir = expand_user(export_dir)
-    manifest = read_manifest(export_dir)
-    threads = int(s.threads or available_cores())
-    if threads < 1:
-        raise WorkbenchError("--threads must be at least 1.")
-    max_positions = int(manifest.get("max_position_embeddings") or 1 << 30)
-    seq_len = min(int(s.seq_len), max_positions - 1)
-    if seq_len < 1:
-        raise WorkbenchError("the model has too few positions to benchmark.")
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(export_dir / "tokenizer.json"))
-    ids = tokenizer.encode(SAMPLE_TEXT * (seq_len // 8 + 1), add_special_tokens=False).ids[:seq_len]
-    if len(ids) < seq_len:
-        raise WorkbenchError(f"could not build a {seq_len}-token prompt with this tokenizer (got {len(ids)}).")
-    token = ids[-1]
-
-    notes: list[str] = []
-    engines = _lm_engines(export_dir, manifest, threads, notes, say)
-    sizes = manifest.get("sizes_bytes") or {}
-    rows: dict[str, dict[str, Any]] = {n: {"size_bytes": sizes.get(FP32_FILE if n == ONNX_FP32 else INT8_FILE)} for n in engines}
-    if PYTORCH in rows:
-        model_dir = Path(manifest["source_run"]["model_dir"])
-        rows[PYTORCH] = {"size_bytes": sum(f.stat().st_size for f in model_dir.glob("*.safetensors")) or None,
-                         "file": str(model_dir), "note": "eager mode, default attention, LoRA merged"}
-    load_before = os.getloadavg()
-    pasts = {}
-    for name, (prefill, decode, fresh) in engines.items():
-        say(f"warming up {name}…")
-        for _ in range(s.warmup):
-            pasts[name] = prefill(ids)
-            decode(token, fresh(pasts[name]))
-    prefill_s: dict[str, list[float]] = {n: [] for n in engines}
-    decode_s: dict[str, list[float]] = {n: [] for n in engines}
-    for r in range(s.rounds):
-        say(f"round {r + 1}/{s.rounds}…")
-        for name, (prefill, decode, fresh) in engines.items():
-            for _ in range(max(1, s.latency_iters // 4)):
-                t0 = time.perf_counter()
-                prefill(ids)
-                prefill_s[name].append(time.perf_counter() - t0)
-            for _ in range(s.latency_iters):
-                past = fresh(pasts[name])
-                t0 = time.perf_counter()
-                decode(token, past)
-                decode_s[name].append(time.perf_counter() - t0)
-    load_after = os.getloadavg()
-    for name in engines:
-        rows[name].update(prefill_p50_ms=_percentile_ms(prefill_s[name], 50), prefill_min_ms=_percentile_ms(prefill_s[name], 0),
-                          decode_p50_ms=_percentile_ms(decode_s[name], 50), decode_min_ms=_percentile_ms(decode_s[name], 0))
-        rows[name]["decode_tokens_per_s"] = round(1000.0 / rows[name]["decode_p50_ms"], 1)
-    if PYTORCH in rows:
-        base = rows[PYTORCH]
-        for name, row in rows.items():
-            if name != PYTORCH:
-                row["speedup_prefill_p50"] = round(base["prefill_p50_ms"] / row["prefill_p50_ms"], 3)
-                row["speedup_decode_p50"] = round(base["decode_p50_ms"] / row["decode_p50_ms"], 3)
-    result = {
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "kind": "causal-lm",
-        "engines": {n: rows[n] for n in (PYTORCH, ONNX_FP32, ONNX_INT8) if n in rows},
-        "notes": notes,
-        "settings": {"threads": threads, "batch": 1, "prompt_tokens": seq_len, "rounds": s.rounds,
-                     "prefill_iters": max(1, s.latency_iters // 4), "decode_iters": s.latency_iters, "warmup": s.warmup,
-                     "interleaved": True},
-        "machine": {"cpu": cpu_name(), "cores_available": available_cores(), "platform": platform.platform(),
-                    "load_avg_before": [round(x, 2) for x in load_before],
-                    "load_avg_after": [round(x, 2) for x in load_after]},
-    }
-    if save:
-        from workbench.core.export import update_manifest
-
-        update_manifest(export_dir, benchmark=result)
     return result

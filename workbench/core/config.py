@@ -23,7 +23,7 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DEFAULT_MODEL = "default"
-# Values for fields left empty (None) whose default depends on the task: a task module's TASK_DEFAULTS
+# Values for fields left empty (None) whose default depends on the task: a task's ``defaults``
 # wins, else these. Resolved by ``workbench.core.tasks.apply_task_defaults`` before a run is created.
 TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
 

@@ -5,9 +5,9 @@ This module is what a deployment imports, so it must never import torch or trans
 labels, input names and tokenizer settings, ``tokenizer.json`` for the tokenizer and ``model.onnx`` /
 ``model.int8.onnx`` for the graph.
 
-    from workbench.core.inference import OnnxClassifier
+    from workbench.core.inference import open_predictor
 
-    clf = OnnxClassifier("exports/my-run", int8="auto", threads=2)
+    clf = open_predictor("exports/my-run", int8="auto", threads=2)
     clf.predict(["a charming and often affecting journey"])
     # [{'label': 'positive', 'scores': {'negative': 0.03, 'positive': 0.97}}]
 """
@@ -48,9 +48,8 @@ def read_manifest(export_dir: str | os.PathLike) -> dict[str, Any]:
         raise WorkbenchError(f"{path} is not an export directory: {MANIFEST_FILE} is missing.") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise WorkbenchError(f"export {path.name} is corrupt: {MANIFEST_FILE} is not valid JSON.") from None
-    # Causal-LM exports (task causal-lm-sft) generate text and have no labels.
-    if not isinstance(manifest, dict) or (not manifest.get("labels") and manifest.get("task") != "causal-lm-sft"):
-        raise WorkbenchError(f"export {path.name} is corrupt: {MANIFEST_FILE} has no labels.")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("task"), str):
+        raise WorkbenchError(f"export {path.name} is corrupt: {MANIFEST_FILE} names no task.")
     return manifest
 
 
@@ -94,8 +93,9 @@ def create_session(model_path: str | os.PathLike, threads: int | None = None,
                                 disabled_optimizers=list(disabled_optimizers or []) or None)
 
 
-class OnnxClassifier:
-    """A text classifier served from an export directory.
+class OnnxEncoder:
+    """An encoder export (``model.onnx`` + ``tokenizer.json``) opened for inference; the task predictors
+    (``OnnxClassifier``, ``OnnxTagger``) subclass it.
 
     Args:
         export_dir: a directory written by ``sft-workbench export``.
@@ -111,7 +111,9 @@ class OnnxClassifier:
 
         self.export_dir = expand_user(export_dir)
         self.manifest = read_manifest(self.export_dir)
-        self.labels: list[str] = list(self.manifest["labels"])
+        self.labels: list[str] = list(self.manifest.get("labels") or [])
+        if not self.labels:
+            raise WorkbenchError(f"export {self.export_dir.name} is corrupt: {MANIFEST_FILE} has no labels.")
         int8_path = self.export_dir / INT8_FILE
         if int8 == "auto":
             int8 = int8_path.is_file()
@@ -157,30 +159,13 @@ class OnnxClassifier:
         }
         return {name: np.asarray(columns[name], dtype=np.int64) for name in self.input_names}
 
-    def logits(self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
-        """Raw logits, shape ``(len(texts), num_labels)``, in input order.
 
-        Texts are batched by length so a long text does not make a whole batch pad to its length.
-        """
-        texts = list(texts)
-        batch_size = max(1, int(batch_size))
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]) if isinstance(texts[i], str) else 0)
-        for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
-            feed = self.encode([texts[i] for i in idx])
-            out[idx] = self.session.run([self.output_name], feed)[0]
-        return out
+def open_predictor(export_dir: str | os.PathLike, *, int8: bool | Literal["auto"] = False, threads: int | None = None):
+    """The torch-free predictor of any export, chosen by the task its manifest names: ``predict(texts)`` on
+    every one of them (labels and scores, entities, or generated text)."""
+    from workbench.core.tasks import get_task
 
-    def predict(self, texts: Sequence[str] | str, batch_size: int = DEFAULT_BATCH_SIZE) -> list[dict[str, Any]]:
-        """One ``{"label", "scores"}`` per text; ``scores`` maps every label to its probability."""
-        if isinstance(texts, str):
-            texts = [texts]
-        probs = softmax(self.logits(texts, batch_size=batch_size).astype(np.float64))
-        return [
-            {"label": self.labels[int(row.argmax())], "scores": {lab: float(p) for lab, p in zip(self.labels, row)}}
-            for row in probs
-        ]
+    return get_task(read_manifest(export_dir).get("task")).open_predictor(export_dir, int8=int8, threads=threads)
 
 
 # ----------------------------------------------------------------------------------- streaming files

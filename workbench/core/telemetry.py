@@ -131,25 +131,37 @@ def _torch_cpu_capability() -> str | None:
         return None
 
 
-def host_record(packages: tuple[str, ...] = ("torch", "transformers", "datasets", "accelerate", "peft", "onnxruntime",
-                                             "onnx", "tokenizers", "numpy", "textual", "rich", "textual-plotext")
-                ) -> dict[str, Any]:
-    """What a benchmark figure depends on: CPU model and flags, cores, GPUs, load, package versions.
+# Every package whose version shapes a run, an export or a figure: run.json, export manifests and benchmark
+# results all record these, so they can be compared with each other.
+PACKAGES = ("torch", "transformers", "datasets", "accelerate", "peft", "scikit-learn", "onnx", "onnxruntime",
+            "onnxscript", "tokenizers", "numpy", "textual", "rich", "textual-plotext")
 
-    Every results file under benchmarks/ carries one, so a figure can be traced to the machine it came from."""
+
+def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Python's and each installed package's version (missing packages are left out)."""
     import importlib.metadata as md
     import platform
-    import time
 
-    from workbench.core.training.devices import CPU_FLAGS_ENV, _proc_cpu_flags
-
-    flags = _proc_cpu_flags()
     versions = {"python": platform.python_version()}
     for name in packages:
         try:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:
             pass
+    return versions
+
+
+def host_record(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
+    """What a benchmark figure depends on: CPU model and flags, cores, GPUs, load, package versions.
+
+    Every results file under benchmarks/ carries one, so a figure can be traced to the machine it came from."""
+    import platform
+    import time
+
+    from workbench.core.training.devices import CPU_FLAGS_ENV, _proc_cpu_flags
+
+    flags = _proc_cpu_flags()
+    versions = package_versions(packages)
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:

@@ -1,7 +1,7 @@
 """Each task's headline metric, its direction and the names the screens give metrics.
 
-The metrics come from the task registry's ``METRICS`` (``workbench.core.tasks``), which the task modules
-take theirs from: importing a task module would pull numpy (and more) into the UI at start.
+The metrics come from each task's declaration (``Task.metrics`` in ``workbench.core.tasks.<task>``), whose
+package ``__init__`` is import-light: reading them pulls neither numpy nor torch into the UI at start.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any
 
 from workbench.ui import format as fmt
 
-DEFAULT_TASK = "text-classification"
 # How a metric key reads on screen. Keys are those of run.json "metrics" and of metrics.jsonl eval
 # events (which carry them without the "eval_" prefix; "loss" there is the eval loss).
 LABELS = {
@@ -66,15 +65,19 @@ def greater_is_better(key: str, tm: TaskMetrics | None = None) -> bool:
 
 def task_metrics(task: Any) -> TaskMetrics:
     """The headline metric of ``task`` (a run.json "task"; missing, or not a name, means text classification)."""
+    from workbench.core.tasks import DEFAULT_TASK
+
     return _task_metrics(task if isinstance(task, str) and task else DEFAULT_TASK)
 
 
 def _task_metrics(task: str) -> TaskMetrics:
-    from workbench.core.tasks import METRICS
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.tasks import DEFAULT_TASK, get_task
 
-    declared = METRICS.get(task)
-    if declared is None:  # a run of a task this version does not know: treat it like classification
-        return TaskMetrics(task, "accuracy", True, ("accuracy", "macro_f1"))
+    try:
+        declared = get_task(task).metrics
+    except WorkbenchError:  # a run of a task this version does not know: treat it like classification
+        declared = get_task(DEFAULT_TASK).metrics
     return TaskMetrics(task, declared.main, declared.greater_is_better, declared.scalars)
 
 

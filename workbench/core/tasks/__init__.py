@@ -1,62 +1,118 @@
-"""One module per task: preprocessing, collator, metrics, prediction records.
+"""The task registry: task name → the package that implements it (``workbench.core.tasks.base.Task``).
 
-Adding a task (token classification, causal-LM SFT) means adding a module with the same interface and
-registering it in ``TASKS``; the run store, launcher, callbacks and CLI stay as they are. A task module has:
+Adding a task means adding one package (see ``base.py`` for what it holds) and one line in :data:`TASKS`, or,
+for a task that lives outside this repository, an entry point in the ``sft_workbench.tasks`` group::
 
-- ``MAIN_METRIC`` (str), ``GREATER_IS_BETTER`` (bool), ``SCALAR_METRICS`` (the keys copied into run.json
-  ``metrics``; the rest of the final report goes to ``evaluation``), taken from ``METRICS`` below;
-- ``build_model(path, data, cfg)``: the model to train, fp32 master weights;
-- ``tokenize(dataset, tokenizer, data, cfg)``: a split as model inputs (unpadded);
-- ``collator(tokenizer, *, pad_to_multiple_of=None)``: batches with dynamic padding;
-- ``metrics_hook(data)``: the Trainer's ``compute_metrics`` (or None when eval loss is the metric);
-- ``final_evaluation(model, tokenizer, data, cfg)``: ``(report, records)``, the full report and one
-  prediction record per eval example in input order (written to predictions.jsonl);
-- for tasks other than text classification, ``load_data(raw, *, data, eval_data, cfg_kwargs)``
-  (called by ``datasets.load_for_training``) returning a ``LoadedData``.
+    [project.entry-points."sft_workbench.tasks"]
+    my-task = "my_package.my_task:TASK"
 
-``data`` is the ``workbench.core.datasets.LoadedData`` and ``cfg`` the ``RunConfig``.
+Task packages are imported on first use, so the UI can start without numpy or torch. The functions below are
+the task-dispatching entry points: recognising a data set's task, loading it for training, inspecting it.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, Sequence
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, shown_list
 
-TASKS = {"text-classification": "workbench.core.tasks.classification"}
-TASKS["token-classification"] = "workbench.core.tasks.token_classification"
-TASKS["causal-lm-sft"] = "workbench.core.tasks.causal_lm_sft"
+if TYPE_CHECKING:
+    from workbench.core.datasets import LoadedData
+    from workbench.core.tasks.base import Task
 
-
-class Metrics(NamedTuple):
-    main: str                  # MAIN_METRIC: the run.json "metrics" key the best checkpoint is chosen by
-    greater_is_better: bool    # GREATER_IS_BETTER
-    scalars: tuple[str, ...]   # SCALAR_METRICS: the keys copied into run.json "metrics"
-
-
-# Declared here, not only in the task modules, so readers that must stay light (the UI at start) know each
-# task's headline metric without importing the module (and numpy with it). The modules take theirs from here.
-METRICS = {
-    "text-classification": Metrics("accuracy", True, ("accuracy", "macro_f1")),
-    "token-classification": Metrics("f1", True, ("f1", "precision", "recall", "token_accuracy")),
-    "causal-lm-sft": Metrics("eval_loss", False, ()),
+# name → "module:attribute" of the Task instance. Order matters for recognition: the first task whose
+# ``recognises(columns)`` is true wins, and text classification (any text and label columns) comes last.
+TASKS: dict[str, str] = {
+    "token-classification": "workbench.core.tasks.token_classification:TASK",
+    "causal-lm-sft": "workbench.core.tasks.causal_lm_sft:TASK",
+    "text-classification": "workbench.core.tasks.classification:TASK",
 }
+ENTRY_POINT_GROUP = "sft_workbench.tasks"
+DEFAULT_TASK = "text-classification"
+
+_loaded: dict[str, "Task"] = {}
 
 
-def get_task(name: str):
-    try:
-        return import_module(TASKS[name])
-    except KeyError:
-        raise WorkbenchError(f"task {name!r} is not supported; supported: {', '.join(TASKS)}.") from None
+def _registry() -> dict[str, str]:
+    """The built-in tasks plus those installed packages declare through entry points (built-ins win)."""
+    from importlib.metadata import entry_points
+
+    found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in TASKS}
+    # External tasks are tried before text classification, the catch-all.
+    names = [n for n in TASKS if n != DEFAULT_TASK] + list(found) + [DEFAULT_TASK]
+    return {n: TASKS.get(n) or found[n] for n in names}
+
+
+def task_names() -> list[str]:
+    return list(_registry())
+
+
+def get_task(name: str | None) -> "Task":
+    """The task called ``name`` (a run's or an export's task; None is the default text classification)."""
+    name = name or DEFAULT_TASK
+    if name in _loaded:
+        return _loaded[name]
+    registry = _registry()
+    if name not in registry:
+        raise WorkbenchError(f"task {name!r} is not supported; supported: {', '.join(registry)}.")
+    module, _, attribute = registry[name].partition(":")
+    task = getattr(import_module(module), attribute or "TASK")
+    if task.name != name:
+        raise WorkbenchError(f"the task registered as {name!r} calls itself {task.name!r}.")
+    _loaded[name] = task
+    return task
+
+
+def infer_task(columns: Sequence[str]) -> str:
+    """The task whose data has these columns (``--task auto``)."""
+    return next(name for name in task_names() if get_task(name).recognises(list(map(str, columns))))
 
 
 def apply_task_defaults(cfg, task_name: str):
     """``cfg`` with every task-dependent field the user left empty filled in: the task's own default
-    (``TASK_DEFAULTS`` in its module, chosen by measurement), else the shared one
-    (``config.TASK_DEPENDENT_DEFAULTS``). A value the user gave always wins; the run records the result."""
+    (``Task.defaults``, chosen by measurement), else the shared one (``config.TASK_DEPENDENT_DEFAULTS``).
+    A value the user gave always wins; the run records the result."""
     from workbench.core.config import TASK_DEPENDENT_DEFAULTS
 
-    own = getattr(get_task(task_name), "TASK_DEFAULTS", None) or {}
+    own = get_task(task_name).defaults
     changes = {k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None}
     return cfg.updated(**changes) if changes else cfg
+
+
+def load_for_training(data: str, eval_data: str | None = None, *, text_column: str | None = None,
+                      label_column: str | None = None, task: str = "auto", dev_fraction: float = 0.1,
+                      seed: int = 42) -> "LoadedData":
+    """Read ``data``, recognise (or take) its task, and let the task normalise and split it; every problem
+    is one WorkbenchError."""
+    from workbench.core.datasets import read_source
+
+    raw = read_source(data)
+    if "train" not in raw:
+        raise WorkbenchError(f"{data} has no train split (found: {', '.join(raw)}).")
+    name = infer_task(list(raw["train"].columns)) if task in (None, "auto") else task
+    if name not in task_names():
+        raise WorkbenchError(f"{data}: task {name!r} is not supported; supported: {', '.join(task_names())}.")
+    return get_task(name).load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
+                                    label_column=label_column, dev_fraction=dev_fraction, seed=seed)
+
+
+def inspect_source(path: str, *, text_column: str | None = None, label_column: str | None = None,
+                   model: str | None = "default", max_length: int = 128, sample: int = 20000,
+                   task: str = "auto") -> dict[str, Any]:
+    """Everything ``datasets inspect`` shows for ``path``: rows, columns, labels, token lengths, warnings."""
+    from workbench.core.datasets import inspect_tokenizer, read_source
+
+    raw = read_source(path)
+    first = raw.get("train", next(iter(raw.values())))
+    name = infer_task(list(first.columns)) if task in (None, "auto") else task
+    if name not in task_names():
+        raise WorkbenchError(f"{path}: task {name!r} is not supported (columns: {shown_list(map(str, first.columns))}).")
+    tokenizer = display = None
+    if model:
+        tokenizer, display = inspect_tokenizer(model)
+    report = get_task(name).inspect(raw, str(path), text_column=text_column, label_column=label_column,
+                                    tokenizer=tokenizer, max_length=max_length, sample=sample)
+    if display is not None:
+        report.setdefault("tokenizer", display)
+    return report

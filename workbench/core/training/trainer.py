@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
-from workbench.core.datasets import LoadedData, load_for_training
+from workbench.core.datasets import LoadedData
 from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
-from workbench.core.tasks import apply_task_defaults, get_task
+from workbench.core.telemetry import package_versions
+from workbench.core.tasks import apply_task_defaults, get_task, load_for_training
 from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
 
 
@@ -29,22 +29,8 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
         raise WorkbenchError(f"max_length {cfg.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
     data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
                              task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
-    check_model = getattr(get_task(data.schema.task), "check_model", None)
-    if check_model is not None:  # e.g. causal-lm-sft refuses an encoder-only model
-        check_model(resolved, cfg)
+    get_task(data.schema.task).check_model(resolved, cfg)  # e.g. causal-lm-sft refuses an encoder-only model
     return resolved, data
-
-
-def package_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "datasets", "accelerate", "scikit-learn"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def world_size() -> int:
@@ -209,8 +195,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         parameters=sum(p.numel() for p in model.parameters()),
     )
 
-    args = training_arguments(cfg, run_dir, len(train_ds), task.MAIN_METRIC, task.GREATER_IS_BETTER,
-                              getattr(task, "LOSS_USES_NUM_ITEMS", False))
+    args = training_arguments(cfg, run_dir, len(train_ds), task.metrics.main, task.metrics.greater_is_better,
+                              task.loss_uses_num_items)
     callback = RunStoreCallback(writer, samples_per_step=cfg.batch_size * cfg.grad_accum * world_size(),
                                 is_main=is_main_process())
     cuda = cuda_available()
@@ -223,8 +209,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
-        compute_metrics=task.metrics_hook(data),
-        callbacks=[*(getattr(task, "callbacks", None) or (lambda d, c: []))(data, cfg), callback],
+        compute_metrics=task.compute_metrics(data),
+        callbacks=[*task.callbacks(data, cfg), callback],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if callback.stopped_by_user:
@@ -248,14 +234,13 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         shutil.rmtree(final)
     os.replace(tmp, final)
 
-    metrics = {**{k: report[k] for k in task.SCALAR_METRICS}, "eval_loss": eval_metrics.get("eval_loss")}
-    if getattr(task, "final_metrics", None) is not None:  # e.g. perplexity from eval_loss
-        metrics = task.final_metrics(metrics)
+    scalars = task.metrics.scalars
+    metrics = task.final_metrics({**{k: report[k] for k in scalars}, "eval_loss": eval_metrics.get("eval_loss")})
     state = trainer.state
     writer.update(
         metrics=metrics,
-        evaluation={k: v for k, v in report.items() if k not in task.SCALAR_METRICS},
-        best_metric={"name": task.MAIN_METRIC, "value": state.best_metric,
+        evaluation={k: v for k, v in report.items() if k not in scalars},
+        best_metric={"name": task.metrics.main, "value": state.best_metric,
                      "checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None},
     )
     writer.append_metrics({"kind": "final", "step": state.global_step, "epoch": state.epoch, **metrics})

@@ -309,7 +309,7 @@ class DatasetsScreen(WorkbenchScreen):
     # --- inspection -----------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def inspect(self, path: Path, text_column: str | None, label_column: str | None) -> None:
-        from workbench.core.datasets import inspect_source
+        from workbench.core.tasks import inspect_source
 
         worker = get_current_worker()
         for model in (None, TOKENIZER):  # quick numbers first; counting tokens needs transformers (seconds)

@@ -97,7 +97,7 @@ def parity_table(manifest: dict[str, Any]) -> Group:
 
 def bench_table(result: dict[str, Any]) -> Group:
     if result.get("kind") == "causal-lm":
-        from workbench.core.lm_export import bench_table as lm_bench_table
+        from workbench.core.tasks.causal_lm_sft.export import bench_table as lm_bench_table
 
         return Group(lm_bench_table(result), *(Text(f"note: {n}", style="yellow") for n in result.get("notes") or []))
     st = result.get("settings") or {}

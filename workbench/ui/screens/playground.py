@@ -209,7 +209,7 @@ class PlaygroundScreen(WorkbenchScreen):
             self._load_export(run_id)
             return
         try:
-            from workbench.core.evaluation import load_run_model
+            from workbench.core.tasks.classification.evaluate import load_run_model
             from workbench.ui.actions import quiet_transformers
 
             quiet_transformers()
@@ -218,7 +218,7 @@ class PlaygroundScreen(WorkbenchScreen):
                 self._load_causal_lm(run)
                 return
             if run.task == "token-classification":
-                from workbench.core.tasks.token_classification import TorchTagger
+                from workbench.core.tasks.token_classification.evaluate import TorchTagger
 
                 tagger = TorchTagger.from_run(run)
                 with self._lock:
@@ -240,7 +240,7 @@ class PlaygroundScreen(WorkbenchScreen):
     def _load_causal_lm(self, run) -> None:
         """In the model worker (``load_model`` reports its errors): the run's causal LM, a LoRA adapter merged
         into its base for speed."""
-        from workbench.core.tasks.causal_lm_sft import load_model
+        from workbench.core.tasks.causal_lm_sft.train import load_model
 
         model, tokenizer = load_model(run.model_dir, merge=True)
         with self._lock:
@@ -251,10 +251,11 @@ class PlaygroundScreen(WorkbenchScreen):
     def _load_export(self, export_dir: str) -> None:
         """In the model worker: an OnnxClassifier on the export (int8 when it has one); no torch."""
         try:
-            from workbench.core.inference import OnnxClassifier, read_manifest
+            from workbench.core.tasks.classification.predict import OnnxClassifier
+            from workbench.core.inference import read_manifest
 
             if read_manifest(export_dir).get("task") == SFT_TASK:
-                from workbench.core.lm_inference import OnnxGenerator
+                from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
 
                 gen = OnnxGenerator(export_dir)
                 with self._lock:
@@ -265,7 +266,7 @@ class PlaygroundScreen(WorkbenchScreen):
                 return
 
             if read_manifest(export_dir).get("task") == "token-classification":
-                from workbench.core.ner_inference import OnnxTagger
+                from workbench.core.tasks.token_classification.predict import OnnxTagger
 
                 clf = OnnxTagger(export_dir, int8="auto")
             else:
@@ -341,7 +342,7 @@ class PlaygroundScreen(WorkbenchScreen):
             if tokenizer is None:  # an OnnxGenerator
                 pieces = model.stream(text, **settings)
             else:
-                from workbench.core.tasks.causal_lm_sft import stream_generate
+                from workbench.core.tasks.causal_lm_sft.evaluate import stream_generate
 
                 pieces = stream_generate(model, tokenizer, [{"role": "user", "content": text}], **settings)
             for piece in pieces:
@@ -396,7 +397,7 @@ class PlaygroundScreen(WorkbenchScreen):
     def predict(self, run_id: str, text: str) -> None:
         import numpy as np
 
-        from workbench.core.evaluation import predict_logits
+        from workbench.core.tasks.classification.evaluate import predict_logits
 
         with self._lock:
             loaded = self._loaded

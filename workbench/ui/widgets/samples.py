@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from workbench.core.sft_samples import run_samples, side_by_side
+from workbench.core.tasks.causal_lm_sft.samples import run_samples, side_by_side
 
 
 def _one_line(text: Any, limit: int) -> str:
@@ -81,7 +81,7 @@ def lm_parity_group(manifest: dict[str, Any]) -> Group:
                       (f" · {size / 1e6:.1f} MB" if size else "", ""),
                       (" · LoRA merged" if manifest.get("lora") else "", "")),
     ]
-    from workbench.core.lm_export import quality_table
+    from workbench.core.tasks.causal_lm_sft.export import quality_table
 
     quality = quality_table(manifest)
     if quality is not None:

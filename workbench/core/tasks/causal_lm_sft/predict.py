@@ -1,11 +1,11 @@
 """Torch-free text generation from a causal-LM export: onnxruntime + tokenizers + numpy, nothing else.
 
-The exported decoder (see ``workbench.core.lm_export``) takes ``input_ids``, ``attention_mask``,
+The exported decoder (see ``workbench.core.tasks.causal_lm_sft.export``) takes ``input_ids``, ``attention_mask``,
 ``position_ids`` and the past keys/values of every layer, and returns the logits and the present
 keys/values. The first call feeds the whole prompt with empty pasts; each later call feeds only the new
 token, so the prompt is never recomputed.
 
-    from workbench.core.lm_inference import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
 
     gen = OnnxGenerator("exports/my-sft-run", threads=2)
     gen.generate("Give the opposite of the word.\\n\\n### Input:\\nancient")       # greedy

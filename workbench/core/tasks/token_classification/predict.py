@@ -2,9 +2,9 @@
 
 The graph returns one row of logits per word piece. Words are encoded pre-tokenized
 (``encode_batch(..., is_pretokenized=True)``), each word takes the tag of its first piece (as in
-training), and IOB2 tags become entity spans with :func:`workbench.core.ner_spans.tags_to_spans`.
+training), and IOB2 tags become entity spans with :func:`workbench.core.tasks.token_classification.spans.tags_to_spans`.
 
-    from workbench.core.ner_inference import OnnxTagger
+    from workbench.core.tasks.token_classification.predict import OnnxTagger
 
     tagger = OnnxTagger("exports/my-ner-run")
     tagger.predict(["Angela Merkel visited Paris"])
@@ -21,8 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.inference import DEFAULT_BATCH_SIZE, OnnxClassifier, read_manifest, softmax
-from workbench.core.ner_spans import CASE_TYPES_KEY, case_type_ids, tags_to_spans
+from workbench.core.inference import DEFAULT_BATCH_SIZE, OnnxEncoder, read_manifest, softmax
+from workbench.core.tasks.token_classification.spans import CASE_TYPES_KEY, case_type_ids, tags_to_spans
 
 # Words as CoNLL-style data has them: abbreviations written with dots ("U.S.", "e.g."), runs of word
 # characters (joined by - ' . inside a word, so "1996-08-22" and "O'Neill" stay whole) and each other
@@ -35,8 +35,8 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(), m.start(), m.end()) for m in WORD_RE.finditer(text)]
 
 
-class OnnxTagger(OnnxClassifier):
-    """A token classifier (NER) served from an export directory; same arguments as ``OnnxClassifier``."""
+class OnnxTagger(OnnxEncoder):
+    """A token classifier (NER) served from an export directory; arguments: see ``OnnxEncoder``."""
 
     def __init__(self, export_dir, *args: Any, **kwargs: Any):
         task = read_manifest(export_dir).get("task")

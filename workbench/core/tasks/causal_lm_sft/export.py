@@ -41,21 +41,18 @@ from typing import Any, Callable, Sequence
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import FP32_FILE, INT8_FILE, MANIFEST_FILE
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text
-from workbench.paths import expand_user
 
-TASK = "causal-lm-sft"
 PARITY_PROMPTS = 4
 PARITY_MAX_NEW_TOKENS = 24
 QUALITY_ROWS = 32  # eval conversations scored by every engine (teacher-forced response loss)
 SENTINEL = "\u2063WORKBENCH_USER_TEXT\u2063"
-# --max-int8-drop for a causal LM: the allowed rise of int8 perplexity over PyTorch's, in percent.
-DEFAULT_MAX_INT8_PPL_INCREASE = 5.0
 Progress = Callable[[str], None]
 
 
 def prompt_format(tokenizer) -> dict[str, Any]:
     """The prompt around one user message as prefix + text + suffix (rendered once, here, with the template)."""
-    from workbench.core.tasks.causal_lm_sft import has_chat_template, prompt_adds_special_tokens, render_prompt
+    from workbench.core.tasks.causal_lm_sft.data import has_chat_template, render_prompt
+    from workbench.core.tasks.causal_lm_sft.prompts import prompt_adds_special_tokens
 
     rendered = render_prompt(tokenizer, [{"role": "user", "content": SENTINEL}])
     if rendered.count(SENTINEL) != 1:
@@ -102,7 +99,8 @@ def export_decoder(model, path: Path, *, opset: int) -> dict[str, Any]:
     """Trace the decoder with past keys/values to ``path``; returns the input/output description."""
     import torch
 
-    from workbench.core.export import _first_line, _quiet
+    from workbench.core.export import _first_line
+    from workbench.core.export.pipeline import quiet as _quiet
 
     layout = cache_layout(model.config)
     n, kv, hd = layout["num_layers"], layout["num_key_value_heads"], layout["head_dim"]
@@ -143,8 +141,9 @@ def export_decoder(model, path: Path, *, opset: int) -> dict[str, Any]:
 
 def eval_conversations(run: Run, data: str | os.PathLike | None) -> tuple[list[list[dict[str, str]]], str]:
     """The run's eval conversations re-derived as training did (or those of ``data``), and their source."""
-    from workbench.core.datasets import load_for_training, read_source
-    from workbench.core.tasks.causal_lm_sft import normalise_rows
+    from workbench.core.datasets import read_source
+    from workbench.core.tasks import load_for_training
+    from workbench.core.tasks.causal_lm_sft.data import normalise_rows
 
     if data is not None:
         raw = read_source(data)
@@ -153,7 +152,7 @@ def eval_conversations(run: Run, data: str | os.PathLike | None) -> tuple[list[l
     else:
         cfg = run.config
         try:
-            loaded = load_for_training(cfg["data"], cfg.get("eval_data"), task=TASK,
+            loaded = load_for_training(cfg["data"], cfg.get("eval_data"), task="causal-lm-sft",
                                        dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
         except (WorkbenchError, KeyError) as exc:
             raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
@@ -176,8 +175,9 @@ def check_parity(torch_model, tokenizer, export_dir: Path, prompts: Sequence[str
     import numpy as np
     import torch
 
-    from workbench.core.lm_inference import OnnxGenerator
-    from workbench.core.tasks.causal_lm_sft import encode_prompt, generate
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.prompts import encode_prompt
+    from workbench.core.tasks.causal_lm_sft.evaluate import generate
 
     gen = OnnxGenerator(export_dir, int8=int8)
     rows = []
@@ -212,8 +212,9 @@ def quality_report(torch_model, tokenizer, export_dir: Path, convs: Sequence[Seq
 
     import numpy as np
 
-    from workbench.core.lm_inference import OnnxGenerator
-    from workbench.core.tasks.causal_lm_sft import IGNORE_INDEX, encode_example, ensure_special_tokens, example_losses
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
+    from workbench.core.tasks.causal_lm_sft.prompts import IGNORE_INDEX, encode_example, ensure_special_tokens
+    from workbench.core.tasks.causal_lm_sft.evaluate import example_losses
 
     say = progress or (lambda _msg: None)
     ensure_special_tokens(tokenizer)
@@ -322,9 +323,9 @@ Prompt ({p['template']}): `{p['prefix']!r}` + your text + `{p['suffix']!r}`, tok
 ## Generate without torch
 
 ```python
-from workbench.core.lm_inference import OnnxGenerator  # onnxruntime, tokenizers, numpy
+from workbench.core.inference import open_predictor  # onnxruntime, tokenizers, numpy
 
-gen = OnnxGenerator("{name}")
+gen = open_predictor("{name}")
 print(gen.generate("Give the opposite of the word.", max_new_tokens=64))            # greedy
 print(gen.generate("Write a short poem.", temperature=0.8, top_p=0.9, seed=0))      # sampled
 ```
@@ -339,30 +340,18 @@ at most): {v['identical']} of {v['prompts']} identical token for token; max |log
 """
 
 
-def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=None, opset: int = 17,
-                  force: bool = False, data: str | os.PathLike | None = None, int8: bool = False,
-                  max_int8_drop: float = DEFAULT_MAX_INT8_PPL_INCREASE, progress: Progress | None = None) -> dict[str, Any]:
+def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike | None, int8: bool,
+                  max_int8_drop: float, progress: Progress | None = None) -> dict[str, Any]:
     """Export a causal-LM SFT run (LoRA merged) to ONNX with past keys/values; refuse it unless greedy parity
-    holds and (``int8``) the int8 graph's perplexity stays within ``max_int8_drop`` percent of PyTorch's."""
-    from workbench.core.export import (_now, build_in_place, default_export_dir, int8_settings, package_versions,
-                                       quantize_int8)
-    from workbench.core.tasks.causal_lm_sft import has_model, load_model
-
+    holds and (``int8``) the int8 graph's perplexity stays within ``max_int8_drop`` percent of PyTorch's.
+    Called by ``export.export_run``, which has checked the run, the opset and the target."""
     from transformers.utils import logging as hf_logging
+
+    from workbench.core.export.pipeline import base_manifest, build_in_place, int8_settings, quantize_int8, sizes
+    from workbench.core.tasks.causal_lm_sft.train import load_model
 
     say = progress or (lambda _msg: None)
     hf_logging.disable_progress_bar()  # the "Loading weights" bar would break the CLI's status line
-    if max_int8_drop < 0:
-        raise WorkbenchError("--max-int8-drop must be zero or more (for a causal LM: percent of perplexity).")
-    if not has_model(run.model_dir):
-        raise WorkbenchError(f"run {run.name} has no final model to export (status: {run.status}).")
-    if not 14 <= int(opset) <= 21:
-        raise WorkbenchError(f"--opset {opset} is out of range for a causal LM export (14 to 21).")
-    target = expand_user(out).resolve() if out else default_export_dir(workspace, run)
-    if target.exists() and not force:
-        raise WorkbenchError(f"{target} already exists; pass --force to replace it.")
-    if target.exists() and not target.is_dir():
-        raise WorkbenchError(f"{target} exists and is not a directory.")
     say("reading the eval conversations…")
     convs, source = eval_conversations(run, data)
     prompts = parity_prompts(convs, source)
@@ -382,13 +371,8 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
             say("quantising to int8…")
             quantize_int8(partial / FP32_FILE, partial / INT8_FILE)
         eos = tokenizer.eos_token_id
-        manifest: dict[str, Any] = {
-            "format": "sft-workbench-onnx", "format_version": 1, "name": target.name, "created": _now(),
-            "source_run": {"id": run.id, "name": run.name, "path": str(run.path), "model_dir": str(run.model_dir),
-                           "model": run.config.get("model"), "metrics": run.metrics},
-            "task": TASK, "labels": [],
-            "max_length": int(run.config.get("max_length", 128)),
-            "max_position_embeddings": _max_positions(partial / "config.json"),
+        manifest = base_manifest(run, target, labels=[], max_position_embeddings=_max_positions(partial / "config.json"))
+        manifest.update({
             "prompt": prompt_format(tokenizer), "eos_token_ids": [int(eos)],
             "pad_token_id": int(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else int(eos),
             **io, "opset": int(opset),
@@ -400,9 +384,8 @@ def export_lm_run(run: Run, *, out: str | os.PathLike | None = None, workspace=N
                               "why": "the export's matrix products, per-channel as for encoders (see workbench.core.export)"}
                              if int8 else None),
             "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
-            "sizes_bytes": {f.name: f.stat().st_size for f in (partial / FP32_FILE, partial / INT8_FILE) if f.is_file()},
-            "versions": package_versions(), "validation": None, "benchmark": None, "warnings": [],
-        }
+            "sizes_bytes": sizes(partial),
+        })
         atomic_write_json(partial / MANIFEST_FILE, manifest)
 
         say("checking greedy parity PyTorch vs ONNX…")

@@ -15,17 +15,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from workbench.core import export as base
+from workbench.core.export import pipeline as base
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT8_FILE, MANIFEST_FILE
-from workbench.core.ner_spans import CASE_TYPES_KEY
+from workbench.core.tasks.token_classification.spans import CASE_TYPES_KEY
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text
+
+AUTO_CLASS = "AutoModelForTokenClassification"
 
 
 def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -> tuple[list, list, str, str | None]:
     """``(sentences, gold_tags, source, warning)``: the run's eval split re-derived as training did, or ``data``."""
-    from workbench.core.datasets import load_for_training, read_source
-    from workbench.core.tasks.token_classification import normalise_sentences
+    from workbench.core.datasets import read_source
+    from workbench.core.tasks import load_for_training
+    from workbench.core.tasks.token_classification.data import normalise_sentences
 
     if data is not None:
         raw = read_source(data)
@@ -47,26 +50,11 @@ def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -
     return list(loaded.eval["tokens"]), list(loaded.eval["tags"]), str(source), warning
 
 
-def _load_torch_model(run: Run, attn_implementation: str | None = None):
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # the "Loading weights" bar would land in the CLI's status line
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(run.model_dir))
-        kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
-        model = AutoModelForTokenClassification.from_pretrained(str(run.model_dir), use_safetensors=True, **kwargs)
-    except Exception as exc:
-        raise WorkbenchError(f"cannot load the model of run {run.name}: {base._first_line(exc)}") from None
-    model.eval()
-    return model, tokenizer
-
-
 def torch_piece_logits(model, tokenizer, sentences, *, max_length: int, batch_size: int = 64):
     """PyTorch's logits per sentence over its real pieces, in input order (what the ONNX side is compared to)."""
     import torch
 
-    from workbench.core.tasks.token_classification import encode_words, uses_case_types
+    from workbench.core.tasks.token_classification.train import encode_words, uses_case_types
 
     out: list[Any] = [None] * len(sentences)
     order = sorted(range(len(sentences)), key=lambda i: sum(len(w) + 1 for w in sentences[i]))
@@ -99,8 +87,8 @@ def validate_ner_export(run: Run, export_dir: Path, sentences, gold, source: str
     """PyTorch vs ONNX fp32 (vs ONNX int8) on real sentences: piece-logit differences, tag agreement, entity F1."""
     import numpy as np
 
-    from workbench.core.ner_inference import OnnxTagger
-    from workbench.core.tasks.token_classification import ner_report
+    from workbench.core.tasks.token_classification.predict import OnnxTagger
+    from workbench.core.tasks.token_classification.evaluate import ner_report
 
     say = progress or (lambda _msg: None)
     labels = [torch_model.config.id2label[i] for i in range(torch_model.config.num_labels)]
@@ -157,7 +145,7 @@ def case_note(manifest: dict[str, Any]) -> str:
     if not (manifest.get("decoding") or {}).get(CASE_TYPES_KEY):
         return ""
     return ("\n\nThe base model is uncased, so the tagger was trained with capitalisation in `token_type_ids`: 1 on every "
-            "piece of a word that starts with an upper-case letter, 0 elsewhere (`workbench.core.ner_spans.case_type_ids`). "
+            "piece of a word that starts with an upper-case letter, 0 elsewhere (`workbench.core.tasks.token_classification.spans.case_type_ids`). "
             "Feed them the same way when you call the graph yourself; `OnnxTagger` does.")
 
 
@@ -177,9 +165,9 @@ Named-entity tagger exported by sft-workbench from run `{manifest['source_run'][
 one row per word piece; a word takes the tag of its first piece.{case_note(manifest)}
 
 ```python
-from workbench.core.ner_inference import OnnxTagger  # onnxruntime, tokenizers, numpy; never torch
+from workbench.core.inference import open_predictor  # onnxruntime, tokenizers, numpy; never torch
 
-tagger = OnnxTagger("{name}")
+tagger = open_predictor("{name}")
 print(tagger.predict(["Angela Merkel visited Paris"])[0]["entities"])
 ```
 
@@ -205,7 +193,7 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
 
     with base.build_in_place(target) as partial:
         say("loading the run's model…")
-        model, tokenizer = _load_torch_model(run, attn_implementation="eager")
+        model, tokenizer = base.load_torch_model(run, AUTO_CLASS, attn_implementation="eager")
         config = model.config
         with tempfile.TemporaryDirectory(prefix="wb-export-") as scratch:
             raw = Path(scratch) / "raw.onnx"
@@ -223,19 +211,13 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
         if not (partial / "tokenizer.json").is_file():
             raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
         labels = [config.id2label[i] for i in range(config.num_labels)]
-        manifest: dict[str, Any] = {
-            "format": base.FORMAT, "format_version": base.FORMAT_VERSION, "name": target.name, "created": base._now(),
-            "source_run": {"id": run.id, "name": run.name, "path": str(run.path), "model_dir": str(run.model_dir),
-                           "model": run.config.get("model"), "metrics": run.metrics},
-            "task": "token-classification",
-            "labels": labels,
-            "max_length": int(run.config.get("max_length", 128)),
-            "max_position_embeddings": getattr(config, "max_position_embeddings", None),
-            "tokenizer": base._tokenizer_settings(run, tokenizer),
+        manifest = base.base_manifest(run, target, labels=labels, tokenizer=tokenizer,
+                                      max_position_embeddings=getattr(config, "max_position_embeddings", None))
+        manifest.update({
             "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in input_names],
             "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", "sequence", len(labels)]}],
-            "decoding": {"word_piece": "first", "scheme": "IOB2", "words": "workbench.core.ner_inference.WORD_RE",
-                         # token type 1 on every piece of a capitalised word (workbench.core.ner_spans.case_type_ids)
+            "decoding": {"word_piece": "first", "scheme": "IOB2", "words": "workbench.core.tasks.token_classification.predict.WORD_RE",
+                         # token type 1 on every piece of a capitalised word (workbench.core.tasks.token_classification.spans.case_type_ids)
                          CASE_TYPES_KEY: bool(getattr(config, CASE_TYPES_KEY, False))},
             "opset": int(opset),
             "exporter": {"function": "torch.onnx.export", "dynamo": False, "attn_implementation": "eager"},
@@ -244,15 +226,12 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
                         "disabled_optimizers": list(DEFAULT_DISABLED_OPTIMIZERS)},
             "quantization": base.int8_settings() if int8 else None,
             "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
-            "sizes_bytes": {f.name: f.stat().st_size for f in (partial / FP32_FILE, partial / INT8_FILE) if f.is_file()},
-            "versions": base.package_versions(),
-            "validation": None,
-            "benchmark": None,
+            "sizes_bytes": base.sizes(partial),
             "warnings": [warning] if warning else [],
-        }
+        })
         atomic_write_json(partial / MANIFEST_FILE, manifest)
         say("loading the run's model for validation…")
-        ref_model, ref_tokenizer = _load_torch_model(run)
+        ref_model, ref_tokenizer = base.load_torch_model(run, AUTO_CLASS)
         report = validate_ner_export(run, partial, sentences, gold, source, torch_model=ref_model,
                                      torch_tokenizer=ref_tokenizer, int8=int8, progress=say)
         manifest["validation"] = report

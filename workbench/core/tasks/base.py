@@ -1,0 +1,172 @@
+"""The Task protocol: every member the rest of the workbench calls on a task.
+
+A task is one package under ``workbench/core/tasks/`` (or anywhere, registered through the
+``sft_workbench.tasks`` entry point group) whose ``__init__`` defines a subclass of :class:`Task` and an
+instance named ``TASK``. Training, evaluation, export, predict, compare, bench, the CLI and the UI reach
+task-specific code only through these members; none of them branches on a task's name.
+
+The ``__init__`` of a task package must stay import-light: the UI reads ``name``, ``metrics`` and
+``capabilities`` at start, and ``sft-workbench predict`` must not import torch. Members that need heavy
+libraries import the package's own submodules (``data``, ``train``, ``evaluate``, ``export``, ``predict``,
+``report``) inside the method.
+
+Optional behaviour is declared, not probed: :attr:`Task.capabilities` says what a task supports beyond the
+required members (the Playground's input kind, LoRA adapters, generated samples), and members with a
+sensible default (no callbacks, no model check, final metrics as computed) are implemented here.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
+
+if TYPE_CHECKING:  # annotations only: importing these would make every task package heavy
+    from workbench.core.datasets import LoadedData
+    from workbench.core.runs import Run
+
+Progress = Callable[[str], None]
+
+
+class Metrics(NamedTuple):
+    main: str                  # the run.json "metrics" key the best checkpoint is chosen by
+    greater_is_better: bool
+    scalars: tuple[str, ...]   # the keys of the final report copied into run.json "metrics"
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The figures a run table, Compare or Export shows for a run of this task, best first."""
+
+    keys: tuple[str, ...]          # run.json "metrics" keys
+    labels: tuple[str, ...]        # their column titles ("accuracy", "entity F1", "perplexity")
+    digits: tuple[int, ...]        # decimals each is shown with
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a task supports beyond the required members (declared; callers never probe with getattr)."""
+
+    playground: str = "classify"   # the Playground's kind: "classify" (labels and scores), "tag" (spans), "generate"
+    adapters: bool = False         # runs may hold LoRA adapters instead of a full model
+    samples: bool = False          # runs record sample generations (Monitor and Compare show them)
+    curve_metrics: tuple[str, ...] = ()   # extra per-evaluation keys the Monitor may chart
+
+
+@dataclass(frozen=True)
+class ExportGate:
+    """How an export of this task is gated: the default allowed int8 loss, its unit, the supported opsets."""
+
+    default: float = 1.0
+    unit: str = "accuracy points"
+    opsets: tuple[int, int] = (7, 21)   # what the TorchScript exporter supports for this graph
+
+
+class Task(ABC):
+    """One supervised fine-tuning task. Subclasses set the class attributes and implement the methods."""
+
+    name: str
+    title: str                     # how people call it ("text classification")
+    metrics: Metrics
+    headline: Headline
+    capabilities: Capabilities = Capabilities()
+    # Values for the RunConfig fields a user leaves empty (config.TASK_DEPENDENT_DEFAULTS), chosen by measurement.
+    defaults: dict[str, Any] = {}
+    # The model's loss divides by the token count the Trainer passes (``num_items_in_batch``); see
+    # training.trainer.training_arguments.
+    loss_uses_num_items: bool = False
+
+    # ------------------------------------------------------------------------------------ data
+    @abstractmethod
+    def recognises(self, columns: Sequence[str]) -> bool:
+        """Whether a table with these columns is this task's data (``--task auto``)."""
+
+    @abstractmethod
+    def load_data(self, raw: dict[str, Any], *, data: str, eval_data: str | None, text_column: str | None,
+                  label_column: str | None, dev_fraction: float, seed: int) -> "LoadedData":
+        """The train and eval splits of ``raw`` (split name → DataFrame, as ``datasets.read_source`` gives)."""
+
+    @abstractmethod
+    def inspect(self, raw: dict[str, Any], path: str, *, text_column: str | None, label_column: str | None,
+                tokenizer, max_length: int, sample: int) -> dict[str, Any]:
+        """Everything ``datasets inspect`` shows for this task's data (``tokenizer`` may be None)."""
+
+    # ------------------------------------------------------------------------------------ training
+    def check_model(self, resolved, cfg) -> None:
+        """Refuse, with a WorkbenchError, a model this task cannot train (before a run directory exists)."""
+
+    @abstractmethod
+    def build_model(self, path: str, data: "LoadedData", cfg):
+        """The model to train, fp32 master weights."""
+
+    @abstractmethod
+    def tokenize(self, dataset, tokenizer, data: "LoadedData", cfg):
+        """A split as model inputs, unpadded (the collator pads each batch)."""
+
+    @abstractmethod
+    def collator(self, tokenizer, *, pad_to_multiple_of: int | None = None):
+        """Batches with dynamic padding."""
+
+    @abstractmethod
+    def compute_metrics(self, data: "LoadedData") -> Callable | None:
+        """The Trainer's ``compute_metrics`` (None when eval loss is the metric)."""
+
+    def callbacks(self, data: "LoadedData", cfg) -> list:
+        """Extra Trainer callbacks for a run of this task."""
+        return []
+
+    @abstractmethod
+    def final_evaluation(self, model, tokenizer, data: "LoadedData", cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The full report of the best model and one prediction record per eval example, in input order."""
+
+    def final_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        """run.json ``metrics`` from the scalar report values and ``eval_loss`` (a task may derive more)."""
+        return metrics
+
+    # ------------------------------------------------------------------------------------ after training
+    @abstractmethod
+    def evaluate(self, run: "Run", data: str, *, text_column: str | None = None, label_column: str | None = None,
+                 batch_size: int = 64) -> dict[str, Any]:
+        """``sft-workbench eval``: the run's model on another data set of this task."""
+
+    @abstractmethod
+    def export(self, run: "Run", *, target, int8: bool, opset: int, data: str | None, max_int8_drop: float | None,
+               progress: Progress | None = None) -> dict[str, Any]:
+        """Build the ONNX export of ``run`` at ``target`` (the shared pipeline checked run and target); the manifest."""
+
+    export_gate: ExportGate = ExportGate()
+
+    def has_model(self, run: "Run") -> bool:
+        """Whether ``run`` holds a final model to evaluate, export or load in the Playground."""
+        return (run.model_dir / "config.json").is_file()
+
+    @abstractmethod
+    def open_predictor(self, export_dir, *, int8: bool = False, threads: int | None = None):
+        """The torch-free predictor of an export (onnxruntime, tokenizers, numpy)."""
+
+    @abstractmethod
+    def bench(self, export_dir, manifest: dict[str, Any], settings, *, progress: Progress | None = None) -> dict[str, Any]:
+        """``sft-workbench bench``: PyTorch vs ONNX fp32 vs ONNX int8, measured the way this task is used."""
+
+    @abstractmethod
+    def compare_rows(self, sides: Sequence[Any], **options: Any) -> dict[str, Any]:
+        """This task's paired comparison of runs evaluated on the same examples (see ``compare``)."""
+
+    # ------------------------------------------------------------------------------------ reports
+    def headline_text(self, metrics: dict[str, Any]) -> str:
+        """One line of a run's headline figures ("accuracy 0.912 · macro-F1 0.904"), "—" for missing ones."""
+        parts = []
+        for key, label, digits in zip(self.headline.keys, self.headline.labels, self.headline.digits):
+            value = (metrics or {}).get(key)
+            shown = f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
+            parts.append(f"{label} {shown}")
+        return " · ".join(parts)
+
+    @abstractmethod
+    def eval_report(self, report: dict[str, Any], *, title: str) -> list[Any]:
+        """Rich renderables of an ``evaluate`` report (the CLI prints them; the UI may show them)."""
+
+    @abstractmethod
+    def export_report(self, manifest: dict[str, Any]) -> list[Any]:
+        """Rich renderables of an export's validation (the CLI and the Export screen show them)."""

@@ -1,0 +1,137 @@
+"""Causal-LM supervised fine-tuning (instruction / chat SFT), full or LoRA through peft.
+
+Data: Alpaca-style rows (``instruction``, optional ``input``, ``output``) or chat rows (``messages``: a list of
+``{"role", "content"}`` with roles system/user/assistant, ending with the assistant). Both are normalised to
+one ``messages`` column.
+
+Prompt: the tokenizer's chat template when it has one; otherwise the plain template
+(``prompts.PLAIN_TEMPLATE_DOC``, Alpaca style). The prompt (everything up to the last assistant turn) and the
+response are tokenised separately and concatenated, so the boundary is exact and training sees the prompt
+tokenised exactly as generation will. EOS follows the response. Labels are -100 on every prompt token (and on
+padding): the loss is on the responses only. In a conversation with several assistant turns every one of them
+is a response, while system and user turns and the template's markers are masked (``prompts.encode_history``).
+
+Evaluation: eval loss and perplexity = exp(eval loss); greedy sample generations on the first
+``evaluate.N_SAMPLES`` held-out prompts are stored in run.json ``evaluation.samples``.
+
+Modules: ``data``, ``prompts``, ``train``, ``evaluate``, ``samples`` (generations side by side), ``export``
+(decoder with past keys/values), ``predict`` (the torch-free ``OnnxGenerator``), ``report``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from workbench.core.tasks.base import Capabilities, ExportGate, Headline, Metrics, Task
+
+
+class CausalLMSFT(Task):
+    name = "causal-lm-sft"
+    title = "causal-LM SFT"
+    # run.json "metrics" gets eval_loss from the trainer and perplexity from final_metrics().
+    metrics = Metrics("eval_loss", False, ())
+    headline = Headline(("perplexity", "eval_loss"), ("perplexity", "eval loss"), (2, 4))
+    capabilities = Capabilities(playground="generate", adapters=True, samples=True, curve_metrics=("perplexity",))
+    # The causal-LM loss divides by the response-token count the Trainer passes, so under torchrun the Trainer
+    # may average that count across processes (see training_arguments).
+    loss_uses_num_items = True
+    # --max-int8-drop for a causal LM: the allowed rise of int8 perplexity over PyTorch's, in percent.
+    export_gate = ExportGate(default=5.0, unit="percent of perplexity", opsets=(14, 21))
+
+    def recognises(self, columns: Sequence[str]) -> bool:
+        cols = {c.lower() for c in columns}
+        return "messages" in cols or {"instruction", "output"} <= cols
+
+    def has_model(self, run) -> bool:
+        from workbench.core.tasks.causal_lm_sft.train import has_model
+
+        return has_model(run.model_dir)
+
+    def check_model(self, resolved, cfg) -> None:
+        from workbench.core.tasks.causal_lm_sft.train import check_model
+
+        check_model(resolved, cfg)
+
+    def callbacks(self, data, cfg) -> list:
+        from workbench.core.tasks.causal_lm_sft.train import callbacks
+
+        return callbacks(data, cfg)
+
+    def final_metrics(self, metrics):
+        from workbench.core.tasks.causal_lm_sft.train import final_metrics
+
+        return final_metrics(metrics)
+
+    def load_data(self, raw, *, data, eval_data, text_column, label_column, dev_fraction, seed):
+        from workbench.core.tasks.causal_lm_sft.data import load_data
+
+        return load_data(raw, data=data, eval_data=eval_data, text_column=text_column, label_column=label_column,
+                         dev_fraction=dev_fraction, seed=seed)
+
+    def inspect(self, raw, path, *, text_column, label_column, tokenizer, max_length, sample):
+        from workbench.core.tasks.causal_lm_sft.data import inspect
+
+        return inspect(raw, path, text_column=text_column, label_column=label_column, tokenizer=tokenizer,
+                       max_length=max_length, sample=sample)
+
+    def build_model(self, path, data, cfg):
+        from workbench.core.tasks.causal_lm_sft.train import build_model
+
+        return build_model(path, data, cfg)
+
+    def tokenize(self, dataset, tokenizer, data, cfg):
+        from workbench.core.tasks.causal_lm_sft.train import tokenize
+
+        return tokenize(dataset, tokenizer, data, cfg)
+
+    def collator(self, tokenizer, *, pad_to_multiple_of=None):
+        from workbench.core.tasks.causal_lm_sft.train import collator
+
+        return collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
+
+    def compute_metrics(self, data):
+        return None  # the eval loss is the metric; the Trainer then keeps no logits (vocab × tokens) in memory
+
+    def final_evaluation(self, model, tokenizer, data, cfg):
+        from workbench.core.tasks.causal_lm_sft.evaluate import final_evaluation
+
+        return final_evaluation(model, tokenizer, data, cfg)
+
+    def evaluate(self, run, data, *, text_column=None, label_column=None, batch_size=64) -> dict[str, Any]:
+        from workbench.core.tasks.causal_lm_sft.evaluate import evaluate
+
+        return evaluate(run, data, batch_size=batch_size)
+
+    def export(self, run, *, target, int8, opset, data, max_int8_drop, progress=None):
+        from workbench.core.tasks.causal_lm_sft.export import export_lm_run
+
+        return export_lm_run(run, target=target, int8=int8, opset=opset, data=data, max_int8_drop=max_int8_drop,
+                      progress=progress)
+
+    def open_predictor(self, export_dir, *, int8=False, threads=None):
+        from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
+
+        return OnnxGenerator(export_dir, int8=int8, threads=threads)
+
+    def bench(self, export_dir, manifest, settings, *, progress=None):
+        from workbench.core.tasks.causal_lm_sft.bench import bench_lm_export
+
+        return bench_lm_export(export_dir, manifest, settings, progress=progress)
+
+    def compare_rows(self, sides, **options):
+        from workbench.core.tasks.causal_lm_sft.report import compare_rows
+
+        return compare_rows(sides, **options)
+
+    def eval_report(self, report, *, title):
+        from workbench.core.tasks.causal_lm_sft.report import eval_report
+
+        return eval_report(report, title=title)
+
+    def export_report(self, manifest):
+        from workbench.core.tasks.causal_lm_sft.report import export_report
+
+        return export_report(manifest)
+
+
+TASK = CausalLMSFT()

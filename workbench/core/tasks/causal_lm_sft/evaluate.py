@@ -1,0 +1,170 @@
+"""Causal-LM SFT evaluation: eval loss and perplexity, per-conversation losses, sample generations."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from workbench.core.errors import WorkbenchError
+from workbench.core.tasks.causal_lm_sft.data import normalise_rows
+from workbench.core.tasks.causal_lm_sft.prompts import IGNORE_INDEX, encode_example, encode_prompt, ensure_special_tokens
+from workbench.core.tasks.causal_lm_sft.train import collator, has_model, load_model, perplexity, tokenize
+
+
+N_SAMPLES = 5
+
+
+SAMPLE_MAX_NEW_TOKENS = 64
+
+
+# ------------------------------------------------------------------------------------------ generation
+def generate(model, tokenizer, messages: Sequence[dict[str, str]], *, max_new_tokens: int = SAMPLE_MAX_NEW_TOKENS,
+             temperature: float = 0.0, top_p: float = 1.0, streamer=None, seed: int | None = None) -> list[int]:
+    """New token ids for the conversation's next assistant turn (greedy when temperature is 0), EOS excluded."""
+    import torch
+
+    ids = encode_prompt(tokenizer, messages)
+    input_ids = torch.tensor([ids], device=model.device)
+    kwargs: dict[str, Any] = {"max_new_tokens": int(max_new_tokens), "pad_token_id": tokenizer.pad_token_id,
+                              "eos_token_id": tokenizer.eos_token_id}
+    if temperature and temperature > 0:
+        if seed is not None:
+            torch.manual_seed(seed)
+        kwargs.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    with torch.inference_mode():
+        out = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), streamer=streamer, **kwargs)
+    new = out[0, len(ids):].tolist()
+    if new and new[-1] == tokenizer.eos_token_id:
+        new = new[:-1]
+    return new
+
+
+def sample_generations(model, tokenizer, conversations: Sequence[Sequence[dict[str, str]]], *,
+                       max_new_tokens: int = SAMPLE_MAX_NEW_TOKENS) -> list[dict[str, Any]]:
+    """Greedy generations for held-out prompts: prompt (last user turn), reference and generated response."""
+    out = []
+    for i, conv in enumerate(conversations):
+        new = generate(model, tokenizer, conv[:-1], max_new_tokens=max_new_tokens)
+        out.append({"id": i, "prompt": conv[-2]["content"] if len(conv) > 1 else "",
+                    "messages": [dict(m) for m in conv[:-1]], "reference": conv[-1]["content"],
+                    "generated": tokenizer.decode(new, skip_special_tokens=True)})
+    return out
+
+
+def example_losses(model, tokenizer, conversations: Sequence[Sequence[dict[str, str]]], *, max_length: int,
+                   batch_size: int = 8) -> list[tuple[float, int]]:
+    """Per conversation, in input order: ``(loss, tokens)``, the mean negative log-likelihood (nats) of its
+    response tokens under ``model`` and their count, with the examples encoded exactly as for training."""
+    import torch
+
+    ensure_special_tokens(tokenizer)
+    rows = [encode_example(tokenizer, list(m), max_length) for m in conversations]
+    pad = collator(tokenizer)
+    device = next(model.parameters()).device
+    out: list[tuple[float, int]] = []
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(rows), batch_size):
+            batch = {k: v.to(device) for k, v in pad(rows[start:start + batch_size]).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            labels = batch["labels"][:, 1:]
+            for i in range(labels.shape[0]):  # one row at a time: fp32 logits of a whole batch can be GBs
+                nll = torch.nn.functional.cross_entropy(logits[i, :-1].float(), labels[i], ignore_index=IGNORE_INDEX,
+                                                        reduction="sum")
+                count = int((labels[i] != IGNORE_INDEX).sum())
+                out.append((float(nll) / count if count else float("nan"), count))
+    return out
+
+
+def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Sample generations on the first N_SAMPLES held-out prompts (in run.json evaluation.samples), and one
+    record per eval example with its loss and response-token count: what ``compare`` pairs SFT runs on."""
+    model.eval()
+    conversations = [list(m) for m in data.eval["messages"]]
+    samples = sample_generations(model, tokenizer, conversations[:N_SAMPLES])
+    losses = example_losses(model, tokenizer, conversations, max_length=cfg.max_length,
+                            batch_size=max(1, min(cfg.eval_batch_size, 8)))
+    records = [{"id": i, "input": conv[-2]["content"] if len(conv) > 1 else "", "reference": conv[-1]["content"],
+                "loss": loss, "tokens": tokens}
+               for i, (conv, (loss, tokens)) in enumerate(zip(conversations, losses)) if tokens]
+    total = sum(r["tokens"] for r in records)
+    report = {"samples": samples, "sample_settings": {"decoding": "greedy", "max_new_tokens": SAMPLE_MAX_NEW_TOKENS},
+              # token-weighted mean of the per-example losses (the Trainer's eval_loss averages per batch)
+              "example_loss": sum(r["loss"] * r["tokens"] for r in records) / total if total else None,
+              "response_tokens": total}
+    return report, records
+
+
+def stream_generate(model, tokenizer, messages: Sequence[dict[str, str]], *, max_new_tokens: int = 128,
+                    temperature: float = 0.0, top_p: float = 1.0, seed: int | None = None):
+    """The next assistant turn as text pieces while it is generated (transformers' TextIteratorStreamer).
+
+    ``model.generate`` runs in a helper thread and pushes decoded text into the streamer; this generator
+    yields it. An exception in generation is re-raised here once the stream ends.
+    """
+    import threading
+
+    from transformers import TextIteratorStreamer
+
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120.0)
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            generate(model, tokenizer, messages, max_new_tokens=max_new_tokens, temperature=temperature,
+                     top_p=top_p, streamer=streamer, seed=seed)
+        except BaseException as exc:  # reported to the consumer below
+            failure.append(exc)
+            streamer.end()
+
+    thread = threading.Thread(target=run, daemon=True, name="sft-generate")
+    thread.start()
+    for piece in streamer:
+        if piece:
+            yield piece
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_column=None) -> dict[str, Any]:
+    """``sft-workbench eval`` for an SFT run: eval loss and perplexity on any Alpaca/chat data, plus samples.
+
+    The loss comes from ``Trainer.evaluate`` with the training collator and masking, so it is measured exactly
+    as during training (prompt tokens masked).
+    """
+    import tempfile
+
+    from transformers import Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    from workbench.core.config import RunConfig
+    from workbench.core.datasets import LoadedData, Schema, read_source
+    from workbench.core.training.devices import cuda_available
+
+    hf_logging.set_verbosity_error()  # the CLI prints the result; library chatter would land in the middle
+    hf_logging.disable_progress_bar()
+    raw = read_source(data_path)
+    df = raw.get("dev", raw.get("test", raw.get("train")))
+    convs = normalise_rows(df, source=str(data_path), split="eval")
+    if not has_model(run.model_dir):
+        raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
+    model, tokenizer = load_model(run.model_dir)
+    from datasets import Dataset
+
+    cfg = RunConfig.from_dict(run.config)
+    ds = Dataset.from_dict({"messages": convs})
+    loaded = LoadedData({"train": ds, "dev": ds}, Schema("causal-lm-sft", "messages", "", []), {"dev": str(data_path)})
+    encoded = tokenize(ds, tokenizer, loaded, cfg)
+    with tempfile.TemporaryDirectory(prefix="wb-eval-") as tmp:
+        args = TrainingArguments(output_dir=tmp, per_device_eval_batch_size=int(batch_size), report_to="none",
+                                 disable_tqdm=True, use_cpu=not cuda_available())
+        trainer = Trainer(model=model, args=args, eval_dataset=encoded, data_collator=collator(tokenizer))
+        trainer.remove_callback(PrinterCallback)  # it would print the metrics dict into the CLI's output
+        metrics = trainer.evaluate()
+    samples = sample_generations(model, tokenizer, convs[:N_SAMPLES])
+    return {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
+            "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
+            "samples": samples, "data": str(data_path), "run": run.id}
