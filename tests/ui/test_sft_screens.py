@@ -173,7 +173,7 @@ async def test_export_screen_exports_an_sft_run_with_greedy_parity(workspace, ti
         await pilot.press("7")
         screen = app.screen
         await wait_until(pilot, lambda: screen.run_id, what="a run chosen")
-        await wait_for_text(pilot, "sft-export 30.0 ppl")
+        await wait_for_text(pilot, "sft-export  perplexity 30.00")
         await pilot.press("escape", "e")
         await wait_until(pilot, lambda: screen.manifest, timeout=60, what="export finished")
         shown = await wait_for_text(pilot, "greedy parity on 4 prompts")

@@ -164,7 +164,9 @@ class Run:
 
     @property
     def task(self) -> str:
-        return self.info.get("task") or "text-classification"
+        from workbench.core.tasks import DEFAULT_TASK
+
+        return self.info.get("task") or DEFAULT_TASK
 
     @property
     def config(self) -> dict[str, Any]:

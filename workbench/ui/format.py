@@ -10,6 +10,8 @@ from typing import Any
 
 from rich.text import Text
 
+from workbench.core.format import number  # noqa: F401  (re-exported: the screens call fmt.number)
+
 STATUS_GLYPH = {
     "running": "●", "queued": "◌", "completed": "✔", "stopped": "■", "failed": "✖", "crashed": "✖",
 }
@@ -26,19 +28,6 @@ STATUS_RICH = {
 def status_text(status: str, *, width: int = 0) -> Text:
     label = f"{STATUS_GLYPH.get(status, '?')} {status}"
     return Text(label.ljust(width), style=STATUS_RICH.get(status, ""))
-
-
-def number(value: Any, digits: int = 4) -> str:
-    """A metric value: fixed precision, or an em dash when absent or not finite."""
-    if value is None or isinstance(value, bool):
-        return "—"
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "—"
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:.{digits}f}"
 
 
 def count(value: Any) -> str:

@@ -82,9 +82,17 @@ def _task_metrics(task: str) -> TaskMetrics:
 
 
 def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
-    """(label, value) of a run's main metric, e.g. ("entity F1", "0.741"); the value is "—" when absent."""
-    tm = task_metrics(task)
-    return tm.main_label, fmt.number(metrics.get(tm.main) if isinstance(metrics, dict) else None, digits)
+    """(label, value) of a run's headline figure (its task's ``Task.headline``, first entry), e.g.
+    ("entity F1", "0.741") or ("perplexity", "12.50"); the value is "—" when absent."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.tasks import DEFAULT_TASK, get_task
+
+    try:
+        declared = get_task(task if isinstance(task, str) and task else DEFAULT_TASK).headline
+    except WorkbenchError:
+        declared = get_task(DEFAULT_TASK).headline
+    value = metrics.get(declared.keys[0]) if isinstance(metrics, dict) else None
+    return declared.labels[0], fmt.number(value, min(digits, declared.digits[0]))
 
 
 def metrics_line(task: Any, metrics: Any, digits: int = 4) -> str:
@@ -99,3 +107,16 @@ def metrics_line(task: Any, metrics: Any, digits: int = 4) -> str:
             parts.append(f"{label(key, short=key != tm.main)} "
                          f"{fmt.number(value, 2 if key == 'perplexity' else digits)}")
     return " · ".join(parts)
+
+
+def task_words(task: Any):
+    """What the screens call ``task``'s examples and labels (``Task.words``; a task this version does not know
+    gets the defaults)."""
+    from workbench.core.errors import WorkbenchError
+    from workbench.core.tasks import get_task
+    from workbench.core.tasks.base import Words
+
+    try:
+        return get_task(task if isinstance(task, str) and task else None).words
+    except WorkbenchError:
+        return Words()

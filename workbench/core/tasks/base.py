@@ -48,10 +48,23 @@ class Headline:
 class Capabilities:
     """What a task supports beyond the required members (declared; callers never probe with getattr)."""
 
-    playground: str = "classify"   # the Playground's kind: "classify" (labels and scores), "tag" (spans), "generate"
+    # What the Playground does with a text: "classify" (predict → labels and scores), "tag" (predict → entity
+    # spans) or "generate" (stream → a response).
+    playground: str = "classify"
     adapters: bool = False         # runs may hold LoRA adapters instead of a full model
     samples: bool = False          # runs record sample generations (Monitor and Compare show them)
     curve_metrics: tuple[str, ...] = ()   # extra per-evaluation keys the Monitor may chart
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the screens call this task's examples and labels."""
+
+    examples: str = "rows"           # "12,000 rows"
+    label: str = "class"             # the per-label tables' first column
+    counts: str = "Labels"           # the label-count chart's title: "Labels (train)"
+    counted: str | None = None       # what label_counts count, when not examples ("entities")
+    per_label_score: str = "score"   # the Monitor's per-label column ("F1" per entity type)
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,7 @@ class Task(ABC):
     metrics: Metrics
     headline: Headline
     capabilities: Capabilities = Capabilities()
+    words: Words = Words()
     # Values for the RunConfig fields a user leaves empty (config.TASK_DEPENDENT_DEFAULTS), chosen by measurement.
     defaults: dict[str, Any] = {}
     # The model's loss divides by the token count the Trainer passes (``num_items_in_batch``); see
@@ -146,6 +160,11 @@ class Task(ABC):
         """The torch-free predictor of an export (onnxruntime, tokenizers, numpy)."""
 
     @abstractmethod
+    def open_run_predictor(self, run: "Run"):
+        """The run's PyTorch model behind the same ``predict`` (or, to generate, ``stream``) as ``open_predictor``'s
+        (the Playground tries a run before it is exported)."""
+
+    @abstractmethod
     def bench(self, export_dir, manifest: dict[str, Any], settings, *, progress: Progress | None = None) -> dict[str, Any]:
         """``sft-workbench bench``: PyTorch vs ONNX fp32 vs ONNX int8, measured the way this task is used."""
 
@@ -170,3 +189,7 @@ class Task(ABC):
     @abstractmethod
     def export_report(self, manifest: dict[str, Any]) -> list[Any]:
         """Rich renderables of an export's validation (the CLI and the Export screen show them)."""
+
+    @abstractmethod
+    def bench_report(self, result: dict[str, Any]) -> list[Any]:
+        """Rich renderables of a ``bench`` result (the CLI and the Export screen show them)."""

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
-from workbench.ui import format as fmt
+from workbench.core.tasks import get_task
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.task_metrics import headline
 from workbench.ui.widgets.toggle import TextCheckbox
@@ -59,35 +58,12 @@ class ExportJobFailed(Message):
 
 
 # --- tables ---------------------------------------------------------------------------------------------
-def _mb(size: Any) -> str:
-    return "—" if size is None else f"{size / 1e6:.1f} MB"
-
-
 def parity_table(manifest: dict[str, Any]) -> Group:
-    """The validation report of an export: one row per engine, then the fused-op counts and warnings."""
-    if manifest.get("task") == "causal-lm-sft":
-        from workbench.ui.widgets.samples import lm_parity_group
-
-        return lm_parity_group(manifest)
-    report = manifest.get("validation") or {}
-    sizes = manifest.get("sizes_bytes") or {}
-    size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
-    table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
-    ner = manifest.get("task") == "token-classification"  # entity F1 and word-tag agreement instead
-    columns = ("engine", "acc", "macro-F1", "Δ pts", "agree", "max|Δlogit|", "size")
-    for col in (columns if not ner else ("engine", "entity F1", "P", "R", "Δ pts", "agree", "max|Δlogit|", "size")):
-        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
-    for e in report.get("engines") or []:
-        diff = e.get("max_abs_logit_diff")
-        delta = e.get("f1_delta_points" if ner else "accuracy_delta_points")
-        scores = ((e.get("f1"), e.get("precision"), e.get("recall")) if ner else (e.get("accuracy"), e.get("macro_f1")))
-        table.add_row(e["engine"], *(fmt.number(v) for v in scores),
-                      "—" if delta is None else f"{delta:+.2f}", fmt.number(e.get("tag_agreement" if ner else "label_agreement")),
-                      "—" if diff is None else f"{diff:.1e}", _mb(size_of.get(e["engine"])))
-    parts: list[Any] = [Text(f"validated on {report.get('rows', '?')} rows of {report.get('data', '?')}", style="dim"),
-                        table]
-    fused = (manifest.get("optimization") or {}).get("fused_ops") or {}
-    parts.append(Text.assemble(("fused ops: ", "bold"), ", ".join(f"{k} {v}" for k, v in fused.items()) or "none"))
+    """The validation report of an export (the task's table), then the fused-op counts, warnings and its path."""
+    parts: list[Any] = list(get_task(manifest.get("task")).export_report(manifest))
+    if manifest.get("optimization"):
+        fused = manifest["optimization"].get("fused_ops") or {}
+        parts.append(Text.assemble(("fused ops: ", "bold"), ", ".join(f"{k} {v}" for k, v in fused.items()) or "none"))
     for warning in manifest.get("warnings") or []:
         parts.append(Text.assemble(("warning: ", "yellow"), warning))
     if manifest.get("path"):
@@ -95,24 +71,9 @@ def parity_table(manifest: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
-def bench_table(result: dict[str, Any]) -> Group:
-    if result.get("kind") == "causal-lm":
-        from workbench.core.tasks.causal_lm_sft.export import bench_table as lm_bench_table
-
-        return Group(lm_bench_table(result), *(Text(f"note: {n}", style="yellow") for n in result.get("notes") or []))
-    st = result.get("settings") or {}
-    table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False)
-    for col in ("engine", "p50 ms", "p95 ms", "samples/s", "×p50", "size"):
-        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
-    for name, row in (result.get("engines") or {}).items():
-        table.add_row(name, fmt.number(row.get("p50_ms"), 2), fmt.number(row.get("p95_ms"), 2),
-                      fmt.number(row.get("throughput_per_s"), 1),
-                      f"{row['speedup_p50']:.2f}×" if "speedup_p50" in row else "—", _mb(row.get("size_bytes")))
-    parts: list[Any] = [
-        Text(f"{st.get('threads')} thread(s), seq {st.get('seq_len')}: latency at batch {st.get('latency_batch')}, "
-             f"throughput at batch {st.get('throughput_batch')}", style="dim"),
-        table,
-    ]
+def bench_table(task: str | None, result: dict[str, Any]) -> Group:
+    """A benchmark of an export of ``task`` (the task's table), then its notes."""
+    parts: list[Any] = list(get_task(task).bench_report(result))
     for note in result.get("notes") or []:
         parts.append(Text.assemble(("note: ", "yellow"), note))
     return Group(*parts)
@@ -172,8 +133,7 @@ class ExportScreen(WorkbenchScreen):
         self.query_one("#ex-runs", OptionList).focus()
 
     def _finished_runs(self) -> list:
-        return [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()
-                or (r.task == "causal-lm-sft" and (r.model_dir / "adapter_config.json").is_file())]
+        return [r for r in self.wb.store.list() if _has_model(r)]
 
     def _refresh_runs(self) -> None:
         runs = self._finished_runs()
@@ -182,10 +142,7 @@ class ExportScreen(WorkbenchScreen):
         exports = self.wb.workspace.exports_dir
         for r in runs:
             done = (exports / r.name / "manifest.json").is_file()
-            if r.task == "causal-lm-sft":  # what the export's parity check compares for a language model
-                score = f"  {fmt.number(r.metrics.get('perplexity'), 1)} ppl"
-            else:  # named: "entity F1 0.741", "accuracy 0.895"
-                score = "  {} {}".format(*headline(r.task, r.metrics))
+            score = "  {} {}".format(*headline(r.task, r.metrics))  # "entity F1 0.741", "perplexity 12.50"
             label = Text.assemble(r.name, (score, "dim"),
                                   (" ✓onnx" if done else "", "green"))
             options.add_option(Option(label, id=r.id))
@@ -255,7 +212,7 @@ class ExportScreen(WorkbenchScreen):
             parity.display = True
         if manifest.get("benchmark"):
             self.bench_result = manifest["benchmark"]
-            bench.update(bench_table(self.bench_result))
+            bench.update(bench_table(manifest.get("task"), self.bench_result))
             bench.display = True
 
     # --- export ---------------------------------------------------------------------------------------
@@ -401,10 +358,18 @@ class ExportScreen(WorkbenchScreen):
         self.bench_result = message.result
         self.query_one("#ex-progress").display = False
         bench = self.query_one("#ex-benchres", Static)
-        bench.update(bench_table(message.result))
+        bench.update(bench_table((self.manifest or {}).get("task"), message.result))
         bench.display = True
         self.query_one(Notice).show("Benchmarked (saved in the export's manifest.json).", "ok")
         self.query_one("#ex-body", VerticalScroll).scroll_to_widget(bench, animate=False)
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+
+
+def _has_model(run) -> bool:
+    """Whether the run holds a model to export (a run of a task this version does not know has none)."""
+    try:
+        return get_task(run.task).has_model(run)
+    except WorkbenchError:
+        return False

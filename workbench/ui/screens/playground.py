@@ -21,12 +21,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.tasks import get_task
 from workbench.ui import format as fmt
 from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade, TextGenerated
 from workbench.ui.screens.base import Notice, WorkbenchScreen
+from workbench.ui.task_metrics import headline
 
 HISTORY = 8
-SFT_TASK = "causal-lm-sft"
 GEN_DEFAULTS = {"temperature": "0", "top_p": "0.9", "max_new_tokens": "128"}
 # Entity highlighting in the Playground (token classification): the CoNLL types get fixed colours.
 ENTITY_STYLES = {"PER": "bold black on magenta", "ORG": "bold black on cyan", "LOC": "bold black on green",
@@ -90,7 +91,7 @@ class PlaygroundScreen(WorkbenchScreen):
         self.engine = ""
         self.source = "run"  # "run": the run's PyTorch model; "export": an ONNX export (OnnxClassifier)
         self.ready = False
-        self._loaded: tuple[str, Any, Any, int] | None = None  # run id, model, tokenizer, max_length
+        self._loaded: tuple[str, Any, str] | None = None  # run id or export path, predictor, playground kind
         self._lock = threading.Lock()
         self.history: list[tuple[str, str, float]] = []
         self.last_scores: dict[str, float] | None = None
@@ -136,13 +137,10 @@ class PlaygroundScreen(WorkbenchScreen):
         if self.source == "export":
             self._refresh_exports()
             return
-        runs = [r for r in self.wb.store.list() if (r.model_dir / "config.json").is_file()
-                or (r.task == SFT_TASK and (r.model_dir / "adapter_config.json").is_file())]
+        runs = [r for r in self.wb.store.list() if _task_of(r.task) is not None and _task_of(r.task).has_model(r)]
         select = self.query_one("#pg-run", Select)
         current = select.value
-        select.set_options([(f"{r.name}  ({fmt.number(r.metrics.get('perplexity'), 1)} ppl)" if r.task == SFT_TASK
-                             else f"{r.name}  ({fmt.number(r.metrics.get('f1'), 3)} entity F1)" if "f1" in r.metrics
-                             else f"{r.name}  ({fmt.number(r.metrics.get('accuracy'), 3)} acc)", r.id) for r in runs])
+        select.set_options([("{}  ({} {})".format(r.name, *headline(r.task, r.metrics)), r.id) for r in runs])
         ids = [r.id for r in runs]
         if current in ids:
             select.value = current
@@ -209,79 +207,46 @@ class PlaygroundScreen(WorkbenchScreen):
             self._load_export(run_id)
             return
         try:
-            from workbench.core.tasks.classification.evaluate import load_run_model
             from workbench.ui.actions import quiet_transformers
 
             quiet_transformers()
             run = self.wb.store.get(run_id)
-            if run.task == SFT_TASK:
-                self._load_causal_lm(run)
-                return
-            if run.task == "token-classification":
-                from workbench.core.tasks.token_classification.evaluate import TorchTagger
-
-                tagger = TorchTagger.from_run(run)
-                with self._lock:
-                    self._loaded = (run_id, tagger, None, tagger.max_length)
-                self.post_message(ModelLoaded(run_id, _entity_types(tagger.labels)))
-                return
-            model, tokenizer = load_run_model(run)
-            labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-            with self._lock:
-                self._loaded = (run_id, model, tokenizer, int(run.config.get("max_length") or 128))
+            task = get_task(run.task)
+            predictor = task.open_run_predictor(run)
         except WorkbenchError as exc:
             self.post_message(ActionFailed("load", str(exc)))
             return
         except Exception as exc:  # a damaged model directory must not take the app down
             self.post_message(ActionFailed("load", f"cannot load the model: {type(exc).__name__}: {exc}"))
             return
-        self.post_message(ModelLoaded(run_id, labels))
-
-    def _load_causal_lm(self, run) -> None:
-        """In the model worker (``load_model`` reports its errors): the run's causal LM, a LoRA adapter merged
-        into its base for speed."""
-        from workbench.core.tasks.causal_lm_sft.train import load_model
-
-        model, tokenizer = load_model(run.model_dir, merge=True)
-        with self._lock:
-            self._loaded = (run.id, model, tokenizer, int(run.config.get("max_length") or 128))
-        self._generative_ids.add(run.id)
-        self.post_message(ModelLoaded(run.id, []))
+        self._loaded_predictor(run_id, task, predictor)
 
     def _load_export(self, export_dir: str) -> None:
-        """In the model worker: an OnnxClassifier on the export (int8 when it has one); no torch."""
+        """In the model worker: the export's torch-free predictor (int8 when it has one)."""
         try:
-            from workbench.core.tasks.classification.predict import OnnxClassifier
             from workbench.core.inference import read_manifest
 
-            if read_manifest(export_dir).get("task") == SFT_TASK:
-                from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
-
-                gen = OnnxGenerator(export_dir)
-                with self._lock:
-                    self._loaded = (export_dir, gen, None, 0)
-                self.engine = "ONNX with key/value cache"
-                self._generative_ids.add(export_dir)
-                self.post_message(ModelLoaded(export_dir, []))
-                return
-
-            if read_manifest(export_dir).get("task") == "token-classification":
-                from workbench.core.tasks.token_classification.predict import OnnxTagger
-
-                clf = OnnxTagger(export_dir, int8="auto")
-            else:
-                clf = OnnxClassifier(export_dir, int8="auto")
-            with self._lock:
-                self._loaded = (export_dir, clf, None, clf.max_length)
+            task = get_task(read_manifest(export_dir).get("task"))
+            predictor = task.open_predictor(export_dir, int8="auto")
         except WorkbenchError as exc:
             self.post_message(ActionFailed("load", str(exc)))
             return
         except Exception as exc:
             self.post_message(ActionFailed("load", f"cannot load the export: {type(exc).__name__}: {exc}"))
             return
-        self.engine = "ONNX int8" if clf.int8 else "ONNX fp32"
-        is_tagger = clf.manifest.get("task") == "token-classification"
-        self.post_message(ModelLoaded(export_dir, _entity_types(clf.labels) if is_tagger else list(clf.labels)))
+        self.engine = ("ONNX with key/value cache" if task.capabilities.playground == "generate"
+                       else "ONNX int8" if predictor.int8 else "ONNX fp32")
+        self._loaded_predictor(export_dir, task, predictor)
+
+    def _loaded_predictor(self, key: str, task, predictor) -> None:
+        """In the model worker: keep ``predictor`` for ``key`` (a run id or an export path) and say so."""
+        kind = task.capabilities.playground
+        with self._lock:
+            self._loaded = (key, predictor, kind)
+        if kind == "generate":
+            self._generative_ids.add(key)
+        labels = list(predictor.labels)
+        self.post_message(ModelLoaded(key, _entity_types(labels) if kind == "tag" else labels))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.run_id != self.run_id:
@@ -335,17 +300,11 @@ class PlaygroundScreen(WorkbenchScreen):
             loaded = self._loaded
         if loaded is None or loaded[0] != run_id:
             return
-        _, model, tokenizer, _ = loaded
+        _, generator, _ = loaded
         worker = get_current_worker()
         out = ""
         try:
-            if tokenizer is None:  # an OnnxGenerator
-                pieces = model.stream(text, **settings)
-            else:
-                from workbench.core.tasks.causal_lm_sft.evaluate import stream_generate
-
-                pieces = stream_generate(model, tokenizer, [{"role": "user", "content": text}], **settings)
-            for piece in pieces:
+            for piece in generator.stream(text, **settings):  # OnnxGenerator or TorchGenerator
                 if worker.is_cancelled:
                     return
                 out += piece
@@ -395,40 +354,20 @@ class PlaygroundScreen(WorkbenchScreen):
 
     @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
     def predict(self, run_id: str, text: str) -> None:
-        import numpy as np
-
-        from workbench.core.tasks.classification.evaluate import predict_logits
-
         with self._lock:
             loaded = self._loaded
         if loaded is None or loaded[0] != run_id:
             return
-        _, model, tokenizer, max_length = loaded
-        if hasattr(model, "tag_words"):  # token classification: OnnxTagger or TorchTagger
-            try:
-                result = model.predict([text])[0]
-            except Exception as exc:
-                self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
-                return
-            self.post_message(EntitiesFound(run_id, text, result))
-            return
-        if tokenizer is None:  # an OnnxClassifier
-            try:
-                scores = model.predict([text])[0]["scores"]
-            except Exception as exc:
-                self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
-                return
-            self.post_message(PredictionMade(run_id, text, scores))
-            return
+        _, predictor, kind = loaded
         try:
-            logits = predict_logits(model, tokenizer, [text], max_length=max_length)[0]
+            result = predictor.predict([text])[0]  # the ONNX or the PyTorch predictor of the run's task
         except Exception as exc:
             self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
             return
-        probs = np.exp(logits - logits.max())
-        probs /= probs.sum()
-        scores = {model.config.id2label[i]: float(p) for i, p in enumerate(probs)}
-        self.post_message(PredictionMade(run_id, text, scores))
+        if kind == "tag":
+            self.post_message(EntitiesFound(run_id, text, result))
+        else:
+            self.post_message(PredictionMade(run_id, text, result["scores"]))
 
     def on_prediction_made(self, message: PredictionMade) -> None:
         if message.run_id != self.run_id:
@@ -484,6 +423,14 @@ class PlaygroundScreen(WorkbenchScreen):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+
+
+def _task_of(name: str | None):
+    """The run's task, or None for a task this version does not know (such runs are not offered)."""
+    try:
+        return get_task(name)
+    except WorkbenchError:
+        return None
 
 
 def _entity_types(labels: list[str]) -> list[str]:

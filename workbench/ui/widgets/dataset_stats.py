@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import Label, Select, Static
 
 from workbench.ui import format as fmt
+from workbench.ui.task_metrics import task_words
 from workbench.ui.widgets.charts import BarChart, Histogram
 
 
@@ -20,14 +21,14 @@ def summary_text(report: dict[str, Any]) -> Text:
     text.append(f"task {report.get('task', '—')}", style="bold")
     if report.get("tokenizer"):
         text.append(f" · tokens by {report['tokenizer']} (max_length {report.get('max_length')})", style="dim")
-    ner = report.get("task") == "token-classification"
-    if ner:
-        text.append(f" · tags {report.get('tag_scheme', 'IOB2')}", style="dim")
+    words = task_words(report.get("task"))
+    if report.get("tag_scheme"):
+        text.append(f" · tags {report['tag_scheme']}", style="dim")
     for split, info in (report.get("splits") or {}).items():
         text.append(f"\n{split:<6}", style="bold")
-        text.append(f" {fmt.count(info['rows'])} {'sentences' if ner else 'rows'} · ")
-        if ner:  # label_counts holds entities per type
-            text.append(f"{fmt.count(info.get('entities', 0))} entities: ")
+        text.append(f" {fmt.count(info['rows'])} {words.examples} · ")
+        if words.counted:  # label_counts holds, e.g., entities per type
+            text.append(f"{fmt.count(info.get(words.counted, 0))} {words.counted}: ")
         text.append(" · ".join(f"{label} {fmt.count(n)}" for label, n in info["label_counts"].items()))
         tl = info.get("token_length")
         if tl:
@@ -98,7 +99,7 @@ class DatasetStats(VerticalScroll):
         first = splits.get("train") or next(iter(splits.values()), {})
         counts = first.get("label_counts") or {}
         bars = self.query_one(BarChart)
-        bars.border_title = "Entities (train)" if report.get("task") == "token-classification" else "Labels (train)"
+        bars.border_title = f"{task_words(report.get('task')).counts} (train)"
         bars.show(list(counts), list(counts.values()))
         lengths = first.get("token_lengths")
         if lengths:

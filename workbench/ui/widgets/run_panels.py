@@ -15,7 +15,7 @@ from textual.widgets import Static
 from workbench.core.runs import ACTIVE, parse_iso
 from workbench.ui import format as fmt
 from workbench.ui.history import RunHistory
-from workbench.ui.task_metrics import greater_is_better, label, task_metrics
+from workbench.ui.task_metrics import greater_is_better, label, task_metrics, task_words
 
 
 def elapsed_seconds(info: dict[str, Any], status: str, now: float) -> float | None:
@@ -195,14 +195,14 @@ class PerClassPanel(Static):
             return False
         tm = task_metrics(info.get("task"))
         main = history.main_metric(tm)
-        ner = tm.task == "token-classification"
-        self.border_title = f"F1 by {'entity type' if ner else 'class'} ({len(per_class)})"
+        words = task_words(tm.task)
+        self.border_title = f"F1 by {words.label} ({len(per_class)})"
         series = ([(label(main), history.eval_series(main))] if main else []) + list(per_class.items())
         recent = [v for _, values in series for v in values[-TREND_POINTS:] if v == v]
         lo, hi = (min(recent), max(recent)) if recent else (0.0, 1.0)
         table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
-        table.add_column("entity type" if ner else "class", no_wrap=True, max_width=16)
-        table.add_column("F1" if ner else "score", justify="right", no_wrap=True)
+        table.add_column(words.label, no_wrap=True, max_width=16)
+        table.add_column(words.per_label_score, justify="right", no_wrap=True)
         table.add_column("best", justify="right", no_wrap=True)
         table.add_column(f"last {min(TREND_POINTS, len(history.eval_steps))}", no_wrap=True)
         self.rows = []

@@ -60,35 +60,3 @@ def samples_table(infos: Sequence[dict[str, Any]], letters: Sequence[str], color
         t.add_row(head, *(Text(_one_line(g, 200) or "(empty)") if g is not None else Text("—", style="dim")
                           for g in row["generated"]))
     return t
-
-
-def lm_parity_group(manifest: dict[str, Any]) -> Group:
-    """Export screen, causal-LM export: greedy parity PyTorch vs ONNX per prompt."""
-    v = manifest.get("validation") or {}
-    table = Table(box=None, header_style="bold", padding=(0, 1), pad_edge=False, expand=True)
-    table.add_column("prompt", ratio=1, no_wrap=True)
-    table.add_column("same", no_wrap=True)
-    table.add_column("ONNX generation (greedy)", ratio=2, no_wrap=True)
-    for r in v.get("rows") or []:
-        table.add_row(_one_line(r.get("prompt"), 40), Text("yes", style="green") if r.get("identical") else Text("no", style="red"),
-                      _one_line(r.get("text"), 80) or "(empty)")
-    size = (manifest.get("sizes_bytes") or {}).get("model.onnx")
-    parts: list[Any] = [
-        Text(f"greedy parity on {v.get('prompts', '?')} prompts of {v.get('data', '?')}: {v.get('identical', '?')} identical"
-             f" · max |Δlogit| {v.get('max_abs_logit_diff_prompt', float('nan')):.1e}", style="dim"),
-        table,
-        Text.assemble(("decoder with past keys/values", "bold"),
-                      (f" · {size / 1e6:.1f} MB" if size else "", ""),
-                      (" · LoRA merged" if manifest.get("lora") else "", "")),
-    ]
-    from workbench.core.tasks.causal_lm_sft.export import quality_table
-
-    quality = quality_table(manifest)
-    if quality is not None:
-        parts.append(quality)
-    if v.get("int8_greedy_identical") is not None:
-        parts.append(Text(f"int8 greedy generations identical to PyTorch on {v['int8_greedy_identical']} of "
-                          f"{v.get('prompts', '?')} prompts (int8 is judged on perplexity)", style="dim"))
-    if manifest.get("path"):
-        parts.append(Text.assemble(("→ ", "green"), (str(manifest["path"]), "bold")))
-    return Group(*parts)

@@ -113,6 +113,11 @@ class CausalLMSFT(Task):
 
         return OnnxGenerator(export_dir, int8=int8, threads=threads)
 
+    def open_run_predictor(self, run):
+        from workbench.core.tasks.causal_lm_sft.evaluate import TorchGenerator
+
+        return TorchGenerator.from_run(run)
+
     def bench(self, export_dir, manifest, settings, *, progress=None):
         from workbench.core.tasks.causal_lm_sft.bench import bench_lm_export
 
@@ -132,6 +137,12 @@ class CausalLMSFT(Task):
         from workbench.core.tasks.causal_lm_sft.report import export_report
 
         return export_report(manifest)
+
+
+    def bench_report(self, result):
+        from workbench.core.tasks.causal_lm_sft.report import bench_table
+
+        return [bench_table(result)]
 
 
 TASK = CausalLMSFT()

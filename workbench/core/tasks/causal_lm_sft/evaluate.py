@@ -168,3 +168,25 @@ def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_co
     return {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
             "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
             "samples": samples, "data": str(data_path), "run": run.id}
+
+
+class TorchGenerator:
+    """A run's PyTorch model (a LoRA adapter merged into its base, for speed) behind the same ``stream`` and
+    ``generate`` as the ONNX ``OnnxGenerator`` (the Playground)."""
+
+    labels: list[str] = []
+
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+
+    @classmethod
+    def from_run(cls, run) -> "TorchGenerator":
+        model, tokenizer = load_model(run.model_dir, merge=True)
+        return cls(model, tokenizer)
+
+    def stream(self, text: str, **settings: Any):
+        """The response to one user turn, as text pieces while they are generated."""
+        return stream_generate(self.model, self.tokenizer, [{"role": "user", "content": text}], **settings)
+
+    def generate(self, text: str, **settings: Any) -> str:
+        return "".join(self.stream(text, **settings))

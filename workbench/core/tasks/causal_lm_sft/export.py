@@ -99,8 +99,8 @@ def export_decoder(model, path: Path, *, opset: int) -> dict[str, Any]:
     """Trace the decoder with past keys/values to ``path``; returns the input/output description."""
     import torch
 
-    from workbench.core.export import _first_line
-    from workbench.core.export.pipeline import quiet as _quiet
+    from workbench.core.errors import first_line
+    from workbench.core.export.pipeline import quiet
 
     layout = cache_layout(model.config)
     n, kv, hd = layout["num_layers"], layout["num_key_value_heads"], layout["head_dim"]
@@ -120,13 +120,13 @@ def export_decoder(model, path: Path, *, opset: int) -> dict[str, Any]:
     axes.update({name: {0: "batch", 2: "past_sequence"} for name in past_names})
     axes.update({name: {0: "batch", 2: "total_sequence"} for name in present_names})
     try:
-        with _quiet(), torch.no_grad():
+        with quiet(), torch.no_grad():
             torch.onnx.export(_decoder_module(model, n), (ids, mask, positions, *past), str(path),
                               input_names=["input_ids", "attention_mask", "position_ids", *past_names],
                               output_names=["logits", *present_names], dynamic_axes=axes, opset_version=opset,
                               do_constant_folding=True, dynamo=False)
     except Exception as exc:
-        raise WorkbenchError(f"torch.onnx.export of the decoder failed at opset {opset}: {_first_line(exc)}") from None
+        raise WorkbenchError(f"torch.onnx.export of the decoder failed at opset {opset}: {first_line(exc)}") from None
     return {
         "inputs": [{"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"]},
                    {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "past_sequence + sequence"]},
@@ -248,47 +248,6 @@ def quality_report(torch_model, tokenizer, export_dir: Path, convs: Sequence[Seq
         rows.append(row)
     return {"method": "teacher-forced response loss (prompt masked, as in training), token-weighted over conversations",
             "rows": len(convs), "response_tokens": int(weights.sum()), "engines": rows}
-
-
-def quality_table(manifest: dict[str, Any]) -> Any:
-    """Rich table, per engine: teacher-forced eval loss and perplexity on the eval conversations (CLI and Export screen)."""
-    from rich.table import Table
-
-    quality = (manifest.get("validation") or {}).get("quality")
-    if not quality:
-        return None
-    sizes = manifest.get("sizes_bytes") or {}
-    size_of = {"onnx-fp32": sizes.get("model.onnx"), "onnx-int8": sizes.get("model.int8.onnx")}
-    table = Table(title=f"eval loss on {quality['rows']} conversations ({quality['response_tokens']} response tokens)",
-                  title_justify="left", title_style="dim", box=None, header_style="bold", padding=(0, 1), pad_edge=False)
-    for col in ("engine", "eval loss", "perplexity", "Δ ppl", "max |Δ loss|", "size"):
-        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
-    for e in quality["engines"]:
-        rise, diff, size = e.get("perplexity_increase_pct"), e.get("max_abs_loss_diff"), size_of.get(e["engine"])
-        table.add_row(e["engine"], f"{e['eval_loss']:.4f}", f"{e['perplexity']:.4g}",
-                      "—" if rise is None else f"{rise:+.2f}%", "—" if diff is None else f"{diff:.1e}",
-                      "—" if size is None else f"{size / 1e6:.1f} MB")
-    return table
-
-
-def bench_table(result: dict[str, Any]) -> Any:
-    """Rich table of a causal-LM benchmark (``bench.bench_lm_export``): prefill and per-token decode, per engine."""
-    from rich.table import Table
-
-    st = result.get("settings") or {}
-    table = Table(title=f"{st.get('threads')} thread(s), batch 1: prefill of a {st.get('prompt_tokens')}-token prompt, then "
-                        "one token with its cache", title_justify="left", title_style="dim", box=None, header_style="bold",
-                  padding=(0, 1), pad_edge=False)
-    for col in ("engine", "prefill ms", "×", "decode ms/token", "tokens/s", "×", "size"):
-        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
-    for name, row in (result.get("engines") or {}).items():
-        size = row.get("size_bytes")
-        table.add_row(name, f"{row['prefill_p50_ms']:.2f}",
-                      f"{row['speedup_prefill_p50']:.2f}" if "speedup_prefill_p50" in row else "1.00",
-                      f"{row['decode_p50_ms']:.2f}", f"{row['decode_tokens_per_s']:.0f}",
-                      f"{row['speedup_decode_p50']:.2f}" if "speedup_decode_p50" in row else "1.00",
-                      "—" if size is None else f"{size / 1e6:.1f} MB")
-    return table
 
 
 def _quality_card(manifest: dict[str, Any]) -> str:

@@ -56,6 +56,8 @@ def sample_next(logits: np.ndarray, *, temperature: float = 0.0, top_p: float = 
 class OnnxGenerator:
     """Generates text from a causal-LM export directory, one token at a time with a key/value cache."""
 
+    labels: list[str] = []  # a generator has none (the Playground shows labels for the other tasks)
+
     def __init__(self, export_dir: str | os.PathLike, threads: int | None = None, int8: bool | str = False):
         """``int8``: ``True`` for ``model.int8.onnx`` (an error if the export has none), ``False`` for fp32,
         ``"auto"`` for int8 when present."""

@@ -77,6 +77,11 @@ class TextClassification(Task):
 
         return OnnxClassifier(export_dir, int8=int8, threads=threads)
 
+    def open_run_predictor(self, run):
+        from workbench.core.tasks.classification.evaluate import TorchClassifier
+
+        return TorchClassifier.from_run(run)
+
     def bench(self, export_dir, manifest, settings, *, progress=None):
         from workbench.core.bench import bench_encoder
 
@@ -96,6 +101,12 @@ class TextClassification(Task):
         from workbench.core.tasks.classification.report import export_report
 
         return export_report(manifest)
+
+
+    def bench_report(self, result):
+        from workbench.core.report import encoder_bench_report
+
+        return encoder_bench_report(result)
 
 
 TASK = TextClassification()

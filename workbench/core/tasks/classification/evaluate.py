@@ -113,3 +113,25 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     report["data"] = str(data)
     report["run"] = run.id
     return report
+
+
+class TorchClassifier:
+    """A run's PyTorch model behind the same ``predict(texts)`` as the ONNX ``OnnxClassifier`` (the Playground)."""
+
+    def __init__(self, model, tokenizer, max_length: int = 128):
+        self.model, self.tokenizer, self.max_length = model.eval(), tokenizer, max_length
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+
+    @classmethod
+    def from_run(cls, run: Run) -> "TorchClassifier":
+        model, tokenizer = load_run_model(run)
+        return cls(model, tokenizer, int(run.config.get("max_length") or 128))
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = 32) -> list[dict[str, Any]]:
+        """One ``{"label", "scores"}`` per text; ``scores`` maps every label to its probability."""
+        if isinstance(texts, str):
+            texts = [texts]
+        logits = predict_logits(self.model, self.tokenizer, list(texts), max_length=self.max_length, batch_size=batch_size)
+        probs = softmax(logits.astype(np.float64))
+        return [{"label": self.labels[int(row.argmax())], "scores": {lab: float(p) for lab, p in zip(self.labels, row)}}
+                for row in probs]

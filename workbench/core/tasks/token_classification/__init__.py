@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from workbench.core.tasks.base import Capabilities, ExportGate, Headline, Metrics, Task
+from workbench.core.tasks.base import Capabilities, ExportGate, Headline, Metrics, Task, Words
 
 
 class TokenClassification(Task):
@@ -19,6 +19,8 @@ class TokenClassification(Task):
     metrics = Metrics("f1", True, ("f1", "precision", "recall", "token_accuracy"))
     headline = Headline(("f1", "precision", "recall"), ("entity F1", "P", "R"), (4, 4, 4))
     capabilities = Capabilities(playground="tag")
+    words = Words(examples="sentences", label="entity type", counts="Entities", counted="entities",
+                  per_label_score="F1")
     # Measured with benchmarks/conll.py on CoNLL-2003 train → test, default model, 3 epochs (before capitals as
     # token types): test entity F1 after epochs 1-3 was 0.805, 0.828, 0.847 at lr 5e-5 and 0.831, 0.862, 0.863 at
     # lr 2e-4 (README, "Token classification"). The small uncased MiniLM learns tagging faster with the larger step.
@@ -82,6 +84,11 @@ class TokenClassification(Task):
 
         return OnnxTagger(export_dir, int8=int8, threads=threads)
 
+    def open_run_predictor(self, run):
+        from workbench.core.tasks.token_classification.evaluate import TorchTagger
+
+        return TorchTagger.from_run(run)
+
     def bench(self, export_dir, manifest, settings, *, progress=None):
         from workbench.core.bench import bench_encoder
 
@@ -101,6 +108,12 @@ class TokenClassification(Task):
         from workbench.core.tasks.token_classification.report import export_report
 
         return export_report(manifest)
+
+
+    def bench_report(self, result):
+        from workbench.core.report import encoder_bench_report
+
+        return encoder_bench_report(result)
 
 
 TASK = TokenClassification()
