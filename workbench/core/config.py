@@ -15,17 +15,18 @@ from typing import Any
 import yaml
 
 from workbench.core.errors import WorkbenchError, first_line, shown
+from workbench.core.tasks import TASK_DEPENDENT_DEFAULTS, TASKS as REGISTERED_TASKS
 
-TASKS = ("auto", "text-classification", "token-classification", "causal-lm-sft")
+__all__ = ["RunConfig", "TASK_DEPENDENT_DEFAULTS", "TASKS"]
+
+TASKS = ("auto", *REGISTERED_TASKS)  # the --task choices: the registry's tasks, or inferred from the data
+
 FINETUNE_METHODS = ("full", "lora")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DEFAULT_MODEL = "default"
-# Values for fields left empty (None) whose default depends on the task: a task's ``defaults``
-# wins, else these. Resolved by ``workbench.core.tasks.apply_task_defaults`` before a run is created.
-TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
 
 
 def _f(default: Any, help: str, group: str, **extra: Any) -> Any:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from workbench.core.errors import WorkbenchError, shown
+from workbench.core.tasks import DEFAULT_TASK
 from workbench.paths import Workspace
 
 RUN_FILE = "run.json"
@@ -164,8 +165,6 @@ class Run:
 
     @property
     def task(self) -> str:
-        from workbench.core.tasks import DEFAULT_TASK
-
         return self.info.get("task") or DEFAULT_TASK
 
     @property

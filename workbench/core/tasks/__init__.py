@@ -21,15 +21,18 @@ if TYPE_CHECKING:
     from workbench.core.datasets import LoadedData
     from workbench.core.tasks.base import Task
 
-# name → "module:attribute" of the Task instance. Order matters for recognition: the first task whose
-# ``recognises(columns)`` is true wins, and text classification (any text and label columns) comes last.
+# name → "module:attribute" of the Task instance. For ``--task auto`` the first task whose
+# ``recognises(columns)`` is true wins; text classification (any text and label columns) is tried last.
 TASKS: dict[str, str] = {
+    "text-classification": "workbench.core.tasks.classification:TASK",
     "token-classification": "workbench.core.tasks.token_classification:TASK",
     "causal-lm-sft": "workbench.core.tasks.causal_lm_sft:TASK",
-    "text-classification": "workbench.core.tasks.classification:TASK",
 }
 ENTRY_POINT_GROUP = "sft_workbench.tasks"
-DEFAULT_TASK = "text-classification"
+DEFAULT_TASK = "text-classification"  # also what a run.json without a "task" (an early run) holds
+# Values for RunConfig fields left empty (None) whose default depends on the task: the task's ``defaults``
+# win, else these (see apply_task_defaults). RunConfig's own defaults are task-independent.
+TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
 
 _loaded: dict[str, "Task"] = {}
 
@@ -71,10 +74,8 @@ def infer_task(columns: Sequence[str]) -> str:
 
 def apply_task_defaults(cfg, task_name: str):
     """``cfg`` with every task-dependent field the user left empty filled in: the task's own default
-    (``Task.defaults``, chosen by measurement), else the shared one (``config.TASK_DEPENDENT_DEFAULTS``).
+    (``Task.defaults``, chosen by measurement), else the shared one (:data:`TASK_DEPENDENT_DEFAULTS`).
     A value the user gave always wins; the run records the result."""
-    from workbench.core.config import TASK_DEPENDENT_DEFAULTS
-
     own = get_task(task_name).defaults
     changes = {k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None}
     return cfg.updated(**changes) if changes else cfg

@@ -85,7 +85,7 @@ class Task(ABC):
     headline: Headline
     capabilities: Capabilities = Capabilities()
     words: Words = Words()
-    # Values for the RunConfig fields a user leaves empty (config.TASK_DEPENDENT_DEFAULTS), chosen by measurement.
+    # Values for the RunConfig fields a user leaves empty (tasks.TASK_DEPENDENT_DEFAULTS), chosen by measurement.
     defaults: dict[str, Any] = {}
     # The model's loss divides by the token count the Trainer passes (``num_items_in_batch``); see
     # training.trainer.training_arguments.
