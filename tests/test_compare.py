@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from workbench.core import compare as cmp_mod
+from workbench.core.compare import stats as cmp_stats
 from workbench.core.compare import compare_runs, mcnemar_exact, paired_bootstrap_ci, render_markdown
 from workbench.core.errors import WorkbenchError
 from workbench.core.runs import RunStore
@@ -160,7 +160,7 @@ def test_bootstrap_matches_a_plain_loop_with_the_same_seed():
 def test_bootstrap_in_small_blocks_draws_the_same_resamples(monkeypatch):
     a, b = [x for x, _ in PATTERN], [y for _, y in PATTERN]
     whole = paired_bootstrap_ci(a, b, n_boot=1000, seed=3)
-    monkeypatch.setattr(cmp_mod, "_BOOT_CELLS", 7 * N)  # 7 resamples per block, last block partial
+    monkeypatch.setattr(cmp_stats, "_BOOT_CELLS", 7 * N)  # 7 resamples per block, last block partial
     assert paired_bootstrap_ci(a, b, n_boot=1000, seed=3) == pytest.approx(whole, abs=1e-12)
 
 
