@@ -331,7 +331,8 @@ def test_a_run_created_without_the_launcher_gets_the_task_learning_rate_from_its
 
 # ------------------------------------------------------------------------------------------ compare
 def test_entity_counts_and_paired_f1_on_a_hand_checked_example():
-    from workbench.core.compare import entity_counts, paired_f1_stats
+    from workbench.core.compare import paired_f1_stats
+    from workbench.core.tasks.token_classification.compare import entity_counts
 
     rec = {"gold_spans": [{"type": "PER", "start": 0, "end": 2}, {"type": "LOC", "start": 3, "end": 4}],
            "predicted_spans": [{"type": "PER", "start": 0, "end": 2}, {"type": "ORG", "start": 3, "end": 4},
@@ -350,7 +351,8 @@ def test_entity_counts_and_paired_f1_on_a_hand_checked_example():
 def test_compare_tests_ner_runs_on_entity_f1(ner_trained, workspace):
     import shutil
 
-    from workbench.core.compare import compare_runs, entity_counts, render_markdown
+    from workbench.core.compare import compare_runs, render_markdown
+    from workbench.core.tasks.token_classification.compare import entity_counts
     from workbench.core.runs import RunStore
 
     src, _ = ner_trained

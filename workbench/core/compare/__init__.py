@@ -6,8 +6,8 @@ comparison works on finished, running and crashed runs alike; what a run cannot 
 reason instead of an error.
 
 The package: ``stats`` holds the task-free statistics (pure functions on arrays), ``data`` the dataclasses
-below, ``by_task`` what differs per task (one group of functions per task, chosen through its ``BY_TASK``
-dict), ``render`` the verdict texts and the Markdown and rich renderers; this module reads the runs and
+below, ``by_task`` what a task provides (``Task.comparison()``: a ``TaskCompare`` from the task package's
+``compare`` module) and the task-free pieces those are built from, ``render`` the verdict texts and the Markdown and rich renderers; this module reads the runs and
 builds the comparison. Every name below stays importable from ``workbench.core.compare``.
 
 Public API (the CLI and the Compare screen both build on it)::
@@ -50,8 +50,7 @@ import itertools
 import string
 from typing import Any, Sequence
 
-from workbench.core.compare.by_task import (CLASSIFICATION, CLASSIFICATION_ROWS, GROUPS, NER, NER_ROWS, SFT_ROWS,
-                                            TaskCompare, entity_counts, for_pair, for_task)
+from workbench.core.compare.by_task import TaskCompare, all_groups, for_pair, for_task
 from workbench.core.compare.data import (CLASS_METRICS, ClassRow, Comparison, ConfigDiff, Confusion, Disagreement,
                                          Loaded, MetricRow, PairTest, RunColumn, RunPrediction, Series,
                                          filter_disagreements)
@@ -65,11 +64,10 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.runs import Run
 
 __all__ = [
-    "ALIGNS", "CLASS_METRICS", "CONFIG_IGNORED", "DEFAULT_ALPHA", "DEFAULT_N_BOOT", "EVAL_SERIES", "MAIN_METRIC",
-    "METRIC_ROWS", "NER_EVAL_SERIES", "NER_METRIC_ROWS", "SFT_METRIC_ROWS",
+    "ALIGNS", "CLASS_METRICS", "CONFIG_IGNORED", "DEFAULT_ALPHA", "DEFAULT_N_BOOT", "MAIN_METRIC",
     "ClassRow", "Comparison", "ConfigDiff", "Confusion", "Disagreement", "MetricRow", "PairTest", "RunColumn",
     "RunPrediction", "Series",
-    "compare_runs", "entity_counts", "filter_disagreements", "format_delta", "format_metric", "format_p",
+    "compare_runs", "filter_disagreements", "format_delta", "format_metric", "format_p",
     "loss_verdict_text", "mcnemar_exact", "paired_bootstrap_ci", "paired_f1_stats", "paired_loss_stats",
     "render_markdown", "render_rich", "tests_footnote", "verdict_text",
 ]
@@ -88,12 +86,6 @@ SHARED_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("parameters", "parameters", "lower"),
 )
 SHARED_EVAL_SERIES = ("loss",)
-# The tables as they were named before the per-task split (kept for callers).
-METRIC_ROWS = CLASSIFICATION_ROWS + SHARED_METRIC_ROWS
-NER_METRIC_ROWS = NER_ROWS
-SFT_METRIC_ROWS = SFT_ROWS
-EVAL_SERIES = CLASSIFICATION.curves + SHARED_EVAL_SERIES
-NER_EVAL_SERIES = NER.curves
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
 
@@ -169,7 +161,7 @@ def _eval_mismatch(x: Loaded, y: Loaded) -> str | None:
 def _task_keys(*, live: bool = False) -> list[str]:
     """Every task's metric-row keys (``live``: only those a run without final metrics takes from its latest
     eval event), in table order."""
-    return [key for g in GROUPS if g.rows_from_eval_events or not live for key, _, _ in g.rows]
+    return [key for g in all_groups() if g.rows_from_eval_events or not live for key, _, _ in g.rows]
 
 
 def _run_metrics(loaded: Loaded) -> tuple[dict[str, float | None], str | None]:
@@ -211,8 +203,8 @@ def _deltas(values: list[float | None]) -> list[float | None]:
 
 def _series(run_index: int, events: list[dict[str, Any]], align: str) -> list[Series]:
     """Train loss and eval metric curves of one run; a repeated x (after a resume) keeps its last value."""
-    keys = ([k for g in GROUPS if g.first for k in g.curves] + list(SHARED_EVAL_SERIES)
-            + [k for g in GROUPS if not g.first for k in g.curves])
+    keys = ([k for g in all_groups() if g.first for k in g.curves] + list(SHARED_EVAL_SERIES)
+            + [k for g in all_groups() if not g.first for k in g.curves])
     points: dict[str, dict[float, float]] = {}
     for e in events:
         x = _num(e.get(align))
@@ -348,7 +340,7 @@ def _metric_rows(groups: list[TaskCompare], sole: TaskCompare | None,
                  metric_values: list[dict[str, float | None]]) -> list[tuple[str, str, str]]:
     """The metrics table's rows, in order: the leading tasks' rows, the shared rows, the other tasks' rows."""
     def of(first: bool) -> list[tuple[str, str, str]]:
-        return [row for g in GROUPS if g.first == first for row in g.rows
+        return [row for g in all_groups() if g.first == first for row in g.rows
                 if _rows_shown(g, row, groups, sole, metric_values)]
 
     return of(True) + list(SHARED_METRIC_ROWS) + of(False)
@@ -451,7 +443,7 @@ def compare_runs(runs: Sequence[Run], *, align: str = "step", seed: int = 0, n_b
         eval_rows=len(loaded[members[0]].records) if members else None,
         notes=list(dict.fromkeys(notes)),  # the same reason can come from several runs; say it once
         settings={"seed": seed, "n_boot": int(n_boot), "alpha": alpha, "confidence": 1.0 - alpha,
-                  **{key: text for g in GROUPS for key, text in g.settings.items()}},
+                  **{key: text for g in all_groups() for key, text in g.settings.items()}},
     )
 
 

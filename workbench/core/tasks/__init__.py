@@ -42,9 +42,7 @@ def _registry() -> dict[str, str]:
     from importlib.metadata import entry_points
 
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in TASKS}
-    # External tasks are tried before text classification, the catch-all.
-    names = [n for n in TASKS if n != DEFAULT_TASK] + list(found) + [DEFAULT_TASK]
-    return {n: TASKS.get(n) or found[n] for n in names}
+    return {**TASKS, **found}
 
 
 def task_names() -> list[str]:
@@ -69,7 +67,9 @@ def get_task(name: str | None) -> "Task":
 
 def infer_task(columns: Sequence[str]) -> str:
     """The task whose data has these columns (``--task auto``)."""
-    return next(name for name in task_names() if get_task(name).recognises(list(map(str, columns))))
+    # Text classification (any text and label columns) is the catch-all, tried last.
+    names = [n for n in task_names() if n != DEFAULT_TASK] + [DEFAULT_TASK]
+    return next(name for name in names if get_task(name).recognises(list(map(str, columns))))
 
 
 def apply_task_defaults(cfg, task_name: str):

@@ -169,8 +169,9 @@ class Task(ABC):
         """``sft-workbench bench``: PyTorch vs ONNX fp32 vs ONNX int8, measured the way this task is used."""
 
     @abstractmethod
-    def compare_rows(self, sides: Sequence[Any], **options: Any) -> dict[str, Any]:
-        """This task's paired comparison of runs evaluated on the same examples (see ``compare``)."""
+    def comparison(self):
+        """How ``compare`` treats this task's runs (a ``workbench.core.compare.by_task.TaskCompare``): what its
+        predictions.jsonl holds, its metric rows and curves, its per-class scores and its paired test."""
 
     # ------------------------------------------------------------------------------------ reports
     def headline_text(self, metrics: dict[str, Any]) -> str:

@@ -123,10 +123,10 @@ class CausalLMSFT(Task):
 
         return bench_lm_export(export_dir, manifest, settings, progress=progress)
 
-    def compare_rows(self, sides, **options):
-        from workbench.core.tasks.causal_lm_sft.report import compare_rows
+    def comparison(self):
+        from workbench.core.tasks.causal_lm_sft.compare import COMPARE
 
-        return compare_rows(sides, **options)
+        return COMPARE
 
     def eval_report(self, report, *, title):
         from workbench.core.tasks.causal_lm_sft.report import eval_report

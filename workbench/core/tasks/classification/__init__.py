@@ -87,10 +87,10 @@ class TextClassification(Task):
 
         return bench_encoder(export_dir, manifest, settings, auto_class="AutoModelForSequenceClassification", progress=progress)
 
-    def compare_rows(self, sides, **options):
-        from workbench.core.tasks.classification.report import compare_rows
+    def comparison(self):
+        from workbench.core.tasks.classification.compare import COMPARE
 
-        return compare_rows(sides, **options)
+        return COMPARE
 
     def eval_report(self, report, *, title):
         from workbench.core.tasks.classification.report import eval_report

@@ -94,10 +94,10 @@ class TokenClassification(Task):
 
         return bench_encoder(export_dir, manifest, settings, auto_class="AutoModelForTokenClassification", progress=progress)
 
-    def compare_rows(self, sides, **options):
-        from workbench.core.tasks.token_classification.report import compare_rows
+    def comparison(self):
+        from workbench.core.tasks.token_classification.compare import COMPARE
 
-        return compare_rows(sides, **options)
+        return COMPARE
 
     def eval_report(self, report, *, title):
         from workbench.core.tasks.token_classification.report import eval_report
