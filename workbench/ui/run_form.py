@@ -82,7 +82,7 @@ def form_values(cfg: RunConfig) -> dict[str, str]:
 def cli_command(cfg: RunConfig) -> tuple[str, list[str]]:
     """``sft-workbench train …`` with a flag for every setting that differs from the default, and the
     settings that have no flag (they need ``--config FILE``)."""
-    from workbench.cli import CONFIG_FLAGS
+    from workbench.cli.commands import CONFIG_FLAGS
 
     flag_for = {field: dest.replace("_", "-") for dest, field in CONFIG_FLAGS.items()}
     parts = ["sft-workbench", "train"]
