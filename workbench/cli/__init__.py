@@ -11,7 +11,7 @@ import sys
 
 from workbench import __version__
 from workbench.cli import commands
-from workbench.cli.commands import build_config
+from workbench.cli.flags import add_config_flags, build_config
 from workbench.core.errors import WorkbenchError
 
 __all__ = ["build_config", "build_parser", "main"]
@@ -40,45 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     t = common(sub.add_parser("train", help="fine-tune a model on a data set"))
-    t.add_argument("--data", help="training data (file or folder)")
-    t.add_argument("--eval-data", help="evaluation data (default: the folder's dev split or a stratified 10%% of train)")
-    t.add_argument("--model", help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2)")
-    t.add_argument("--text-column")
-    t.add_argument("--label-column")
-    g = t.add_mutually_exclusive_group()
-    g.add_argument("--epochs", type=float)
-    g.add_argument("--max-steps", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--max-length", type=int)
-    t.add_argument("--seed", type=int)
-    t.add_argument("--warmup-ratio", type=float)
-    t.add_argument("--weight-decay", type=float)
-    t.add_argument("--grad-accum", type=int)
-    t.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"))
-    t.add_argument("--group-by-length", action=argparse.BooleanOptionalAction, default=None,
-                   help="batch examples of similar length together (default: on)")
-    t.add_argument("--attention", choices=("auto", "sdpa", "eager"), help="attention kernel (auto: SDPA on GPU, eager on CPU)")
-    t.add_argument("--torch-compile", action=argparse.BooleanOptionalAction, default=None, help="compile the model with torch.compile")
-    t.add_argument("--auto-find-batch-size", action=argparse.BooleanOptionalAction, default=None,
-                   help="halve the batch size on GPU out-of-memory instead of failing")
-    t.add_argument("--nproc", type=int, help="processes on this machine (one per GPU), launched with torchrun")
-    t.add_argument("--nnodes", type=int, help="machines taking part (run the same command on each)")
-    t.add_argument("--node-rank", type=int, help="this machine's rank (0 writes the run store)")
-    t.add_argument("--master-addr", help="address of the node with rank 0")
-    t.add_argument("--master-port", type=int, help="rendezvous port on the node with rank 0")
-    t.add_argument("--logging-steps", type=int)
-    t.add_argument("--eval-strategy", choices=("epoch", "steps"))
-    t.add_argument("--eval-steps", type=int)
-    t.add_argument("--trust-remote-code", action="store_true", default=None, help="allow the model's own Python code (off by default)")
-    t.add_argument("--task", choices=("auto", "text-classification", "token-classification", "causal-lm-sft"),
-                   help="task (default: inferred from the data)")
-    t.add_argument("--finetune", choices=("full", "lora"), help="causal-lm-sft: full fine-tuning or LoRA adapters (default: full)")
-    t.add_argument("--lora-r", type=int, help="LoRA rank (default: 16)")
-    t.add_argument("--lora-alpha", type=int, help="LoRA alpha (default: 32)")
-    t.add_argument("--lora-dropout", type=float, help="LoRA dropout (default: 0.05)")
-    t.add_argument("--lora-target-modules", metavar="NAMES", help="comma-separated modules to adapt (default: auto, per architecture)")
-    t.add_argument("--name", help="run name")
+    add_config_flags(t)  # one flag per RunConfig field
     t.add_argument("--config", help="YAML config file (flags override its values)")
     t.add_argument("--save-config", metavar="FILE", help="write the effective config as YAML")
     t.add_argument("--detach", "-d", action="store_true", help="return at once; training continues in the background")

@@ -39,30 +39,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 # ------------------------------------------------------------------------------------------ train
-CONFIG_FLAGS = {  # CLI flag dest → RunConfig field
-    "data": "data", "eval_data": "eval_data", "model": "model", "text_column": "text_column",
-    "label_column": "label_column", "epochs": "epochs", "max_steps": "max_steps", "batch_size": "batch_size",
-    "lr": "lr", "max_length": "max_length", "seed": "seed", "name": "name", "warmup_ratio": "warmup_ratio",
-    "weight_decay": "weight_decay", "precision": "precision", "logging_steps": "logging_steps",
-    "eval_strategy": "eval_strategy", "eval_steps": "eval_steps", "grad_accum": "grad_accum",
-    "trust_remote_code": "trust_remote_code", "group_by_length": "group_by_length",
-    "attention": "attention", "torch_compile": "torch_compile", "auto_find_batch_size": "auto_find_batch_size",
-    "nproc": "nproc", "nnodes": "nnodes", "node_rank": "node_rank", "master_addr": "master_addr",
-    "master_port": "master_port",
-}
-# causal-lm-sft: the task override and the LoRA settings.
-CONFIG_FLAGS.update({"task": "task", "finetune": "finetune", "lora_r": "lora_r", "lora_alpha": "lora_alpha",
-                     "lora_dropout": "lora_dropout", "lora_target_modules": "lora_target_modules"})
-
-
-def build_config(args):
-    from workbench.core.config import RunConfig
-
-    base = RunConfig.load(args.config) if args.config else RunConfig()
-    return base.updated(**{field: getattr(args, dest) for dest, field in CONFIG_FLAGS.items()})
-
-
 def cmd_train(args) -> int:
+    from workbench.cli.flags import build_config
     from workbench.core.runs import RunStore
     from workbench.core.training.launcher import start_run
 
