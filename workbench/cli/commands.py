@@ -92,21 +92,11 @@ class _nullcontext:
         return False
 
 
-def _finished_since(run, since: float) -> bool:
-    """Whether the worker recorded its end (``finished``) after ``since`` (a time.time())."""
-    from datetime import datetime
-
-    try:
-        return datetime.fromisoformat(run.info["finished"]).timestamp() >= since - 2
-    except (KeyError, TypeError, ValueError):
-        return False
-
-
 def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> int:
     """Show a progress bar until the worker ends; Ctrl-C asks the worker to stop and save a checkpoint."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from workbench.core.runs import MetricsTail
+    from workbench.core.runs import MetricsTail, exit_problem
 
     launched = time.time()
     run = store.get(run_id)
@@ -148,12 +138,10 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
                 store.request_stop(run)
                 console.print("stop requested: saving a checkpoint (Ctrl-C again to leave it running)…")
     run = store.get(run_id)
+    problem = exit_problem(run, proc.returncode, launched)  # e.g. torchrun died before the worker recorded anything
+    if problem:
+        raise WorkbenchError(problem)
     summary = run.summary()
-    if proc.returncode and summary["status"] not in ("failed", "crashed") and not _finished_since(run, launched):
-        # The launcher (e.g. torchrun) died before the worker could record anything: say so, with the log's end.
-        tail = run.log_path.read_text(errors="replace").strip().splitlines()[-5:] if run.log_path.exists() else []
-        raise WorkbenchError(f"the training process exited with code {proc.returncode} before recording a result "
-                             f"(status still {summary['status']}); end of {run.log_path}:\n  " + "\n  ".join(tail))
     if as_json:
         _print_json(summary)
     else:
