@@ -52,7 +52,7 @@ def test_memory_estimate_follows_the_host(host, tiny_model_dir):
 
 
 def test_the_cli_estimate_names_the_device_and_warns_near_the_gpu_limit(host, monkeypatch, tiny_model_dir):
-    from workbench.cli import _print_memory_estimate
+    from workbench.cli.commands import _print_memory_estimate
 
     def printed() -> str:
         out = io.StringIO()

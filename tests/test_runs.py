@@ -214,3 +214,19 @@ def test_a_checkpoint_named_with_a_non_decimal_digit_is_ignored(store):
         (run.checkpoints_dir / name).mkdir(parents=True)
         (run.checkpoints_dir / name / ".complete").write_text("done\n")
     assert run.last_checkpoint().name == "checkpoint-4"
+
+
+def test_exit_problem_explains_a_process_that_died_before_the_worker_recorded_anything(store):
+    from workbench.core.runs import COMPLETED, FAILED, exit_problem
+
+    launched = time.time()
+    run = _with(store.create({}, name="r", task="text-classification"), status=COMPLETED, finished=now_iso())
+    assert exit_problem(run, 0, launched) is None
+    assert exit_problem(run, 1, launched) is None  # the worker recorded its end after the launch
+    run = _with(run, finished="2020-01-01T00:00:00+00:00")  # an end from an earlier launch (before a resume)
+    run.log_path.write_text("".join(f"line {i}\n" for i in range(8)) + "torchrun: error\n")
+    problem = exit_problem(run, 3, launched)
+    assert problem.startswith("the training process exited with code 3 before recording a result (status still completed)")
+    assert problem.endswith("line 5\n  line 6\n  line 7\n  torchrun: error") and "line 3" not in problem
+    assert exit_problem(_with(run, status=FAILED), 3, launched) is None  # the status says it already
+    assert exit_problem(_with(run, status=COMPLETED, finished="torn"), 3, launched).startswith("the training process")

@@ -29,6 +29,20 @@ def test_ui_imports_no_heavy_libraries():
     assert not {m for m in loaded if m.split(".")[0] in HEAVY}
 
 
+def test_ui_imports_no_cli_module():
+    """The Configure form takes its flags from RunConfig's metadata, as the CLI does, not from workbench.cli."""
+    code = "\n".join([
+        "import workbench.ui.app, workbench.ui.run_form",
+        "import importlib, pkgutil, workbench.ui.screens as s, workbench.ui.widgets as w",
+        "for pkg in (s, w):",
+        "    for m in pkgutil.iter_modules(pkg.__path__):",
+        "        importlib.import_module(f'{pkg.__name__}.{m.name}')",
+    ])
+    loaded = _modules_after(code)
+    assert "workbench.ui.screens.configure" in loaded
+    assert not {m for m in loaded if m == "workbench.cli" or m.startswith("workbench.cli.")}
+
+
 def test_core_never_imports_textual():
     code = "\n".join([
         "import importlib, pkgutil, workbench.core as core",

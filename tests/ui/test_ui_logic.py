@@ -152,8 +152,12 @@ def test_form_errors_coerce_and_check_paths(tmp_path):
 def test_cli_command_lists_only_changed_settings():
     cfg = RunConfig(data="my data", max_steps=30, batch_size=8, scheduler="cosine")
     command, needs_config = cli_command(cfg)
-    assert command == "sft-workbench train --data 'my data' --max-steps 30 --batch-size 8"
-    assert needs_config == ["scheduler"]
+    assert command == "sft-workbench train --data 'my data' --max-steps 30 --batch-size 8 --scheduler cosine"
+    assert needs_config == []
+    # A bool turned off has its --no- flag; an empty value where the default is not needs a config file.
+    command, needs_config = cli_command(RunConfig(data="d.csv", group_by_length=False, model=""))
+    assert command == "sft-workbench train --data d.csv --no-group-by-length"
+    assert needs_config == ["model"]
 
 
 def test_model_choices_find_local_models_and_finished_runs(tmp_path):

@@ -1,7 +1,9 @@
 """Run configuration: one dataclass whose field metadata drives the CLI, the YAML files and the TUI form.
 
-Every field carries ``help`` and ``group`` metadata. ``validate()`` returns per-field messages so the
-TUI can show them inline; ``check()`` raises one ``WorkbenchError`` for the CLI.
+Every field carries ``help`` and ``group`` metadata (and ``choices`` where the value is one of a few).
+``field_info()`` hands them out: ``workbench.cli.flags`` generates the ``train`` flags from it and the
+Configure form its rows. ``validate()`` returns per-field messages so the TUI can show them inline;
+``check()`` raises one ``WorkbenchError`` for the CLI.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ DEFAULT_MODEL = "default"
 
 
 def _f(default: Any, help: str, group: str, **extra: Any) -> Any:
+    """A field with its metadata. ``help`` is the long form (the form's help line, YAML readers); ``extra`` may
+    hold ``choices``, and for the command line ``flag_help`` (a shorter help; default: ``help`` plus the
+    default), ``metavar``, ``exclusive`` (the name of a group of flags that exclude each other) and
+    ``negatable=False`` (a bool flag without its ``--no-`` form); for the form ``placeholder``."""
     kwargs = {"default": default} if not callable(default) else {"default_factory": default}
     return field(metadata={"help": help, "group": group, **extra}, **kwargs)
 
@@ -37,28 +43,37 @@ def _f(default: Any, help: str, group: str, **extra: Any) -> Any:
 @dataclass
 class RunConfig:
     # --- data ---
-    data: str = _f("", "Training data: a file (CSV/TSV/JSON/JSONL/Parquet) or a folder with train/dev files.", "data")
-    eval_data: str | None = _f(None, "Evaluation data; default: the folder's dev/validation split, else a stratified split of train.", "data")
-    text_column: str | None = _f(None, "Column holding the input text (inferred when empty).", "data")
-    label_column: str | None = _f(None, "Column holding the label (inferred when empty).", "data")
-    task: str = _f("auto", "Task; 'auto' infers it from the data.", "data", choices=TASKS)
+    data: str = _f("", "Training data: a file (CSV/TSV/JSON/JSONL/Parquet) or a folder with train/dev files.", "data",
+                   flag_help="training data (file or folder)", placeholder="a file or folder (or pick one on Datasets, key 2)")
+    eval_data: str | None = _f(None, "Evaluation data; default: the folder's dev/validation split, else a stratified split of train.", "data",
+                               flag_help="evaluation data (default: the folder's dev split or a stratified 10% of train)",
+                               placeholder="dev split of the data, else 10% of train")
+    text_column: str | None = _f(None, "Column holding the input text (inferred when empty).", "data", placeholder="inferred")
+    label_column: str | None = _f(None, "Column holding the label (inferred when empty).", "data", placeholder="inferred")
+    task: str = _f("auto", "Task; 'auto' infers it from the data.", "data", choices=TASKS,
+                   flag_help="task (default: inferred from the data)")
     dev_fraction: float = _f(0.1, "Fraction of train held out as dev when no eval data is given.", "data")
     max_length: int = _f(128, "Maximum tokens per example; longer inputs are truncated.", "data")
     # --- model ---
-    model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (embedded all-MiniLM-L6-v2).", "model")
-    trust_remote_code: bool = _f(False, "Allow model repositories to run their own Python code (off unless you trust it).", "model")
+    model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (embedded all-MiniLM-L6-v2).", "model",
+                    flag_help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2)")
+    trust_remote_code: bool = _f(False, "Allow model repositories to run their own Python code (off unless you trust it).", "model",
+                                 flag_help="allow the model's own Python code (off by default)", negatable=False)
     # --- training ---
-    epochs: float = _f(3.0, "Passes over the training data.", "training")
-    max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training")
+    epochs: float = _f(3.0, "Passes over the training data.", "training", exclusive="length")
+    max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training", exclusive="length",
+                             placeholder="none: use epochs")
     batch_size: int = _f(32, "Training examples per step (per device).", "training")
     eval_batch_size: int = _f(128, "Examples per evaluation batch.", "training")
-    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification).", "training")
+    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification).", "training",
+                        placeholder="task default: 5e-5, NER 2e-4")
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", "training")
     warmup_ratio: float = _f(0.06, "Fraction of steps spent warming the learning rate up.", "training")
     scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", "training", choices=SCHEDULERS)
     grad_accum: int = _f(1, "Gradient accumulation steps.", "training")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.", "training")
-    group_by_length: bool = _f(True, "Batch examples of similar length together (less padding, faster).", "training")
+    group_by_length: bool = _f(True, "Batch examples of similar length together (less padding, faster).", "training",
+                               flag_help="batch examples of similar length together (default: on)")
     precision: str = _f("auto", "Numeric precision: auto picks bf16 on GPUs and CPUs that support it natively (AVX512-BF16/AMX), fp16 on older GPUs, else fp32; weights stay fp32 (autocast).", "training", choices=PRECISIONS)
     seed: int = _f(42, "Random seed (data order, initialisation, dev split).", "training")
     # --- evaluation and checkpoints ---
@@ -67,23 +82,34 @@ class RunConfig:
     logging_steps: int = _f(10, "Steps between train-loss log lines.", "evaluation")
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the best one is always kept).", "evaluation")
     # --- performance ---
-    attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and eager attention on CPU (faster there under bf16, measured).", "performance", choices=ATTENTIONS)
-    torch_compile: bool = _f(False, "Compile the model with torch.compile (slow start; pays off on long GPU runs).", "performance")
-    auto_find_batch_size: bool = _f(False, "On a GPU out-of-memory error, halve the batch size and retry instead of failing.", "performance")
+    attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and eager attention on CPU (faster there under bf16, measured).", "performance", choices=ATTENTIONS,
+                     flag_help="attention kernel (auto: SDPA on GPU, eager on CPU)")
+    torch_compile: bool = _f(False, "Compile the model with torch.compile (slow start; pays off on long GPU runs).", "performance",
+                             flag_help="compile the model with torch.compile")
+    auto_find_batch_size: bool = _f(False, "On a GPU out-of-memory error, halve the batch size and retry instead of failing.", "performance",
+                                    flag_help="halve the batch size on GPU out-of-memory instead of failing")
     # --- distributed ---
-    nproc: int = _f(1, "Training processes on this machine (one per GPU), launched with torchrun; 1 = no launcher.", "distributed")
-    nnodes: int = _f(1, "Machines taking part; each runs the same command with its own node_rank.", "distributed")
-    node_rank: int = _f(0, "This machine's rank among the nodes (0 writes the run store).", "distributed")
-    master_addr: str = _f("127.0.0.1", "Address of the node with node_rank 0 (several nodes only).", "distributed")
-    master_port: int = _f(29500, "Rendezvous port on the node with node_rank 0 (several nodes only; one machine picks a free port).", "distributed")
+    nproc: int = _f(1, "Training processes on this machine (one per GPU), launched with torchrun; 1 = no launcher.", "distributed",
+                 flag_help="processes on this machine (one per GPU), launched with torchrun")
+    nnodes: int = _f(1, "Machines taking part; each runs the same command with its own node_rank.", "distributed",
+                  flag_help="machines taking part (run the same command on each)")
+    node_rank: int = _f(0, "This machine's rank among the nodes (0 writes the run store).", "distributed",
+                     flag_help="this machine's rank (0 writes the run store)")
+    master_addr: str = _f("127.0.0.1", "Address of the node with node_rank 0 (several nodes only).", "distributed",
+                       flag_help="address of the node with rank 0")
+    master_port: int = _f(29500, "Rendezvous port on the node with node_rank 0 (several nodes only; one machine picks a free port).", "distributed",
+                       flag_help="rendezvous port on the node with rank 0")
     # --- lora (causal-lm-sft) ---
-    finetune: str = _f("full", "Causal-LM SFT: train all weights ('full') or LoRA adapters through peft ('lora').", "lora", choices=FINETUNE_METHODS)
-    lora_r: int = _f(16, "LoRA rank.", "lora")
-    lora_alpha: int = _f(32, "LoRA scaling alpha (the update is scaled by alpha/r).", "lora")
-    lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", "lora")
-    lora_target_modules: str = _f("auto", "Comma-separated module names to adapt; 'auto' uses peft's default for the architecture.", "lora")
+    finetune: str = _f("full", "Causal-LM SFT: train all weights ('full') or LoRA adapters through peft ('lora').", "lora", choices=FINETUNE_METHODS,
+                      flag_help="causal-lm-sft: full fine-tuning or LoRA adapters (default: full)")
+    lora_r: int = _f(16, "LoRA rank.", "lora", flag_help="LoRA rank (default: 16)")
+    lora_alpha: int = _f(32, "LoRA scaling alpha (the update is scaled by alpha/r).", "lora", flag_help="LoRA alpha (default: 32)")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", "lora", flag_help="LoRA dropout (default: 0.05)")
+    lora_target_modules: str = _f("auto", "Comma-separated module names to adapt; 'auto' uses peft's default for the architecture.", "lora",
+                                 flag_help="comma-separated modules to adapt (default: auto, per architecture)", metavar="NAMES")
     # --- run ---
-    name: str | None = _f(None, "Run name (letters, digits, '-', '_', '.'); default: derived from data and model.", "run")
+    name: str | None = _f(None, "Run name (letters, digits, '-', '_', '.'); default: derived from data and model.", "run",
+                          flag_help="run name", placeholder="derived from data and model")
 
     # ------------------------------------------------------------------ helpers
     @classmethod
@@ -92,17 +118,27 @@ class RunConfig:
 
     @classmethod
     def field_info(cls) -> list[dict[str, Any]]:
-        """Field name, type, default, help, group and choices: what a form or a help page needs."""
+        """Per field: name, type (its annotation as text), kind (the value type without None: str, int, float
+        or bool), default, help, group and choices, and what a command-line flag or a form row needs (flag,
+        flag_help, metavar, exclusive, negatable, placeholder; see ``_f``)."""
         info = []
         for f in fields(cls):
             default = f.default if f.default is not MISSING else None
+            meta = f.metadata
             info.append({
                 "name": f.name,
                 "type": f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type)),
+                "kind": field_kind(f.name),
                 "default": default,
-                "help": f.metadata["help"],
-                "group": f.metadata["group"],
-                "choices": f.metadata.get("choices"),
+                "help": meta["help"],
+                "group": meta["group"],
+                "choices": meta.get("choices"),
+                "flag": flag_name(f.name),
+                "flag_help": meta.get("flag_help"),
+                "metavar": meta.get("metavar"),
+                "exclusive": meta.get("exclusive"),
+                "negatable": meta.get("negatable", True),
+                "placeholder": meta.get("placeholder", ""),
             })
         return info
 
@@ -250,6 +286,17 @@ class RunConfig:
 
 
 _TYPES = {f.name: f.type for f in fields(RunConfig)}
+_KINDS = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def field_kind(name: str) -> type:
+    """A field's value type without None: ``int | None`` is int."""
+    return _KINDS[_TYPES[name].split("|")[0].strip()]
+
+
+def flag_name(name: str) -> str:
+    """A field's command-line flag: ``eval_data`` is ``--eval-data``."""
+    return "--" + name.replace("_", "-")
 
 
 def _got(value: Any) -> str:

@@ -273,6 +273,21 @@ class Run:
         return list(iter_jsonl(self.predictions_path))
 
 
+def exit_problem(run: Run, returncode: int | None, since: float) -> str | None:
+    """What a run's process exiting with ``returncode`` means when its status cannot say it: the process (a
+    launcher such as torchrun, or the worker) failed before the worker recorded an end after ``since`` (a
+    ``time.time()``). The message quotes the end of the run's log; None when there is nothing to add (a clean
+    exit, a worker that recorded its end, or a status that already reads failed or crashed)."""
+    if not returncode or run.status in (FAILED, CRASHED):
+        return None
+    finished = parse_iso(run.info.get("finished"))
+    if finished is not None and finished >= since - 2:
+        return None
+    tail = run.log_path.read_text(errors="replace").strip().splitlines()[-5:] if run.log_path.exists() else []
+    return (f"the training process exited with code {returncode} before recording a result "
+            f"(status still {run.status}); end of {run.log_path}:\n  " + "\n  ".join(tail))
+
+
 # run.json fields every reader relies on, with the types the worker writes (None is allowed for each).
 _TEXT_FIELDS = ("id", "name", "task", "status", "created", "started", "finished", "heartbeat", "host", "error")
 _MAPPING_FIELDS = ("config", "metrics", "progress", "best_metric", "data", "evaluation", "train_summary")

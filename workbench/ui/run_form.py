@@ -81,30 +81,29 @@ def form_values(cfg: RunConfig) -> dict[str, str]:
 
 def cli_command(cfg: RunConfig) -> tuple[str, list[str]]:
     """``sft-workbench train …`` with a flag for every setting that differs from the default, and the
-    settings that have no flag (they need ``--config FILE``)."""
-    from workbench.cli import CONFIG_FLAGS
-
-    flag_for = {field: dest.replace("_", "-") for dest, field in CONFIG_FLAGS.items()}
+    settings no flag can express (an empty value where the default is not: they need ``--config FILE``).
+    The flags are the ones ``workbench.cli`` generates from the same ``RunConfig.field_info()``."""
     parts = ["sft-workbench", "train"]
     needs_config = []
-    for name, value in cfg.to_dict().items():
+    for info in RunConfig.field_info():
+        name, flag = info["name"], info["flag"]
+        value = getattr(cfg, name)
         if value == getattr(_DEFAULTS, name) or (value is None and getattr(_DEFAULTS, name) is None):
             continue
         if name == "epochs" and cfg.max_steps:
             continue  # --epochs and --max-steps are exclusive on the command line; max_steps wins anyway
-        if name not in flag_for:
-            needs_config.append(name)
-            continue
-        if isinstance(value, bool):
+        if info["kind"] is bool and isinstance(value, bool):
             if value:
-                parts.append(f"--{flag_for[name]}")
+                parts.append(flag)
+            elif info["negatable"]:
+                parts.append("--no-" + flag[2:])
             else:
                 needs_config.append(name)
             continue
         if value is None or value == "":
             needs_config.append(name)
             continue
-        parts += [f"--{flag_for[name]}", shlex.quote(str(value))]
+        parts += [flag, shlex.quote(str(value))]
     return " ".join(parts), needs_config
 
 

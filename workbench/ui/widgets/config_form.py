@@ -1,4 +1,5 @@
-"""A form generated from ``RunConfig.field_info()``: one row per field, grouped, with inline errors.
+"""A form generated from ``RunConfig.field_info()``: one row per field, grouped, with inline errors
+(the metadata that gives the CLI its flags gives each row its widget, choices, placeholder and help line).
 
 The form knows nothing about launching; it reports changes (``ConfigForm.Changed``) and shows the
 errors it is given, so the Configure screen owns the logic (see ``workbench.ui.run_form``).
@@ -18,10 +19,6 @@ from textual.widgets import Input, Label, Select, Static
 from workbench.core.config import RunConfig
 from workbench.ui.run_form import GROUP_TITLES
 
-PLACEHOLDERS = {"data": "a file or folder (or pick one on Datasets, key 2)", "eval_data": "dev split of the data, else 10% of train", "text_column": "inferred",
-                "label_column": "inferred", "max_steps": "none: use epochs", "name": "derived from data and model",
-                "lr": "task default: 5e-5, NER 2e-4"}
-
 
 def field_widget(info: dict[str, Any]) -> Widget:
     name, default = info["name"], info["default"]
@@ -31,7 +28,7 @@ def field_widget(info: dict[str, Any]) -> Widget:
     if info["type"].startswith("bool"):
         # A yes/no picker rather than a Switch: a Switch shows its state only by colour (lost with NO_COLOR).
         return Select([("yes", True), ("no", False)], value=bool(default), allow_blank=False, compact=True, id=wid)
-    return Input("" if default is None else str(default), placeholder=PLACEHOLDERS.get(name, ""), compact=True,
+    return Input("" if default is None else str(default), placeholder=info["placeholder"], compact=True,
                  id=wid, select_on_focus=False)
 
 

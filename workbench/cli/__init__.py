@@ -1,0 +1,147 @@
+"""Command line: a parser whose ``train`` flags are generated from ``RunConfig`` (``flags.py``), command
+functions that call ``workbench.core`` (``commands.py``) and the per-task printers (``report.py``).
+
+Heavy libraries are imported inside the command functions so ``--help`` and the TUI start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from workbench import __version__
+from workbench.cli import commands
+from workbench.cli.flags import add_config_flags, build_config
+from workbench.core.errors import WorkbenchError
+
+__all__ = ["build_config", "build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors read like every other error: one line, exit code 2."""
+
+    def error(self, message: str):
+        from workbench.core.errors import shown
+
+        # shown(): an argument holding a line break ("unrecognized arguments: a<newline>b") stays on one line.
+        self.exit(2, f"error: {shown(message, 300)} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sft-workbench", description="A terminal workbench for supervised fine-tuning.")
+    parser.add_argument("--version", action="version", version=f"sft-workbench {__version__}")
+    parser.add_argument("--workspace", "-w", default=None, help="workspace folder holding runs/ and exports/ (default: $SFT_WORKBENCH_HOME or the current directory)")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    def common(p, json_flag=True):
+        p.add_argument("--workspace", "-w", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON for scripts")
+        return p
+
+    t = common(sub.add_parser("train", help="fine-tune a model on a data set"))
+    add_config_flags(t)  # one flag per RunConfig field
+    t.add_argument("--config", help="YAML config file (flags override its values)")
+    t.add_argument("--save-config", metavar="FILE", help="write the effective config as YAML")
+    t.add_argument("--detach", "-d", action="store_true", help="return at once; training continues in the background")
+    t.set_defaults(func=commands.cmd_train)
+
+    runs = sub.add_parser("runs", help="list, show, stop, resume or delete runs")
+    rsub = runs.add_subparsers(dest="runs_command", required=True)
+    common(rsub.add_parser("list", help="all runs, newest first")).set_defaults(func=commands.cmd_runs_list)
+    p = common(rsub.add_parser("show", help="one run"))
+    p.add_argument("run")
+    p.set_defaults(func=commands.cmd_runs_show)
+    p = common(rsub.add_parser("stop", help="stop a running run cleanly (saves a checkpoint)"), json_flag=False)
+    p.add_argument("run")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help="wait up to SECONDS for it to stop")
+    p.set_defaults(func=commands.cmd_runs_stop)
+    p = common(rsub.add_parser("resume", help="continue a stopped or crashed run from its last checkpoint"))
+    p.add_argument("run")
+    p.add_argument("--detach", "-d", action="store_true")
+    p.set_defaults(func=commands.cmd_runs_resume)
+    p = common(rsub.add_parser("delete", help="delete a run directory"), json_flag=False)
+    p.add_argument("run")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--force", action="store_true", help="also delete a running run (its worker is terminated)")
+    p.set_defaults(func=commands.cmd_runs_delete)
+
+    e = common(sub.add_parser("eval", help="evaluate a run's model on a data set"))
+    e.add_argument("run")
+    e.add_argument("--data", required=True)
+    e.add_argument("--text-column")
+    e.add_argument("--label-column")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.set_defaults(func=commands.cmd_eval)
+
+    c = common(sub.add_parser("compare", help="compare runs side by side, with significance tests"), json_flag=False)
+    c.add_argument("runs", nargs="+", metavar="RUN", help="two or more runs (id, id prefix or name); the first is the baseline A")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="print the whole comparison as JSON")
+    fmt.add_argument("--markdown", action="store_true", help="print a Markdown report (for a pull request)")
+    c.add_argument("--align", choices=("step", "epoch"), default="step", help="x axis of the curves (default: step)")
+    c.add_argument("--out", metavar="FILE", help="write the output to FILE instead of the terminal")
+    c.add_argument("--top", type=int, default=10, metavar="N", help="disagreements to show (default: 10; --json has all)")
+    c.add_argument("--class", dest="gold", metavar="LABEL", help="only disagreements whose gold label is LABEL")
+    c.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    c.set_defaults(func=commands.cmd_compare)
+
+    d = sub.add_parser("datasets", help="inspect data sets")
+    dsub = d.add_subparsers(dest="datasets_command", required=True)
+    p = common(dsub.add_parser("inspect", help="rows, columns, labels, token lengths and health warnings"))
+    p.add_argument("path")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--model", default="default", help="tokenizer for token-length statistics")
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--no-tokenizer", action="store_true", help="skip token-length statistics")
+    p.set_defaults(func=commands.cmd_datasets_inspect)
+
+    x = common(sub.add_parser("export", help="export a run's model to ONNX (optionally int8), validated on real data"))
+    x.add_argument("run", help="run id, id prefix or name")
+    x.add_argument("--int8", action="store_true", help="also write model.int8.onnx (dynamic int8 quantisation)")
+    x.add_argument("--opset", type=int, default=17, metavar="N", help="ONNX opset (default: 17)")
+    x.add_argument("--out", metavar="DIR", help="export directory (default: <workspace>/exports/<run name>)")
+    x.add_argument("--force", action="store_true", help="replace an existing export directory")
+    x.add_argument("--data", metavar="PATH", help="validate on this labelled data instead of the run's eval split")
+    x.add_argument("--max-int8-drop", type=float, default=None, metavar="POINTS",
+                   help="fail if int8 accuracy (NER: entity F1) falls more than POINTS below PyTorch (default: 1.0); "
+                        "for a causal LM, the allowed rise of perplexity in percent (default: 5)")
+    x.set_defaults(func=commands.cmd_export)
+
+    p = common(sub.add_parser("predict", help="classify texts, or generate from a causal-LM export (onnxruntime only, no torch)"))
+    p.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
+    p.add_argument("--file", metavar="F", help="a .csv/.tsv/.jsonl/.txt file, streamed in batches (--json: JSON lines)")
+    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/JSONL file")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default: 32)")
+    p.add_argument("--int8", action="store_true", help="use model.int8.onnx instead of model.onnx")
+    p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="causal LM: tokens to generate at most (default: 128)")
+    p.add_argument("--temperature", type=float, default=0.0, help="causal LM: sampling temperature; 0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0, help="causal LM: nucleus sampling mass (default: 1.0)")
+    p.add_argument("--seed", type=int, default=None, help="causal LM: sampling seed")
+    p.set_defaults(func=commands.cmd_predict)
+
+    b = common(sub.add_parser("bench", help="PyTorch vs ONNX fp32 vs ONNX int8 latency and throughput on this CPU"))
+    b.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
+    b.add_argument("--threads", type=int, metavar="N", help="threads for every engine (default: all available cores)")
+    b.set_defaults(func=commands.cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and argument errors
+        return int(exc.code or 0)
+    if not hasattr(args, "func"):
+        args.func = commands.cmd_app
+    try:
+        return args.func(args) or 0
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+

@@ -1,0 +1,470 @@
+"""The command functions: each calls ``workbench.core`` and prints (rich tables or ``--json``). No logic here.
+
+Heavy libraries are imported inside the command functions so ``--help`` and the TUI start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from workbench.cli import report
+from workbench.core.errors import WorkbenchError
+from workbench.paths import expand_user
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _store(args):
+    from workbench.core.runs import RunStore
+
+    return RunStore(args.workspace)
+
+
+# ------------------------------------------------------------------------------------------ train
+def cmd_train(args) -> int:
+    from workbench.cli.flags import build_config
+    from workbench.core.runs import RunStore
+    from workbench.core.training.launcher import start_run
+
+    cfg = build_config(args)  # start_run makes paths absolute; a saved config keeps them as given
+    if args.save_config:
+        cfg.save(args.save_config)
+    if not cfg.data:
+        raise WorkbenchError("no training data: pass --data PATH (or set data: in --config).")
+    console = _console()
+    store = RunStore(args.workspace)
+    with console.status("checking data and model…") if not args.json else _nullcontext():
+        cfg.check()
+        if not args.json:
+            _print_memory_estimate(console, cfg)
+        run, proc = start_run(store, cfg)
+    if args.detach:
+        if args.json:
+            _print_json({"id": run.id, "name": run.name, "run_dir": str(run.path), "pid": proc.pid, "status": "queued"})
+        else:
+            console.print(f"started run [bold]{run.id}[/] (pid {proc.pid}); it keeps training if you close this terminal.")
+            console.print(f"  follow: sft-workbench runs show {run.id}   stop: sft-workbench runs stop {run.id}")
+        return 0
+    return follow_run(store, run.id, proc, console, as_json=args.json)
+
+
+def _print_memory_estimate(console, cfg) -> None:
+    """The estimated peak memory per device, with a warning when it will not fit the GPU."""
+    from workbench.core.memory import estimate_for_run
+
+    try:
+        est, gpu_bytes = estimate_for_run(cfg)
+    except WorkbenchError:
+        return  # start_run reports the model problem itself
+    except Exception as exc:  # an estimate must never block a launch
+        console.print(f"[dim]memory estimate unavailable: {str(exc).splitlines()[0][:120]}[/]")
+        return
+    where = "GPU" if gpu_bytes else "RAM (CPU training)"
+    console.print(f"estimated peak {where} memory: {est.describe()}")
+    if gpu_bytes and est.total > 0.9 * gpu_bytes:
+        console.print(f"[yellow]warning:[/] that is more than 90% of the GPU's {gpu_bytes / 2**30:.0f} GiB; lower "
+                      "--batch-size or --max-length, or pass --auto-find-batch-size.")
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> int:
+    """Show a progress bar until the worker ends; Ctrl-C asks the worker to stop and save a checkpoint."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from workbench.core.runs import MetricsTail, exit_problem
+
+    launched = time.time()
+    run = store.get(run_id)
+    tail = MetricsTail(run.metrics_path)
+    last: dict[str, Any] = {}
+    stopping = False
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console, disable=as_json, transient=False)
+    with progress:
+        bar = progress.add_task(run.name, total=None, info="starting…")
+        while True:
+            try:
+                for event in tail.read_new():
+                    last[event.get("kind")] = event
+                run.reload()
+                prog = run.info.get("progress") or {}
+                progress.update(bar, total=prog.get("max_steps"), completed=prog.get("step") or 0,
+                                info=("stopping… " if stopping else "") + "  ".join(report.progress_info(last)))
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+            except KeyboardInterrupt:
+                if stopping:
+                    console.print("left the run going in the background; stop it with `sft-workbench runs stop`.")
+                    return 130
+                stopping = True
+                store.request_stop(run)
+                console.print("stop requested: saving a checkpoint (Ctrl-C again to leave it running)…")
+    run = store.get(run_id)
+    problem = exit_problem(run, proc.returncode, launched)  # e.g. torchrun died before the worker recorded anything
+    if problem:
+        raise WorkbenchError(problem)
+    summary = run.summary()
+    if as_json:
+        _print_json(summary)
+    else:
+        report.print_run(console, summary)
+    return 0 if summary["status"] in ("completed", "stopped") else 1
+
+
+# ------------------------------------------------------------------------------------------ runs
+def cmd_runs_list(args) -> int:
+    from workbench.core.runs import broken_summary
+
+    readable, broken = _store(args).scan()  # broken: directories whose run.json cannot be read, listed last
+    runs = [r.summary() for r in readable]
+    if args.json:
+        _print_json(runs + [broken_summary(path, reason) for path, reason in broken])
+        return 0
+    if not runs and not broken:
+        _console().print("no runs yet; start one with `sft-workbench train --data PATH`.")
+        return 0
+    report.print_runs(_console(), runs, broken)
+    return 0
+
+
+def cmd_runs_show(args) -> int:
+    summary = _store(args).get(args.run).summary()
+    if args.json:
+        _print_json(summary)
+    else:
+        report.print_run(_console(), summary)
+    return 0
+
+
+def cmd_runs_stop(args) -> int:
+    store = _store(args)
+    run = store.request_stop(args.run)
+    console = _console()
+    if args.wait:
+        deadline = time.time() + args.wait
+        while time.time() < deadline and store.get(run.id).is_active:
+            time.sleep(0.5)
+        console.print(f"run {run.name}: {store.get(run.id).status}")
+    else:
+        console.print(f"stop requested for {run.name}; it saves a checkpoint and stops at the next step.")
+    return 0
+
+
+def cmd_runs_resume(args) -> int:
+    from workbench.core.training.launcher import resume_run
+
+    store = _store(args)
+    run, proc = resume_run(store, args.run)
+    if args.detach:
+        _console().print(f"resuming run {run.id} from {run.last_checkpoint().name} (pid {proc.pid}).")
+        return 0
+    return follow_run(store, run.id, proc, _console(), as_json=args.json)
+
+
+def cmd_runs_delete(args) -> int:
+    store = _store(args)
+    run = store.get(args.run)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise WorkbenchError("refusing to delete without confirmation; pass --yes.")
+        answer = input(f"delete run {run.name} ({run.path})? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept.")
+            return 1
+    store.delete(run, force=args.force)
+    _console().print(f"deleted run {run.name}.")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ eval
+def cmd_eval(args) -> int:
+    from workbench.core.evaluation import evaluate_run
+
+    run = _store(args).get(args.run)
+    if run.task == "causal-lm-sft":
+        return _eval_sft(args, run)
+    result = evaluate_run(run, args.data, text_column=args.text_column, label_column=args.label_column,
+                          batch_size=args.batch_size)
+    if args.json:
+        _print_json(result)
+        return 0
+    report.print_eval(_console(), run.name, args.data, result)
+    return 0
+
+
+def _eval_sft(args, run) -> int:
+    """eval for a causal-lm-sft run: eval loss, perplexity and greedy samples."""
+    from workbench.core.tasks.causal_lm_sft import evaluate
+
+    # The run's eval batch size: the Trainer averages per-batch losses, so this reproduces the run's own figure.
+    result = evaluate(run, args.data, batch_size=int(run.config.get("eval_batch_size") or 16))
+    if args.json:
+        _print_json(result)
+        return 0
+    report.print_sft_eval(_console(), run.name, args.data, result)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ compare
+def cmd_compare(args) -> int:
+    from workbench.core.compare import compare_runs, render_markdown, render_rich
+
+    store = _store(args)
+    compared = [store.get(ref) for ref in args.runs]
+    cmp = compare_runs(compared, align=args.align, seed=args.seed)
+    if args.gold is not None:
+        cmp.disagreements = cmp.disagreements_for(gold=args.gold)  # also validates the class name
+    samples = _sft_samples(compared)
+    if args.json:
+        data = cmp.to_dict()
+        if samples:
+            data["samples"] = samples
+        text = json.dumps(data, indent=2, default=str) + "\n"
+    elif args.markdown:
+        text = render_markdown(cmp, top=args.top, gold=args.gold) + report.samples_markdown(cmp, samples)
+    else:
+        text = None
+    if args.out:
+        try:
+            with open(expand_user(args.out), "w", encoding="utf-8") as fh:
+                if text is None:  # the tables, as plain text: colours mean nothing in a file
+                    from rich.console import Console
+
+                    file_console = Console(file=fh, width=140, no_color=True, force_terminal=False)
+                    for part in [*render_rich(cmp, top=args.top, gold=args.gold), *report.samples_rich(cmp, samples)]:
+                        file_console.print(part)
+                        file_console.print()
+                else:
+                    fh.write(text)
+        except OSError as exc:
+            raise WorkbenchError(f"cannot write {args.out}: {exc.strerror or exc}.") from None
+        print(f"wrote {args.out}", file=sys.stderr)
+    elif text is not None:
+        sys.stdout.write(text)
+    else:
+        console = _console()
+        for part in [*render_rich(cmp, top=args.top, gold=args.gold), *report.samples_rich(cmp, samples)]:
+            console.print(part)
+            console.print()
+    return 0
+
+
+def _sft_samples(runs) -> list[dict[str, Any]]:
+    """causal-lm-sft runs: their sample generations side by side, per prompt (empty for other tasks)."""
+    if not any(r.task == "causal-lm-sft" for r in runs):
+        return []
+    from workbench.core.sft_samples import side_by_side
+
+    return side_by_side([r.info for r in runs])
+
+
+# ------------------------------------------------------------------------------------------ datasets
+def cmd_datasets_inspect(args) -> int:
+    from workbench.core.datasets import inspect_source
+
+    report = inspect_source(args.path, text_column=args.text_column, label_column=args.label_column,
+                            model=None if args.no_tokenizer else args.model, max_length=args.max_length)
+    if args.json:
+        for split in report["splits"].values():
+            split.pop("token_lengths", None)
+        _print_json(report)
+        return 0
+    from rich.table import Table
+
+    console = _console()
+    console.print(f"[bold]{report['path']}[/]  task {report['task']}  text column [bold]{report['text_column']}[/]"
+                  f"  label column [bold]{report['label_column'] or '—'}[/]")
+    console.print("columns: " + ", ".join(f"{c} ({t})" for c, t in report["columns"].items()))
+    table = Table(box=None, header_style="bold")
+    for col in ("split", "rows", "labels", "tokens p50/p95/max", "> max_length", "duplicates"):
+        table.add_column(col)
+    for split, info in report["splits"].items():
+        tl = info.get("token_length") or {}
+        table.add_row(split, str(info["rows"]), ", ".join(f"{k}: {v}" for k, v in info["label_counts"].items()),
+                      f"{tl.get('p50', 0):.0f}/{tl.get('p95', 0):.0f}/{tl.get('max', 0)}" if tl else "—",
+                      str(info.get("over_max_length", "—")), str(info["duplicates"]))
+    console.print(table)
+    for w in report["warnings"]:
+        console.print(f"[yellow]warning:[/] {w}")
+    if not report["warnings"]:
+        console.print("[green]no warnings[/]")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ export
+def _export_dir(args, ref: str):
+    """An export directory given as a path, or by name under the workspace's exports/ folder."""
+    from workbench.paths import Workspace
+
+    path = expand_user(ref)
+    if not path.exists() and "/" not in ref:
+        named = Workspace.resolve(args.workspace).exports_dir / ref
+        if named.exists():
+            return named
+    return path
+
+
+def cmd_export(args) -> int:
+    from workbench.core.export import export_run
+
+    store = _store(args)
+    run = store.get(args.run)
+    console = _console()
+    with (console.status("exporting…") if not args.json else _nullcontext()) as status:
+        manifest = export_run(run, out=args.out, workspace=store.workspace, int8=args.int8, opset=args.opset,
+                              force=args.force, data=args.data, max_int8_drop=args.max_int8_drop,
+                              progress=None if args.json else status.update)
+    if args.json:
+        _print_json(manifest)
+        return 0
+    report.print_export(console, run, manifest)
+    return 0
+
+
+def _predict_entities(args, export_dir) -> int:
+    """``predict`` for a token-classification export: entity spans per text (torch-free)."""
+    from workbench.core.inference import batched, iter_texts
+    from workbench.core.ner_inference import OnnxTagger
+
+    tagger = OnnxTagger(export_dir, int8=args.int8)
+    if args.file:
+        row = 0
+        for batch in batched(iter_texts(args.file, args.text_column), args.batch_size):
+            lines = [report.ENTITIES_HEADER] if row == 0 and not args.json else []
+            for pred in tagger.predict(batch, batch_size=args.batch_size):
+                row += 1
+                if args.json:
+                    lines.append(json.dumps({"row": row, **pred}, ensure_ascii=False))
+                else:
+                    lines.append(report.entities_line(row, pred))
+            print("\n".join(lines), flush=True)
+        return 0
+    preds = tagger.predict(args.texts, batch_size=args.batch_size)
+    if args.json:
+        _print_json(preds)
+        return 0
+    _console().print(report.entities_table(preds))
+    return 0
+
+
+def _predict_lm(args, export_dir) -> int:
+    """Generate from a causal-LM export with onnxruntime alone; one prompt streams token by token."""
+    from workbench.core.inference import iter_texts
+    from workbench.core.lm_inference import OnnxGenerator
+
+    if args.max_new_tokens < 1:
+        raise WorkbenchError("--max-new-tokens must be at least 1.")
+    if args.temperature < 0 or not 0 < args.top_p <= 1:
+        raise WorkbenchError("--temperature must be 0 or more and --top-p in (0, 1].")
+    gen = OnnxGenerator(export_dir, int8=args.int8)
+    prompts = iter_texts(args.file, args.text_column) if args.file else args.texts
+    settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
+    for i, prompt in enumerate(prompts, 1):
+        if args.json:
+            print(json.dumps({"row": i, "prompt": prompt, "generated": gen.generate(prompt, **settings)}, ensure_ascii=False), flush=True)
+            continue
+        if args.file or len(args.texts) > 1:
+            print(f"### {i}: {' '.join(prompt.split())[:80]}", flush=True)
+        for piece in gen.stream(prompt, **settings):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        print(flush=True)
+    return 0
+
+
+def _stdout_closed() -> int:
+    """`sft-workbench predict … | head` closed the pipe: stop quietly, like other Unix tools."""
+    import os
+
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def cmd_predict(args) -> int:
+    # Torch-free on purpose: only onnxruntime, tokenizers and numpy get imported on this path.
+    from workbench.core.inference import OnnxClassifier, batched, iter_texts, read_manifest
+
+    if args.texts and args.file:
+        raise WorkbenchError("give TEXT arguments or --file, not both.")
+    if not args.texts and not args.file:
+        raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
+    export_dir = _export_dir(args, args.export_dir)
+    task = read_manifest(export_dir).get("task")
+    if task == "causal-lm-sft":
+        try:
+            return _predict_lm(args, export_dir)
+        except BrokenPipeError:
+            return _stdout_closed()
+    if args.batch_size < 1:
+        raise WorkbenchError("--batch-size must be at least 1.")
+    if task == "token-classification":
+        try:
+            return _predict_entities(args, export_dir)
+        except BrokenPipeError:
+            return _stdout_closed()
+    clf = OnnxClassifier(export_dir, int8=args.int8)
+    try:
+        if args.file:
+            # Stream: one batch in memory at a time, each written (and flushed) as soon as it is scored.
+            row = 0
+            for batch in batched(iter_texts(args.file, args.text_column), args.batch_size):
+                # The header waits for the first batch, so a bad file or column gives only the error line.
+                lines = [report.LABELS_HEADER] if row == 0 and not args.json else []
+                for text, pred in zip(batch, clf.predict(batch, batch_size=args.batch_size)):
+                    row += 1
+                    if args.json:
+                        lines.append(json.dumps({"row": row, "text": text, **pred}, ensure_ascii=False))
+                    else:
+                        lines.append(report.label_line(row, text, pred))
+                print("\n".join(lines), flush=True)
+            return 0
+        preds = clf.predict(args.texts, batch_size=args.batch_size)
+        if args.json:
+            _print_json([{"text": t, **p} for t, p in zip(args.texts, preds)])
+            return 0
+        _console().print(report.labels_table(args.texts, preds, clf.labels))
+        return 0
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def cmd_bench(args) -> int:
+    from workbench.core.bench import BenchSettings, bench_export
+
+    console = _console()
+    with (console.status("benchmarking…") if not args.json else _nullcontext()) as status:
+        result = bench_export(_export_dir(args, args.export_dir), BenchSettings(threads=args.threads),
+                              progress=None if args.json else status.update)
+    if args.json:
+        _print_json(result)
+        return 0
+    report.print_bench(console, result)
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ app
+def cmd_app(args) -> int:
+    from workbench.ui.app import make_app
+
+    make_app(args.workspace).run()
+    return 0
