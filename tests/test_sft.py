@@ -12,7 +12,8 @@ from helpers import SAMPLE_DATA
 from workbench.core.config import RunConfig
 from workbench.core.tasks import load_for_training
 from workbench.core.errors import WorkbenchError
-from workbench.core.tasks.causal_lm_sft import prompts as sft_prompts, train as sft_train, evaluate as sft_evaluate
+from workbench.core.tasks.causal_lm_sft import prompts as sft_prompts, train as sft_train
+from workbench.core.tasks.causal_lm_sft.evaluate import evaluate as sft_evaluate
 
 INSTRUCTIONS = SAMPLE_DATA / "instructions"
 

@@ -198,30 +198,18 @@ def cmd_runs_delete(args) -> int:
 
 # ------------------------------------------------------------------------------------------ eval
 def cmd_eval(args) -> int:
-    from workbench.core.evaluation import evaluate_run
+    from workbench.core.tasks import get_task
 
     run = _store(args).get(args.run)
-    if run.task == "causal-lm-sft":
-        return _eval_sft(args, run)
-    result = evaluate_run(run, args.data, text_column=args.text_column, label_column=args.label_column,
-                          batch_size=args.batch_size)
+    task = get_task(run.task)
+    # A language model's loss is averaged per batch, so the run's own eval batch size reproduces its figure.
+    batch_size = int(run.config.get("eval_batch_size") or 16) if task.capabilities.playground == "generate" else args.batch_size
+    result = task.evaluate(run, args.data, text_column=args.text_column, label_column=args.label_column,
+                           batch_size=batch_size)
     if args.json:
         _print_json(result)
         return 0
-    report.print_eval(_console(), run.name, args.data, result)
-    return 0
-
-
-def _eval_sft(args, run) -> int:
-    """eval for a causal-lm-sft run: eval loss, perplexity and greedy samples."""
-    from workbench.core.tasks.causal_lm_sft import evaluate
-
-    # The run's eval batch size: the Trainer averages per-batch losses, so this reproduces the run's own figure.
-    result = evaluate(run, args.data, batch_size=int(run.config.get("eval_batch_size") or 16))
-    if args.json:
-        _print_json(result)
-        return 0
-    report.print_sft_eval(_console(), run.name, args.data, result)
+    report.print_all(_console(), task.eval_report(result, title=f"{run.name} on {args.data}"))
     return 0
 
 
@@ -270,17 +258,18 @@ def cmd_compare(args) -> int:
 
 
 def _sft_samples(runs) -> list[dict[str, Any]]:
-    """causal-lm-sft runs: their sample generations side by side, per prompt (empty for other tasks)."""
-    if not any(r.task == "causal-lm-sft" for r in runs):
-        return []
-    from workbench.core.sft_samples import side_by_side
+    """Runs that record sample generations (causal-LM SFT): them side by side, per prompt (else nothing)."""
+    from workbench.core.tasks import get_task
 
-    return side_by_side([r.info for r in runs])
+    tasks = {r.task for r in runs}
+    if len(tasks) != 1 or not get_task(next(iter(tasks))).capabilities.samples:
+        return []
+    return get_task(next(iter(tasks))).sample_generations([r.info for r in runs])
 
 
 # ------------------------------------------------------------------------------------------ datasets
 def cmd_datasets_inspect(args) -> int:
-    from workbench.core.datasets import inspect_source
+    from workbench.core.tasks import inspect_source
 
     report = inspect_source(args.path, text_column=args.text_column, label_column=args.label_column,
                             model=None if args.no_tokenizer else args.model, max_length=args.max_length)
@@ -337,46 +326,21 @@ def cmd_export(args) -> int:
     if args.json:
         _print_json(manifest)
         return 0
-    report.print_export(console, run, manifest)
+    from workbench.core.tasks import get_task
+
+    report.print_export(console, get_task(run.task), run, manifest)
     return 0
 
 
-def _predict_entities(args, export_dir) -> int:
-    """``predict`` for a token-classification export: entity spans per text (torch-free)."""
-    from workbench.core.inference import batched, iter_texts
-    from workbench.core.ner_inference import OnnxTagger
-
-    tagger = OnnxTagger(export_dir, int8=args.int8)
-    if args.file:
-        row = 0
-        for batch in batched(iter_texts(args.file, args.text_column), args.batch_size):
-            lines = [report.ENTITIES_HEADER] if row == 0 and not args.json else []
-            for pred in tagger.predict(batch, batch_size=args.batch_size):
-                row += 1
-                if args.json:
-                    lines.append(json.dumps({"row": row, **pred}, ensure_ascii=False))
-                else:
-                    lines.append(report.entities_line(row, pred))
-            print("\n".join(lines), flush=True)
-        return 0
-    preds = tagger.predict(args.texts, batch_size=args.batch_size)
-    if args.json:
-        _print_json(preds)
-        return 0
-    _console().print(report.entities_table(preds))
-    return 0
-
-
-def _predict_lm(args, export_dir) -> int:
+def _predict_lm(args, export_dir, task) -> int:
     """Generate from a causal-LM export with onnxruntime alone; one prompt streams token by token."""
     from workbench.core.inference import iter_texts
-    from workbench.core.lm_inference import OnnxGenerator
 
     if args.max_new_tokens < 1:
         raise WorkbenchError("--max-new-tokens must be at least 1.")
     if args.temperature < 0 or not 0 < args.top_p <= 1:
         raise WorkbenchError("--temperature must be 0 or more and --top-p in (0, 1].")
-    gen = OnnxGenerator(export_dir, int8=args.int8)
+    gen = task.open_predictor(export_dir, int8=args.int8)
     prompts = iter_texts(args.file, args.text_column) if args.file else args.texts
     settings = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "top_p": args.top_p, "seed": args.seed}
     for i, prompt in enumerate(prompts, 1):
@@ -402,47 +366,43 @@ def _stdout_closed() -> int:
 
 def cmd_predict(args) -> int:
     # Torch-free on purpose: only onnxruntime, tokenizers and numpy get imported on this path.
-    from workbench.core.inference import OnnxClassifier, batched, iter_texts, read_manifest
+    from workbench.core.inference import batched, iter_texts, read_manifest
+    from workbench.core.tasks import get_task
 
     if args.texts and args.file:
         raise WorkbenchError("give TEXT arguments or --file, not both.")
     if not args.texts and not args.file:
         raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
     export_dir = _export_dir(args, args.export_dir)
-    task = read_manifest(export_dir).get("task")
-    if task == "causal-lm-sft":
+    task = get_task(read_manifest(export_dir).get("task"))
+    if task.capabilities.playground == "generate":
         try:
-            return _predict_lm(args, export_dir)
+            return _predict_lm(args, export_dir, task)
         except BrokenPipeError:
             return _stdout_closed()
     if args.batch_size < 1:
         raise WorkbenchError("--batch-size must be at least 1.")
-    if task == "token-classification":
-        try:
-            return _predict_entities(args, export_dir)
-        except BrokenPipeError:
-            return _stdout_closed()
-    clf = OnnxClassifier(export_dir, int8=args.int8)
+    predictor = task.open_predictor(export_dir, int8=args.int8)
     try:
         if args.file:
             # Stream: one batch in memory at a time, each written (and flushed) as soon as it is scored.
             row = 0
             for batch in batched(iter_texts(args.file, args.text_column), args.batch_size):
                 # The header waits for the first batch, so a bad file or column gives only the error line.
-                lines = [report.LABELS_HEADER] if row == 0 and not args.json else []
-                for text, pred in zip(batch, clf.predict(batch, batch_size=args.batch_size)):
+                lines = [task.prediction_header] if row == 0 and not args.json else []
+                for text, pred in zip(batch, predictor.predict(batch, batch_size=args.batch_size)):
                     row += 1
                     if args.json:
                         lines.append(json.dumps({"row": row, "text": text, **pred}, ensure_ascii=False))
                     else:
-                        lines.append(report.label_line(row, text, pred))
+                        lines.append(task.prediction_line(row, text, pred))
                 print("\n".join(lines), flush=True)
             return 0
-        preds = clf.predict(args.texts, batch_size=args.batch_size)
+        preds = predictor.predict(args.texts, batch_size=args.batch_size)
         if args.json:
             _print_json([{"text": t, **p} for t, p in zip(args.texts, preds)])
             return 0
-        _console().print(report.labels_table(args.texts, preds, clf.labels))
+        _console().print(task.predictions_table(args.texts, preds, predictor))
         return 0
     except BrokenPipeError:
         return _stdout_closed()
@@ -450,15 +410,17 @@ def cmd_predict(args) -> int:
 
 def cmd_bench(args) -> int:
     from workbench.core.bench import BenchSettings, bench_export
+    from workbench.core.inference import read_manifest
+    from workbench.core.tasks import get_task
 
     console = _console()
+    export_dir = _export_dir(args, args.export_dir)
     with (console.status("benchmarking…") if not args.json else _nullcontext()) as status:
-        result = bench_export(_export_dir(args, args.export_dir), BenchSettings(threads=args.threads),
-                              progress=None if args.json else status.update)
+        result = bench_export(export_dir, BenchSettings(threads=args.threads), progress=None if args.json else status.update)
     if args.json:
         _print_json(result)
         return 0
-    report.print_bench(console, result)
+    report.print_bench(console, get_task(read_manifest(export_dir).get("task")), result)
     return 0
 
 

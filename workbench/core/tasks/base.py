@@ -191,6 +191,22 @@ class Task(ABC):
     def export_report(self, manifest: dict[str, Any]) -> list[Any]:
         """Rich renderables of an export's validation (the CLI and the Export screen show them)."""
 
+    # What ``predict --file`` prints before its first line (without --json), and ``predict``'s example text.
+    prediction_header: str = "row\tlabel\tscore\ttext"
+    example_input: str = "some text"
+
+    @abstractmethod
+    def prediction_line(self, row: int, text: str, prediction: dict[str, Any]) -> str:
+        """``predict --file`` without --json: one tab-separated line for one text's prediction."""
+
+    @abstractmethod
+    def predictions_table(self, texts: Sequence[str], predictions: Sequence[dict[str, Any]], predictor) -> Any:
+        """``predict TEXT…``: a rich table of the predictions."""
+
+    def sample_generations(self, infos: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Runs' sample generations side by side, per prompt (``capabilities.samples`` tasks; else none)."""
+        return []
+
     @abstractmethod
     def bench_report(self, result: dict[str, Any]) -> list[Any]:
         """Rich renderables of a ``bench`` result (the CLI and the Export screen show them)."""

@@ -139,6 +139,26 @@ class CausalLMSFT(Task):
         return export_report(manifest)
 
 
+    example_input = "your prompt"
+
+    def prediction_line(self, row, text, prediction):
+        return f"{row}\t{' '.join(str(prediction.get('text', '')).split())}\t{' '.join(text.split())}"
+
+    def predictions_table(self, texts, predictions, predictor):
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold")
+        table.add_column("prompt", overflow="fold")
+        table.add_column("response", overflow="fold")
+        for text, p in zip(texts, predictions):
+            table.add_row(text, str(p.get("text", "")))
+        return table
+
+    def sample_generations(self, infos):
+        from workbench.core.tasks.causal_lm_sft.samples import side_by_side
+
+        return side_by_side(infos)
+
     def bench_report(self, result):
         from workbench.core.tasks.causal_lm_sft.report import bench_table
 

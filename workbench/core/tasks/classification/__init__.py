@@ -103,6 +103,16 @@ class TextClassification(Task):
         return export_report(manifest)
 
 
+    def prediction_line(self, row, text, prediction):
+        from workbench.core.tasks.classification.report import prediction_line
+
+        return prediction_line(row, text, prediction)
+
+    def predictions_table(self, texts, predictions, predictor):
+        from workbench.core.tasks.classification.report import predictions_table
+
+        return predictions_table(texts, predictions, predictor.labels)
+
     def bench_report(self, result):
         from workbench.core.report import encoder_bench_report
 

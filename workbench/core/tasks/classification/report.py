@@ -39,3 +39,21 @@ def eval_report(report: dict[str, Any], *, title: str) -> list[Any]:
     for label, row in zip(report["labels"], report["confusion_matrix"]):
         cm.add_row(label, *map(str, row))
     return [head, per_class_table(report, "label"), cm]
+
+
+def prediction_line(row: int, text: str, pred: dict[str, Any]) -> str:
+    return f"{row}\t{pred['label']}\t{pred['scores'][pred['label']]:.4f}\t{' '.join(text.split())}"
+
+
+def predictions_table(texts, preds, labels) -> Table:
+    """Each text's label, with every label's score when there are a few (else the top one's)."""
+    table = Table(box=None, header_style="bold")
+    table.add_column("text", overflow="fold")
+    table.add_column("label")
+    show_all = len(labels) <= 6
+    for label in labels if show_all else ["score"]:
+        table.add_column(label, justify="right")
+    for text, p in zip(texts, preds):
+        scores = [p["scores"][lab] for lab in labels] if show_all else [p["scores"][p["label"]]]
+        table.add_row(Text(text), Text(p["label"], style="bold"), *(f"{s:.4f}" for s in scores))
+    return table

@@ -26,6 +26,8 @@ class TokenClassification(Task):
     # lr 2e-4 (README, "Token classification"). The small uncased MiniLM learns tagging faster with the larger step.
     defaults = {"lr": 2e-4}
     export_gate = ExportGate(default=1.0, unit="entity-F1 points")
+    prediction_header = "row\tentities\ttext"
+    example_input = "Angela Merkel visited Paris"
 
     def recognises(self, columns: Sequence[str]) -> bool:
         cols = {c.lower() for c in columns}
@@ -109,6 +111,16 @@ class TokenClassification(Task):
 
         return export_report(manifest)
 
+
+    def prediction_line(self, row, text, prediction):
+        from workbench.core.tasks.token_classification.report import prediction_line
+
+        return prediction_line(row, text, prediction)
+
+    def predictions_table(self, texts, predictions, predictor):
+        from workbench.core.tasks.token_classification.report import predictions_table
+
+        return predictions_table(texts, predictions, predictor.labels)
 
     def bench_report(self, result):
         from workbench.core.report import encoder_bench_report

@@ -36,16 +36,13 @@ def eval_report(report: dict[str, Any], *, title: str) -> list[Any]:
     return [head, per_class_table(report, "entity type")]
 
 
-PREDICTION_HEADER = "row\tentities\ttext"
-
-
-def prediction_line(row: int, pred: dict[str, Any]) -> str:
+def prediction_line(row: int, text: str, pred: dict[str, Any]) -> str:
     """``predict --file`` without --json: one tab-separated line per text."""
     ents = "; ".join(f"{e['text']} ({e['type']})" for e in pred["entities"]) or "—"
     return f"{row}\t{ents}\t{' '.join(pred['text'].split())}"
 
 
-def predictions_table(texts, preds) -> Table:
+def predictions_table(texts, preds, labels=None) -> Table:
     """``predict TEXT…``: each text's entities with their character spans and scores."""
     table = Table(box=None, header_style="bold")
     for col in ("text", "entity", "type", "chars", "score"):
