@@ -92,7 +92,7 @@ def test_export_writes_an_hf_like_directory(export_dir, trained_ws):
     assert manifest["runtime"]["disabled_optimizers"] == ["SkipLayerNormFusion"]
 
     card = (export_dir / "README.md").read_text()
-    assert "from workbench.core.inference import OnnxClassifier" in card
+    assert "from workbench.core.inference import open_predictor" in card
     assert "onnxruntime as ort" in card and "Tokenizer.from_file" in card
 
 
@@ -171,10 +171,11 @@ def test_refuses_to_overwrite_without_force_and_validates_on_given_data(trained_
 
 
 def test_failed_validation_leaves_nothing_behind(trained_ws, capsys, tmp_path, monkeypatch):
-    import workbench.core.export as export
+    import workbench.core.tasks.classification.export as export
+    from workbench.core.errors import WorkbenchError
 
     def fail(*_args, **_kwargs):
-        raise export.WorkbenchError("ONNX fp32 does not match PyTorch (simulated).")
+        raise WorkbenchError("ONNX fp32 does not match PyTorch (simulated).")
 
     monkeypatch.setattr(export, "check_validation", fail)
     code, _, err = _run_cli(trained_ws, capsys, "export", RUN_NAME, "--out", str(tmp_path / "x"))
@@ -275,8 +276,8 @@ def test_predict_errors(trained_ws, export_dir, capsys, tmp_path):
 def test_prediction_never_imports_torch_or_transformers(export_dir):
     code = f"""
 import json, sys
-from workbench.core.inference import OnnxClassifier
-preds = OnnxClassifier({str(export_dir)!r}, int8="auto").predict(["a lovely film"])
+from workbench.core.inference import open_predictor
+preds = open_predictor({str(export_dir)!r}, int8="auto").predict(["a lovely film"])
 from workbench.cli import main
 assert main(["predict", {str(export_dir)!r}, "a lovely film", "--json"]) == 0
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "transformers", "datasets", "sklearn"))

@@ -12,8 +12,7 @@ from helpers import SAMPLE_DATA
 from workbench.core.config import RunConfig
 from workbench.core.tasks import load_for_training
 from workbench.core.errors import WorkbenchError
-from workbench.core.tasks.causal_lm_sft import prompts as sft_prompts, train as sft_train
-from workbench.core.tasks.causal_lm_sft.evaluate import evaluate as sft_evaluate
+from workbench.core.tasks.causal_lm_sft import evaluate as sft_evaluate, prompts as sft_prompts, train as sft_train
 
 INSTRUCTIONS = SAMPLE_DATA / "instructions"
 

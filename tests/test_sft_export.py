@@ -222,7 +222,7 @@ def test_int8_export_scores_every_engine_on_the_eval_conversations(gpt2_int8_exp
 
 
 def test_int8_export_is_refused_when_perplexity_rises_too_much(gpt2_int8_export, monkeypatch):
-    from workbench.core import lm_export
+    from workbench.core.tasks.causal_lm_sft import export as lm_export
     from workbench.core.export import export_run
 
     ws, run, _ = gpt2_int8_export

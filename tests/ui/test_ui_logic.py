@@ -23,7 +23,7 @@ from workbench.ui.feed import RunFeed, TextTail
 from workbench.ui.history import EMA_ALPHA, RunHistory, downsample
 from workbench.ui.run_form import PRESETS, cli_command, form_errors, form_values, model_choices
 from workbench.ui.sources import default_roots, discover, discover_all
-from workbench.ui.task_metrics import headline, metrics_line, task_metrics
+from workbench.ui.task_metrics import headline, headline_figure, metrics_line, task_metrics
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -308,7 +308,9 @@ def test_live_curves_back_off_when_the_cpu_is_saturated(monkeypatch):
 def test_each_task_has_its_own_headline():
     assert headline("text-classification", {"accuracy": 0.8950, "token_accuracy": 0.5}) == ("accuracy", "0.895")
     assert headline("token-classification", {"f1": 0.741, "token_accuracy": 0.95}) == ("entity F1", "0.741")
-    assert headline("causal-lm-sft", {"eval_loss": 2.5257, "perplexity": 12.5}) == ("perplexity", "12.50")
+    assert headline("causal-lm-sft", {"eval_loss": 2.5257, "perplexity": 12.5}) == ("eval loss", "2.526")
+    assert headline_figure("causal-lm-sft", {"eval_loss": 2.5257, "perplexity": 12.5}) == ("perplexity", "12.50")
+    assert headline_figure("token-classification", {"f1": 0.741}) == headline("token-classification", {"f1": 0.741})
     assert headline(None, {}) == ("accuracy", "—")  # an older run.json without "task" is classification
     assert metrics_line("text-classification", {"accuracy": 0.895, "macro_f1": 0.8949, "eval_loss": 0.3012}) == \
         "accuracy 0.8950 · macro-F1 0.8949 · eval loss 0.3012"

@@ -82,8 +82,14 @@ def _task_metrics(task: str) -> TaskMetrics:
 
 
 def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
-    """(label, value) of a run's headline figure (its task's ``Task.headline``, first entry), e.g.
-    ("entity F1", "0.741") or ("perplexity", "12.50"); the value is "—" when absent."""
+    """(label, value) of a run's main metric, e.g. ("entity F1", "0.741"); the value is "—" when absent."""
+    tm = task_metrics(task)
+    return tm.main_label, fmt.number(metrics.get(tm.main) if isinstance(metrics, dict) else None, digits)
+
+
+def headline_figure(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
+    """(label, value) of the figure a person reads a run by (``Task.headline``, first entry): the main metric,
+    except for a language model, whose perplexity reads better than its loss: ("perplexity", "12.50")."""
     from workbench.core.errors import WorkbenchError
     from workbench.core.tasks import DEFAULT_TASK, get_task
 

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 from workbench.core.errors import WorkbenchError
 from workbench.core.tasks import get_task
 from workbench.ui.screens.base import Notice, WorkbenchScreen
-from workbench.ui.task_metrics import headline
+from workbench.ui.task_metrics import headline_figure
 from workbench.ui.widgets.toggle import TextCheckbox
 
 PROGRESS_LINES = 6
@@ -142,7 +142,7 @@ class ExportScreen(WorkbenchScreen):
         exports = self.wb.workspace.exports_dir
         for r in runs:
             done = (exports / r.name / "manifest.json").is_file()
-            score = "  {} {}".format(*headline(r.task, r.metrics))  # "entity F1 0.741", "perplexity 12.50"
+            score = "  {} {}".format(*headline_figure(r.task, r.metrics))  # "entity F1 0.741", "perplexity 12.50"
             label = Text.assemble(r.name, (score, "dim"),
                                   (" ✓onnx" if done else "", "green"))
             options.add_option(Option(label, id=r.id))

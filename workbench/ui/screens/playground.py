@@ -25,7 +25,7 @@ from workbench.core.tasks import get_task
 from workbench.ui import format as fmt
 from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade, TextGenerated
 from workbench.ui.screens.base import Notice, WorkbenchScreen
-from workbench.ui.task_metrics import headline
+from workbench.ui.task_metrics import headline_figure
 
 HISTORY = 8
 GEN_DEFAULTS = {"temperature": "0", "top_p": "0.9", "max_new_tokens": "128"}
@@ -140,7 +140,7 @@ class PlaygroundScreen(WorkbenchScreen):
         runs = [r for r in self.wb.store.list() if _task_of(r.task) is not None and _task_of(r.task).has_model(r)]
         select = self.query_one("#pg-run", Select)
         current = select.value
-        select.set_options([("{}  ({} {})".format(r.name, *headline(r.task, r.metrics)), r.id) for r in runs])
+        select.set_options([("{}  ({} {})".format(r.name, *headline_figure(r.task, r.metrics)), r.id) for r in runs])
         ids = [r.id for r in runs]
         if current in ids:
             select.value = current

@@ -132,8 +132,9 @@ def entity_counts(tag_lists) -> dict[str, int]:
 
 
 def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, label_column: str | None = None,
-            tokenizer=None, max_length: int = 128) -> dict[str, Any]:
-    """``datasets inspect`` for tagged data: sentences, words, entity counts per type, word-piece lengths."""
+            tokenizer=None, max_length: int = 128, sample: int | None = None) -> dict[str, Any]:
+    """``datasets inspect`` for tagged data: sentences, words, entity counts per type, word-piece lengths (of
+    every sentence: tagged data sets are small enough that ``sample`` is not needed)."""
     from workbench.core.datasets import percentiles
 
     report: dict[str, Any] = {"path": str(path), "task": "token-classification", "splits": {}, "warnings": [],
