@@ -52,6 +52,7 @@ def test_a_task_from_another_distribution_is_found_through_its_entry_point(monke
     found = [EntryPoint(name="echo", value="wb_test_extra_task:TASK", group=registry.ENTRY_POINT_GROUP)]
     monkeypatch.setattr("importlib.metadata.entry_points", lambda group=None: found if group == registry.ENTRY_POINT_GROUP else [])
     monkeypatch.setattr(registry, "_loaded", {})
+    monkeypatch.setattr(registry, "_registry", registry._registry.__wrapped__)  # not the process-wide cache
     assert registry.task_names() == [*registry.TASKS, "echo"]
     assert registry.get_task("echo") is module.TASK
     assert registry.infer_task(["echo", "label"]) == "echo"  # tried before the text-classification catch-all

@@ -222,7 +222,7 @@ def cmd_compare(args) -> int:
     cmp = compare_runs(compared, align=args.align, seed=args.seed)
     if args.gold is not None:
         cmp.disagreements = cmp.disagreements_for(gold=args.gold)  # also validates the class name
-    samples = _sft_samples(compared)
+    samples = _sample_generations(compared)
     if args.json:
         data = cmp.to_dict()
         if samples:
@@ -257,14 +257,12 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def _sft_samples(runs) -> list[dict[str, Any]]:
+def _sample_generations(runs) -> list[dict[str, Any]]:
     """Runs that record sample generations (causal-LM SFT): them side by side, per prompt (else nothing)."""
-    from workbench.core.tasks import get_task
+    from workbench.core.tasks import find_task
 
-    tasks = {r.task for r in runs}
-    if len(tasks) != 1 or not get_task(next(iter(tasks))).capabilities.samples:
-        return []
-    return get_task(next(iter(tasks))).sample_generations([r.info for r in runs])
+    task = next((t for t in map(find_task, (r.task for r in runs)) if t is not None and t.capabilities.samples), None)
+    return task.sample_generations([r.info for r in runs]) if task is not None else []
 
 
 # ------------------------------------------------------------------------------------------ datasets

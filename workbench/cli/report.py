@@ -1,8 +1,8 @@
 """What the CLI prints about runs and their results: progress, run summaries, and each task's evaluation,
 export, prediction, benchmark and sample-generation report (rich tables; ``--json`` bypasses this module).
 
-The per-task branches (on task names and on the metrics a task reports) all live here, so that they can
-later be replaced by renderables the tasks provide.
+What differs per task comes from the task (``Task.eval_report``, ``export_report``, ``bench_report``, …);
+this module prints it with the parts every task shares.
 """
 
 from __future__ import annotations
@@ -21,9 +21,6 @@ def fmt(value: Any, digits: int = 4) -> str:
         return f"{value:.{digits}f}"
     return str(value)
 
-
-def mb(size: Any) -> str:
-    return "—" if size is None else f"{size / 1e6:.1f} MB"
 
 
 def age(iso: str | None) -> str:
@@ -145,6 +142,8 @@ def print_export(console, task, run, manifest: dict[str, Any]) -> None:
     """An export's summary: the task's validation tables, fused ops, warnings, and what to run next."""
     from rich.text import Text
 
+    from workbench.core.format import megabytes
+
     print_all(console, task.export_report(manifest))
     if manifest.get("optimization"):
         fused = ", ".join(f"{k} {v}" for k, v in manifest["optimization"]["fused_ops"].items()) or "none"
@@ -155,7 +154,7 @@ def print_export(console, task, run, manifest: dict[str, Any]) -> None:
     if q:
         console.print(f"int8: dynamic, per_channel={q['per_channel']}, reduce_range={q['reduce_range']}")
     console.print(Text.assemble(("exported ", "green"), f"{run.name} → ", (str(manifest["path"]), "bold"),
-                                f" ({mb((manifest.get('sizes_bytes') or {}).get('model.onnx'))})"))
+                                f" ({megabytes((manifest.get('sizes_bytes') or {}).get('model.onnx'))})"))
     console.print(f"  try it:   sft-workbench predict {manifest['path']} \"{task.example_input}\"")
     console.print(f"  speed:    sft-workbench bench {manifest['path']}")
 

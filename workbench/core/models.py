@@ -11,9 +11,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from workbench.core.errors import WorkbenchError
+from workbench.core.errors import WorkbenchError, first_line
 from workbench.paths import expand_user
+
+if TYPE_CHECKING:
+    from workbench.core.runs import Run
 
 DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_ALIASES = {"default", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2", "minilm"}
@@ -97,3 +101,29 @@ def resolve_model(ref: str) -> ResolvedModel:
     else:
         tried.append("the hub (skipped: offline)")
     raise WorkbenchError(f"model {ref!r} not found; tried {', '.join(tried)}.")
+
+
+def load_run_model(run: "Run", auto_class: str, attn_implementation: str | None = None):
+    """The run's final model as ``transformers.<auto_class>`` (safetensors only, no remote code) and its
+    tokenizer, in eval mode, without the "Loading weights" bar (it would land in the CLI's status line)."""
+    if not (run.model_dir / "config.json").is_file():
+        raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
+    import transformers
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(run.model_dir))
+        kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+        model = getattr(transformers, auto_class).from_pretrained(str(run.model_dir), use_safetensors=True, **kwargs)
+    except WorkbenchError:
+        raise
+    except Exception as exc:  # a missing safetensors file, an unknown architecture, a broken config...
+        raise WorkbenchError(f"cannot load the model of run {run.name}: {first_line(exc)}") from None
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
+    model.eval()
+    return model, tokenizer

@@ -7,11 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from workbench.core.format import MISSING, number
+from workbench.core.format import MISSING, megabytes, number
 
-
-def megabytes(size: Any) -> str:
-    return MISSING if size is None else f"{size / 1e6:.1f} MB"
 
 
 def signed(value: Any, digits: int = 2) -> str:
@@ -42,8 +39,3 @@ def encoder_bench_report(result: dict[str, Any]) -> list[Any]:
                       megabytes(row.get("size_bytes")))
     return [Text(f"{st.get('threads')} thread(s), seq {st.get('seq_len')}: latency at batch {st.get('latency_batch')}, "
                  f"throughput at batch {st.get('throughput_batch')}", style="dim"), table]
-
-
-def one_line(text: Any, limit: int) -> str:
-    s = " ".join(str(text or "").split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from workbench.core.errors import WorkbenchError, shown
-from workbench.core.tasks import DEFAULT_TASK
+from workbench.core.tasks.names import DEFAULT_TASK
 from workbench.paths import Workspace
 
 RUN_FILE = "run.json"

@@ -64,21 +64,13 @@ def greater_is_better(key: str, tm: TaskMetrics | None = None) -> bool:
 
 
 def task_metrics(task: Any) -> TaskMetrics:
-    """The headline metric of ``task`` (a run.json "task"; missing, or not a name, means text classification)."""
-    from workbench.core.tasks import DEFAULT_TASK
+    """The headline metric of ``task`` (a run.json "task"; missing, not a name, or a task this version does not
+    know: treated like text classification)."""
+    from workbench.core.tasks import DEFAULT_TASK, task_or_default
 
-    return _task_metrics(task if isinstance(task, str) and task else DEFAULT_TASK)
-
-
-def _task_metrics(task: str) -> TaskMetrics:
-    from workbench.core.errors import WorkbenchError
-    from workbench.core.tasks import DEFAULT_TASK, get_task
-
-    try:
-        declared = get_task(task).metrics
-    except WorkbenchError:  # a run of a task this version does not know: treat it like classification
-        declared = get_task(DEFAULT_TASK).metrics
-    return TaskMetrics(task, declared.main, declared.greater_is_better, declared.scalars)
+    declared = task_or_default(task).metrics
+    return TaskMetrics(task if isinstance(task, str) and task else DEFAULT_TASK, declared.main,
+                       declared.greater_is_better, declared.scalars)
 
 
 def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
@@ -90,13 +82,9 @@ def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
 def headline_figure(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
     """(label, value) of the figure a person reads a run by (``Task.headline``, first entry): the main metric,
     except for a language model, whose perplexity reads better than its loss: ("perplexity", "12.50")."""
-    from workbench.core.errors import WorkbenchError
-    from workbench.core.tasks import DEFAULT_TASK, get_task
+    from workbench.core.tasks import task_or_default
 
-    try:
-        declared = get_task(task if isinstance(task, str) and task else DEFAULT_TASK).headline
-    except WorkbenchError:
-        declared = get_task(DEFAULT_TASK).headline
+    declared = task_or_default(task).headline
     value = metrics.get(declared.keys[0]) if isinstance(metrics, dict) else None
     return declared.labels[0], fmt.number(value, min(digits, declared.digits[0]))
 
@@ -117,12 +105,7 @@ def metrics_line(task: Any, metrics: Any, digits: int = 4) -> str:
 
 def task_words(task: Any):
     """What the screens call ``task``'s examples and labels (``Task.words``; a task this version does not know
-    gets the defaults)."""
-    from workbench.core.errors import WorkbenchError
-    from workbench.core.tasks import get_task
-    from workbench.core.tasks.base import Words
+    gets the default task's)."""
+    from workbench.core.tasks import task_or_default
 
-    try:
-        return get_task(task if isinstance(task, str) and task else None).words
-    except WorkbenchError:
-        return Words()
+    return task_or_default(task).words

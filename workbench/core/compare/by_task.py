@@ -152,13 +152,9 @@ class TaskCompare:
 
 def for_task(task: str | None) -> TaskCompare:
     """The group for runs of ``task``; a run of a task this version does not know is read as text classification."""
-    from workbench.core.errors import WorkbenchError
-    from workbench.core.tasks import DEFAULT_TASK, get_task
+    from workbench.core.tasks import task_or_default
 
-    try:
-        return get_task(task).comparison()
-    except WorkbenchError:
-        return get_task(DEFAULT_TASK).comparison()
+    return task_or_default(task).comparison()
 
 
 def all_groups() -> tuple[TaskCompare, ...]:

@@ -12,10 +12,12 @@ the task-dispatching entry points: recognising a data set's task, loading it for
 
 from __future__ import annotations
 
+import functools
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Sequence
 
 from workbench.core.errors import WorkbenchError, shown_list
+from workbench.core.tasks.names import DEFAULT_TASK
 
 if TYPE_CHECKING:
     from workbench.core.datasets import LoadedData
@@ -29,7 +31,6 @@ TASKS: dict[str, str] = {
     "causal-lm-sft": "workbench.core.tasks.causal_lm_sft:TASK",
 }
 ENTRY_POINT_GROUP = "sft_workbench.tasks"
-DEFAULT_TASK = "text-classification"  # also what a run.json without a "task" (an early run) holds
 # Values for RunConfig fields left empty (None) whose default depends on the task: the task's ``defaults``
 # win, else these (see apply_task_defaults). RunConfig's own defaults are task-independent.
 TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
@@ -37,8 +38,10 @@ TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
 _loaded: dict[str, "Task"] = {}
 
 
+@functools.cache
 def _registry() -> dict[str, str]:
-    """The built-in tasks plus those installed packages declare through entry points (built-ins win)."""
+    """The built-in tasks plus those installed packages declare through entry points (built-ins win); read once
+    per process (scanning the installed distributions takes ~2 ms, and compare asks for every task's group)."""
     from importlib.metadata import entry_points
 
     found = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name not in TASKS}
@@ -63,6 +66,23 @@ def get_task(name: str | None) -> "Task":
         raise WorkbenchError(f"the task registered as {name!r} calls itself {task.name!r}.")
     _loaded[name] = task
     return task
+
+
+def find_task(name: Any) -> "Task | None":
+    """The task called ``name``, or None for a name this version does not know (a run or export written by
+    another version or installation) or for no name at all."""
+    if not isinstance(name, str) or not name:
+        return None
+    try:
+        return get_task(name)
+    except WorkbenchError:
+        return None
+
+
+def task_or_default(name: Any) -> "Task":
+    """The task called ``name``; the default task when it has none or one this version does not know, so that
+    readers (the screens, compare) still show such runs."""
+    return find_task(name) or get_task(DEFAULT_TASK)
 
 
 def infer_task(columns: Sequence[str]) -> str:

@@ -7,18 +7,20 @@ task-specific code only through these members; none of them branches on a task's
 
 The ``__init__`` of a task package must stay import-light: the UI reads ``name``, ``metrics`` and
 ``capabilities`` at start, and ``sft-workbench predict`` must not import torch. Members that need heavy
-libraries import the package's own submodules (``data``, ``train``, ``evaluate``, ``export``, ``predict``,
-``report``) inside the method.
+libraries import the package's own modules when called (:meth:`Task.part`). Where a member is the function of
+the same name in the package's conventional module (``data.load_data``, ``train.tokenize``,
+``report.eval_report``, ``compare.COMPARE`` …), :class:`Task` calls it for the subclass; the members that
+differ between tasks are abstract.
 
 Optional behaviour is declared, not probed: :attr:`Task.capabilities` says what a task supports beyond the
-required members (the Playground's input kind, LoRA adapters, generated samples), and members with a
+required members (the Playground's input kind, generated samples), and members with a
 sensible default (no callbacks, no model check, final metrics as computed) are implemented here.
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
+from importlib import import_module
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Sequence
 
@@ -51,9 +53,7 @@ class Capabilities:
     # What the Playground does with a text: "classify" (predict → labels and scores), "tag" (predict → entity
     # spans) or "generate" (stream → a response).
     playground: str = "classify"
-    adapters: bool = False         # runs may hold LoRA adapters instead of a full model
     samples: bool = False          # runs record sample generations (Monitor and Compare show them)
-    curve_metrics: tuple[str, ...] = ()   # extra per-evaluation keys the Monitor may chart
 
 
 @dataclass(frozen=True)
@@ -91,36 +91,42 @@ class Task(ABC):
     # training.trainer.training_arguments.
     loss_uses_num_items: bool = False
 
+    def part(self, module: str):
+        """The task package's module ``module`` (``data``, ``train``, ``report`` …), imported on first use."""
+        return import_module(f"{type(self).__module__}.{module}")
+
     # ------------------------------------------------------------------------------------ data
     @abstractmethod
     def recognises(self, columns: Sequence[str]) -> bool:
         """Whether a table with these columns is this task's data (``--task auto``)."""
 
-    @abstractmethod
     def load_data(self, raw: dict[str, Any], *, data: str, eval_data: str | None, text_column: str | None,
                   label_column: str | None, dev_fraction: float, seed: int) -> "LoadedData":
         """The train and eval splits of ``raw`` (split name → DataFrame, as ``datasets.read_source`` gives)."""
+        return self.part("data").load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
+                                           label_column=label_column, dev_fraction=dev_fraction, seed=seed)
 
-    @abstractmethod
     def inspect(self, raw: dict[str, Any], path: str, *, text_column: str | None, label_column: str | None,
                 tokenizer, max_length: int, sample: int) -> dict[str, Any]:
         """Everything ``datasets inspect`` shows for this task's data (``tokenizer`` may be None)."""
+        return self.part("data").inspect(raw, path, text_column=text_column, label_column=label_column,
+                                         tokenizer=tokenizer, max_length=max_length, sample=sample)
 
     # ------------------------------------------------------------------------------------ training
     def check_model(self, resolved, cfg) -> None:
         """Refuse, with a WorkbenchError, a model this task cannot train (before a run directory exists)."""
 
-    @abstractmethod
     def build_model(self, path: str, data: "LoadedData", cfg):
         """The model to train, fp32 master weights."""
+        return self.part("train").build_model(path, data, cfg)
 
-    @abstractmethod
     def tokenize(self, dataset, tokenizer, data: "LoadedData", cfg):
         """A split as model inputs, unpadded (the collator pads each batch)."""
+        return self.part("train").tokenize(dataset, tokenizer, data, cfg)
 
-    @abstractmethod
     def collator(self, tokenizer, *, pad_to_multiple_of: int | None = None):
         """Batches with dynamic padding."""
+        return self.part("train").collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     @abstractmethod
     def compute_metrics(self, data: "LoadedData") -> Callable | None:
@@ -130,9 +136,9 @@ class Task(ABC):
         """Extra Trainer callbacks for a run of this task."""
         return []
 
-    @abstractmethod
     def final_evaluation(self, model, tokenizer, data: "LoadedData", cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """The full report of the best model and one prediction record per eval example, in input order."""
+        return self.part("evaluate").final_evaluation(model, tokenizer, data, cfg)
 
     def final_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """run.json ``metrics`` from the scalar report values and ``eval_loss`` (a task may derive more)."""
@@ -168,40 +174,32 @@ class Task(ABC):
     def bench(self, export_dir, manifest: dict[str, Any], settings, *, progress: Progress | None = None) -> dict[str, Any]:
         """``sft-workbench bench``: PyTorch vs ONNX fp32 vs ONNX int8, measured the way this task is used."""
 
-    @abstractmethod
     def comparison(self):
         """How ``compare`` treats this task's runs (a ``workbench.core.compare.by_task.TaskCompare``): what its
         predictions.jsonl holds, its metric rows and curves, its per-class scores and its paired test."""
+        return self.part("compare").COMPARE
 
     # ------------------------------------------------------------------------------------ reports
-    def headline_text(self, metrics: dict[str, Any]) -> str:
-        """One line of a run's headline figures ("accuracy 0.912 · macro-F1 0.904"), "—" for missing ones."""
-        parts = []
-        for key, label, digits in zip(self.headline.keys, self.headline.labels, self.headline.digits):
-            value = (metrics or {}).get(key)
-            shown = f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "—"
-            parts.append(f"{label} {shown}")
-        return " · ".join(parts)
-
-    @abstractmethod
     def eval_report(self, report: dict[str, Any], *, title: str) -> list[Any]:
         """Rich renderables of an ``evaluate`` report (the CLI prints them; the UI may show them)."""
+        return self.part("report").eval_report(report, title=title)
 
-    @abstractmethod
     def export_report(self, manifest: dict[str, Any]) -> list[Any]:
         """Rich renderables of an export's validation (the CLI and the Export screen show them)."""
+        return self.part("report").export_report(manifest)
 
     # What ``predict --file`` prints before its first line (without --json), and ``predict``'s example text.
     prediction_header: str = "row\tlabel\tscore\ttext"
     example_input: str = "some text"
 
-    @abstractmethod
     def prediction_line(self, row: int, text: str, prediction: dict[str, Any]) -> str:
-        """``predict --file`` without --json: one tab-separated line for one text's prediction."""
+        """``predict --file`` without --json: one tab-separated line for one text's prediction (tasks that
+        predict; a ``generate`` task streams its responses instead)."""
+        return self.part("report").prediction_line(row, text, prediction)
 
-    @abstractmethod
     def predictions_table(self, texts: Sequence[str], predictions: Sequence[dict[str, Any]], predictor) -> Any:
-        """``predict TEXT…``: a rich table of the predictions."""
+        """``predict TEXT…``: a rich table of the predictions (tasks that predict, as above)."""
+        return self.part("report").predictions_table(texts, predictions, predictor.labels)
 
     def sample_generations(self, infos: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Runs' sample generations side by side, per prompt (``capabilities.samples`` tasks; else none)."""

@@ -20,7 +20,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.tasks import get_task
+from workbench.core.tasks import find_task, get_task
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.task_metrics import headline_figure
 from workbench.ui.widgets.toggle import TextCheckbox
@@ -133,7 +133,8 @@ class ExportScreen(WorkbenchScreen):
         self.query_one("#ex-runs", OptionList).focus()
 
     def _finished_runs(self) -> list:
-        return [r for r in self.wb.store.list() if _has_model(r)]
+        # A run of a task this version does not know has nothing to export.
+        return [r for r in self.wb.store.list() if (task := find_task(r.task)) is not None and task.has_model(r)]
 
     def _refresh_runs(self) -> None:
         runs = self._finished_runs()
@@ -365,11 +366,3 @@ class ExportScreen(WorkbenchScreen):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
-
-
-def _has_model(run) -> bool:
-    """Whether the run holds a model to export (a run of a task this version does not know has none)."""
-    try:
-        return get_task(run.task).has_model(run)
-    except WorkbenchError:
-        return False

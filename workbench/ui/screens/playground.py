@@ -21,7 +21,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.tasks import get_task
+from workbench.core.tasks import find_task, get_task
 from workbench.ui import format as fmt
 from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade, TextGenerated
 from workbench.ui.screens.base import Notice, WorkbenchScreen
@@ -137,7 +137,8 @@ class PlaygroundScreen(WorkbenchScreen):
         if self.source == "export":
             self._refresh_exports()
             return
-        runs = [r for r in self.wb.store.list() if _task_of(r.task) is not None and _task_of(r.task).has_model(r)]
+        # A run of a task this version does not know is not offered.
+        runs = [r for r in self.wb.store.list() if (task := find_task(r.task)) is not None and task.has_model(r)]
         select = self.query_one("#pg-run", Select)
         current = select.value
         select.set_options([("{}  ({} {})".format(r.name, *headline_figure(r.task, r.metrics)), r.id) for r in runs])
@@ -423,14 +424,6 @@ class PlaygroundScreen(WorkbenchScreen):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
-
-
-def _task_of(name: str | None):
-    """The run's task, or None for a task this version does not know (such runs are not offered)."""
-    try:
-        return get_task(name)
-    except WorkbenchError:
-        return None
 
 
 def _entity_types(labels: list[str]) -> list[str]:

@@ -9,12 +9,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from workbench.core.format import one_line
 from workbench.core.tasks.causal_lm_sft.samples import run_samples, side_by_side
-
-
-def _one_line(text: Any, limit: int) -> str:
-    s = " ".join(str(text or "").split())
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 class SamplesPanel(Static):
@@ -35,11 +31,11 @@ class SamplesPanel(Static):
         for i, s in enumerate(samples):
             block = Text()
             block.append(f"{i + 1}. ", style="bold")
-            block.append(_one_line(s.get("prompt"), 200) + "\n", style="bold")
+            block.append(one_line(s.get("prompt"), 200) + "\n", style="bold")
             block.append("   reference  ", style="dim")
-            block.append(_one_line(s.get("reference"), 200) + "\n", style="dim")
+            block.append(one_line(s.get("reference"), 200) + "\n", style="dim")
             block.append("   generated  ", style="dim")
-            block.append(_one_line(s.get("generated"), 300) or "(empty)", style="green")
+            block.append(one_line(s.get("generated"), 300) or "(empty)", style="green")
             parts.append(block)
         self.update(Group(*parts))
         return True
@@ -55,8 +51,8 @@ def samples_table(infos: Sequence[dict[str, Any]], letters: Sequence[str], color
     for letter, color in zip(letters, colors):
         t.add_column(Text(letter, style=f"bold {color}"), ratio=2, overflow="fold")
     for row in rows:
-        head = Text(_one_line(row["prompt"], 160), style="bold")
-        head.append("\n" + _one_line(row["reference"], 160), style="dim")
-        t.add_row(head, *(Text(_one_line(g, 200) or "(empty)") if g is not None else Text("—", style="dim")
+        head = Text(one_line(row["prompt"], 160), style="bold")
+        head.append("\n" + one_line(row["reference"], 160), style="dim")
+        t.add_row(head, *(Text(one_line(g, 200) or "(empty)") if g is not None else Text("—", style="dim")
                           for g in row["generated"]))
     return t

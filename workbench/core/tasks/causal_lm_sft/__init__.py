@@ -31,12 +31,13 @@ class CausalLMSFT(Task):
     # run.json "metrics" gets eval_loss from the trainer and perplexity from final_metrics().
     metrics = Metrics("eval_loss", False, ())
     headline = Headline(("perplexity", "eval_loss"), ("perplexity", "eval loss"), (2, 4))
-    capabilities = Capabilities(playground="generate", adapters=True, samples=True, curve_metrics=("perplexity",))
+    capabilities = Capabilities(playground="generate", samples=True)
     # The causal-LM loss divides by the response-token count the Trainer passes, so under torchrun the Trainer
     # may average that count across processes (see training_arguments).
     loss_uses_num_items = True
     # --max-int8-drop for a causal LM: the allowed rise of int8 perplexity over PyTorch's, in percent.
     export_gate = ExportGate(default=5.0, unit="percent of perplexity", opsets=(14, 21))
+    example_input = "your prompt"
 
     def recognises(self, columns: Sequence[str]) -> bool:
         cols = {c.lower() for c in columns}
@@ -62,40 +63,8 @@ class CausalLMSFT(Task):
 
         return final_metrics(metrics)
 
-    def load_data(self, raw, *, data, eval_data, text_column, label_column, dev_fraction, seed):
-        from workbench.core.tasks.causal_lm_sft.data import load_data
-
-        return load_data(raw, data=data, eval_data=eval_data, text_column=text_column, label_column=label_column,
-                         dev_fraction=dev_fraction, seed=seed)
-
-    def inspect(self, raw, path, *, text_column, label_column, tokenizer, max_length, sample):
-        from workbench.core.tasks.causal_lm_sft.data import inspect
-
-        return inspect(raw, path, text_column=text_column, label_column=label_column, tokenizer=tokenizer,
-                       max_length=max_length, sample=sample)
-
-    def build_model(self, path, data, cfg):
-        from workbench.core.tasks.causal_lm_sft.train import build_model
-
-        return build_model(path, data, cfg)
-
-    def tokenize(self, dataset, tokenizer, data, cfg):
-        from workbench.core.tasks.causal_lm_sft.train import tokenize
-
-        return tokenize(dataset, tokenizer, data, cfg)
-
-    def collator(self, tokenizer, *, pad_to_multiple_of=None):
-        from workbench.core.tasks.causal_lm_sft.train import collator
-
-        return collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
-
     def compute_metrics(self, data):
         return None  # the eval loss is the metric; the Trainer then keeps no logits (vocab × tokens) in memory
-
-    def final_evaluation(self, model, tokenizer, data, cfg):
-        from workbench.core.tasks.causal_lm_sft.evaluate import final_evaluation
-
-        return final_evaluation(model, tokenizer, data, cfg)
 
     def evaluate(self, run, data, *, text_column=None, label_column=None, batch_size=64) -> dict[str, Any]:
         from workbench.core.tasks.causal_lm_sft.evaluate import evaluate
@@ -106,7 +75,7 @@ class CausalLMSFT(Task):
         from workbench.core.tasks.causal_lm_sft.export import export_lm_run
 
         return export_lm_run(run, target=target, int8=int8, opset=opset, data=data, max_int8_drop=max_int8_drop,
-                      progress=progress)
+                             progress=progress)
 
     def open_predictor(self, export_dir, *, int8=False, threads=None):
         from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
@@ -122,37 +91,6 @@ class CausalLMSFT(Task):
         from workbench.core.tasks.causal_lm_sft.bench import bench_lm_export
 
         return bench_lm_export(export_dir, manifest, settings, progress=progress)
-
-    def comparison(self):
-        from workbench.core.tasks.causal_lm_sft.compare import COMPARE
-
-        return COMPARE
-
-    def eval_report(self, report, *, title):
-        from workbench.core.tasks.causal_lm_sft.report import eval_report
-
-        return eval_report(report, title=title)
-
-    def export_report(self, manifest):
-        from workbench.core.tasks.causal_lm_sft.report import export_report
-
-        return export_report(manifest)
-
-
-    example_input = "your prompt"
-
-    def prediction_line(self, row, text, prediction):
-        return f"{row}\t{' '.join(str(prediction.get('text', '')).split())}\t{' '.join(text.split())}"
-
-    def predictions_table(self, texts, predictions, predictor):
-        from rich.table import Table
-
-        table = Table(box=None, header_style="bold")
-        table.add_column("prompt", overflow="fold")
-        table.add_column("response", overflow="fold")
-        for text, p in zip(texts, predictions):
-            table.add_row(text, str(p.get("text", "")))
-        return table
 
     def sample_generations(self, infos):
         from workbench.core.tasks.causal_lm_sft.samples import side_by_side

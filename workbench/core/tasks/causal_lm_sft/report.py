@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from workbench.core.report import one_line
+from workbench.core.format import one_line
 
 
 def export_report(manifest: dict[str, Any]) -> list[Any]:

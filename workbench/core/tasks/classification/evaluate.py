@@ -10,8 +10,10 @@ import numpy as np
 from workbench.core.datasets import read_source
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import softmax
+from workbench.core.models import load_run_model
 from workbench.core.runs import Run
 from workbench.core.tasks.classification.data import infer_schema, normalise
+from workbench.core.tasks.classification.train import AUTO_CLASS
 
 
 
@@ -64,18 +66,6 @@ def prediction_records(texts: Sequence[str], gold: Sequence[str], logits: np.nda
     ]
 
 
-def load_run_model(run: Run):
-    """The run's final model and tokenizer (safetensors only; no remote code)."""
-    if not (run.model_dir / "config.json").is_file():
-        raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(run.model_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(run.model_dir), use_safetensors=True)
-    model.eval()
-    return model, tokenizer
-
-
 def predict_logits(model, tokenizer, texts: list[str], *, max_length: int, batch_size: int = 64):
     """Logits for ``texts``, batched by length so padding stays small; returned in input order."""
     import numpy as np
@@ -100,7 +90,7 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     label_column = label_column or (run_data.get("label_column") if run_data.get("label_column") in df.columns else None)
     schema = infer_schema(df, text_column, label_column, source=str(data))
     norm = normalise(df, schema, split="eval", source=str(data))
-    model, tokenizer = load_run_model(run)
+    model, tokenizer = load_run_model(run, AUTO_CLASS)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     unseen = sorted(set(norm["label"]) - set(labels))
     if unseen:
@@ -124,7 +114,7 @@ class TorchClassifier:
 
     @classmethod
     def from_run(cls, run: Run) -> "TorchClassifier":
-        model, tokenizer = load_run_model(run)
+        model, tokenizer = load_run_model(run, AUTO_CLASS)
         return cls(model, tokenizer, int(run.config.get("max_length") or 128))
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 32) -> list[dict[str, Any]]:

@@ -4,23 +4,16 @@ differences, label agreement, accuracy and macro-F1 per engine) and the model ca
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench.core.format import number
-
 from workbench.core.errors import WorkbenchError
-from workbench.core.export.pipeline import (DEFAULT_MAX_INT8_DROP, FP32_TOLERANCE, TOKENIZER_FILES, Progress, base_manifest,
-                                            build_in_place, export_onnx, int8_settings, load_torch_model, optimize_onnx,
-                                            quantize_int8, sizes)
-from workbench.core.inference import DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT8_FILE, MANIFEST_FILE
+from workbench.core.export.pipeline import DEFAULT_MAX_INT8_DROP, FP32_TOLERANCE, Progress, export_encoder
+from workbench.core.format import number
+from workbench.core.runs import Run
 from workbench.core.tasks.classification.predict import OnnxClassifier
-
-AUTO_CLASS = "AutoModelForSequenceClassification"
-from workbench.core.runs import Run, atomic_write_json, atomic_write_text
+from workbench.core.tasks.classification.train import AUTO_CLASS
 
 
 # --------------------------------------------------------------------------------------- validation data
@@ -233,72 +226,9 @@ def export(run: Run, *, target: Path, int8: bool, opset: int, data: str | os.Pat
     if not vdata.texts:
         raise WorkbenchError(f"{vdata.source} has no rows to validate the export on.")
 
-    with build_in_place(target) as partial:
-        say("loading the run's model…")
-        export_model, tokenizer = load_torch_model(run, AUTO_CLASS, attn_implementation="eager")
-        config = export_model.config
-        with tempfile.TemporaryDirectory(prefix="wb-export-") as scratch:
-            raw = Path(scratch) / "raw.onnx"
-            say(f"exporting to ONNX (opset {opset})…")
-            input_names = export_onnx(export_model, tokenizer, raw, opset=opset)
-            say("fusing the graph with ONNX Runtime's transformer optimizer…")
-            optimization = optimize_onnx(raw, partial / FP32_FILE, config)
-        del export_model
-        if int8:
-            say("quantising to int8…")
-            quantize_int8(partial / FP32_FILE, partial / INT8_FILE)
-
-        for name in ("config.json", *TOKENIZER_FILES):
-            if (run.model_dir / name).is_file():
-                shutil.copy2(run.model_dir / name, partial / name)
-        if not (partial / "tokenizer.json").is_file():
-            # A slow (Python) tokenizer only: let transformers write the fast tokenizer.json the
-            # torch-free predictor needs.
-            tokenizer.save_pretrained(str(partial))
-        if not (partial / "tokenizer.json").is_file():
-            raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
-
-        labels = [config.id2label[i] for i in range(config.num_labels)]
-        manifest = base_manifest(run, target, labels=labels, tokenizer=tokenizer,
-                                 max_position_embeddings=getattr(config, "max_position_embeddings", None))
-        manifest.update({
-            "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in input_names],
-            "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", len(labels)]}],
-            "opset": int(opset),
-            "exporter": {"function": "torch.onnx.export", "dynamo": False, "attn_implementation": "eager",
-                         "why": "the TorchScript graph of eager attention is what ORT's BERT optimizer fuses into "
-                                "Attention nodes; the dynamo graph and SDPA attention fuse no Attention"},
-            "optimization": optimization,
-            "runtime": {"provider": "CPUExecutionProvider", "graph_optimization_level": "ORT_ENABLE_ALL",
-                        "disabled_optimizers": list(DEFAULT_DISABLED_OPTIMIZERS),
-                        "why": "ORT's SkipLayerNormalization CPU kernel is ~7x slower than Add + LayerNormalization"},
-            "quantization": int8_settings() if int8 else None,
-            "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
-            "sizes_bytes": sizes(partial),
-            "warnings": [vdata.warning] if vdata.warning else [],
-        })
-        if not optimization["attention_fused"]:
-            # Seen with torch 2.11 + transformers 5.17, whose traced attention ORT's matcher does not
-            # recognise: still a correct export, but int8 runs ~1.6x slower than with fused attention.
-            manifest["warnings"].append(
-                f"ONNX Runtime fused attention in {optimization['fused_ops'].get('Attention', 0)} of "
-                f"{optimization['num_layers']} layers: the export is correct but slower than it should be "
-                f"(torch {manifest['versions'].get('torch')}, transformers {manifest['versions'].get('transformers')}).")
-        atomic_write_json(partial / MANIFEST_FILE, manifest)
-
-        # Parity against the model as the run produced it (default attention), not the eager export copy.
-        say("loading the run's model for validation…")
-        ref_model, ref_tokenizer = load_torch_model(run, AUTO_CLASS)
-        report = validate_export(run, partial, vdata, torch_model=ref_model, torch_tokenizer=ref_tokenizer,
-                                 int8=int8, progress=say)
-        manifest["validation"] = report
-        atomic_write_json(partial / MANIFEST_FILE, manifest)
-        check_validation(report, max_int8_drop=max_int8_drop)
-        if int8:
-            manifest["quantization"]["max_int8_drop"] = max_int8_drop
-        atomic_write_json(partial / MANIFEST_FILE, manifest)
-        atomic_write_text(partial / "README.md", model_card(manifest))
-
-        say("moving the export into place…")
-    manifest["path"] = str(target)
-    return manifest
+    return export_encoder(
+        run, target, auto_class=AUTO_CLASS, int8=int8, opset=opset, max_int8_drop=max_int8_drop,
+        validate=lambda export_dir, model, tokenizer: validate_export(
+            run, export_dir, vdata, torch_model=model, torch_tokenizer=tokenizer, int8=int8, progress=say),
+        check=lambda report, drop: check_validation(report, max_int8_drop=drop),
+        card=model_card, warning=vdata.warning, progress=progress)

@@ -7,8 +7,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from workbench.core.format import number
-from workbench.core.report import megabytes, per_class_table, signed
+from workbench.core.format import megabytes, number
+from workbench.core.report import per_class_table, signed
 
 
 def export_report(manifest: dict[str, Any]) -> list[Any]:

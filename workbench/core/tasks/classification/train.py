@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 
+# The transformers class a finished run's model is loaded as (evaluation, the Playground, export, bench).
+AUTO_CLASS = "AutoModelForSequenceClassification"
+
 
 def build_model(path: str, data, cfg):
     """A sequence-classification head on the pretrained encoder, with id2label/label2id in its config."""

@@ -8,9 +8,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.models import load_run_model
 from workbench.core.tasks.token_classification.spans import split_tag, tags_to_spans
 from workbench.core.tasks.token_classification.data import normalise_sentences
-from workbench.core.tasks.token_classification.train import IGNORE, encode_words, uses_case_types
+from workbench.core.tasks.token_classification.train import AUTO_CLASS, IGNORE, encode_words, uses_case_types
 
 
 # --------------------------------------------------------------------------------------- metrics
@@ -92,12 +93,7 @@ class TorchTagger:
 
     @classmethod
     def from_run(cls, run) -> "TorchTagger":
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-        if not (run.model_dir / "config.json").is_file():
-            raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
-        tokenizer = AutoTokenizer.from_pretrained(str(run.model_dir))
-        model = AutoModelForTokenClassification.from_pretrained(str(run.model_dir), use_safetensors=True)
+        model, tokenizer = load_run_model(run, AUTO_CLASS)
         return cls(model, tokenizer, int(run.config.get("max_length") or 128))
 
     def tag_words(self, sentences, batch_size: int = 32) -> list[dict[str, Any]]:
@@ -162,8 +158,6 @@ def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[
 def evaluate_run(run, data: str, *, text_column: str | None = None, label_column: str | None = None,
                  batch_size: int = 64) -> dict[str, Any]:
     """``sft-workbench eval`` for an NER run: entity metrics of the run's model on any tagged data set."""
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
     from workbench.core.datasets import read_source
 
     if not (run.model_dir / "config.json").is_file():
@@ -171,8 +165,7 @@ def evaluate_run(run, data: str, *, text_column: str | None = None, label_column
     raw = read_source(data)
     df = raw.get("dev", raw.get("test", raw.get("train")))
     norm, iob1 = normalise_sentences(df, token_column=text_column, tag_column=label_column, split="eval", source=str(data))
-    tokenizer = AutoTokenizer.from_pretrained(str(run.model_dir))
-    model = AutoModelForTokenClassification.from_pretrained(str(run.model_dir), use_safetensors=True)
+    model, tokenizer = load_run_model(run, AUTO_CLASS)
     known = {split_tag(l)[1] for l in model.config.id2label.values()}
     unseen = sorted({split_tag(t)[1] for tags in norm["tags"] for t in tags if t != "O"} - known)
     if unseen:

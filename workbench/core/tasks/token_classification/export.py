@@ -9,19 +9,16 @@ for PyTorch, ONNX fp32 and ONNX int8.
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from workbench.core.export import pipeline as base
 from workbench.core.errors import WorkbenchError
-from workbench.core.inference import DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT8_FILE, MANIFEST_FILE
+from workbench.core.export import pipeline as base
+from workbench.core.runs import Run
 from workbench.core.tasks.token_classification.spans import CASE_TYPES_KEY
-from workbench.core.runs import Run, atomic_write_json, atomic_write_text
-
-AUTO_CLASS = "AutoModelForTokenClassification"
+from workbench.core.tasks.token_classification.train import AUTO_CLASS
 
 
 def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -> tuple[list, list, str, str | None]:
@@ -191,56 +188,15 @@ def export_ner_run(run: Run, *, target: Path, int8: bool, opset: int, data, max_
     if not sentences:
         raise WorkbenchError(f"{source} has no sentences to validate the export on.")
 
-    with base.build_in_place(target) as partial:
-        say("loading the run's model…")
-        model, tokenizer = base.load_torch_model(run, AUTO_CLASS, attn_implementation="eager")
-        config = model.config
-        with tempfile.TemporaryDirectory(prefix="wb-export-") as scratch:
-            raw = Path(scratch) / "raw.onnx"
-            say(f"exporting to ONNX (opset {opset})…")
-            input_names = base.export_onnx(model, tokenizer, raw, opset=opset, logits_axes={0: "batch", 1: "sequence"})
-            say("fusing the graph with ONNX Runtime's transformer optimizer…")
-            optimization = base.optimize_onnx(raw, partial / FP32_FILE, config)
-        del model
-        if int8:
-            say("quantising to int8…")
-            base.quantize_int8(partial / FP32_FILE, partial / INT8_FILE)
-        for name in ("config.json", *base.TOKENIZER_FILES):
-            if (run.model_dir / name).is_file():
-                shutil.copy2(run.model_dir / name, partial / name)
-        if not (partial / "tokenizer.json").is_file():
-            raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
-        labels = [config.id2label[i] for i in range(config.num_labels)]
-        manifest = base.base_manifest(run, target, labels=labels, tokenizer=tokenizer,
-                                      max_position_embeddings=getattr(config, "max_position_embeddings", None))
-        manifest.update({
-            "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in input_names],
-            "outputs": [{"name": "logits", "dtype": "float32", "shape": ["batch", "sequence", len(labels)]}],
-            "decoding": {"word_piece": "first", "scheme": "IOB2", "words": "workbench.core.tasks.token_classification.predict.WORD_RE",
-                         # token type 1 on every piece of a capitalised word (workbench.core.tasks.token_classification.spans.case_type_ids)
-                         CASE_TYPES_KEY: bool(getattr(config, CASE_TYPES_KEY, False))},
-            "opset": int(opset),
-            "exporter": {"function": "torch.onnx.export", "dynamo": False, "attn_implementation": "eager"},
-            "optimization": optimization,
-            "runtime": {"provider": "CPUExecutionProvider", "graph_optimization_level": "ORT_ENABLE_ALL",
-                        "disabled_optimizers": list(DEFAULT_DISABLED_OPTIMIZERS)},
-            "quantization": base.int8_settings() if int8 else None,
-            "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
-            "sizes_bytes": base.sizes(partial),
-            "warnings": [warning] if warning else [],
-        })
-        atomic_write_json(partial / MANIFEST_FILE, manifest)
-        say("loading the run's model for validation…")
-        ref_model, ref_tokenizer = base.load_torch_model(run, AUTO_CLASS)
-        report = validate_ner_export(run, partial, sentences, gold, source, torch_model=ref_model,
-                                     torch_tokenizer=ref_tokenizer, int8=int8, progress=say)
-        manifest["validation"] = report
-        atomic_write_json(partial / MANIFEST_FILE, manifest)
-        check_ner_validation(report, max_int8_drop=max_int8_drop)
-        if int8:
-            manifest["quantization"]["max_int8_drop"] = max_int8_drop
-        atomic_write_json(partial / MANIFEST_FILE, manifest)
-        atomic_write_text(partial / "README.md", model_card(manifest))
-        say("moving the export into place…")
-    manifest["path"] = str(target)
-    return manifest
+    decoding = {"word_piece": "first", "scheme": "IOB2", "words": "workbench.core.tasks.token_classification.predict.WORD_RE"}
+    return base.export_encoder(
+        run, target, auto_class=AUTO_CLASS, int8=int8, opset=opset, max_int8_drop=max_int8_drop,
+        logits_axes={0: "batch", 1: "sequence"},
+        # token type 1 on every piece of a capitalised word (workbench.core.tasks.token_classification.spans.case_type_ids)
+        manifest_extra={"decoding": {**decoding, CASE_TYPES_KEY: bool(json.loads(
+            (run.model_dir / "config.json").read_text(encoding="utf-8")).get(CASE_TYPES_KEY, False))}},
+        validate=lambda export_dir, model, tokenizer: validate_ner_export(
+            run, export_dir, sentences, gold, source, torch_model=model, torch_tokenizer=tokenizer, int8=int8,
+            progress=say),
+        check=lambda report, drop: check_ner_validation(report, max_int8_drop=drop),
+        card=model_card, warning=warning, progress=progress)

@@ -50,6 +50,9 @@ def build_model(path: str, data, cfg):
     setattr(model.config, CASE_TYPES_KEY, case_types_for(path, cfg.trust_remote_code))
     return model
 
+# The transformers class a finished run's model is loaded as (evaluation, the Playground, export, bench).
+AUTO_CLASS = "AutoModelForTokenClassification"
+
 
 def folds_case(tokenizer) -> bool:
     """True when the tokenizer gives "Paris NATO" and "paris nato" the same ids (an uncased model)."""
