@@ -14,7 +14,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # are covered by pinning a CUDA host (hosts.py), not by the machine the suite happens to run on.
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
-from helpers import REPO, SAMPLE_DATA, SHARED_DATASETS, kill_workers, wait_for  # noqa: F401  (re-exported)
+from helpers import QA_TRAIN_FLAGS, REPO, SAMPLE_DATA, SHARED_DATASETS, kill_workers, wait_for  # noqa: F401  (re-exported)
 from hosts import DEFAULT_HOST, HOSTS, pin_host  # noqa: E402
 
 # The CPU flags too, for the whole session: session fixtures that train (before any function fixture runs)
@@ -84,6 +84,19 @@ def ner_trained(tiny_model_dir, tmp_path_factory):
     code = main(["--workspace", str(ws), "train", "--data", str(SAMPLE_DATA / "ner"), "--model", str(tiny_model_dir),
                  "--batch-size", "16", "--lr", "1e-2", "--max-length", "48", "--max-steps", "40", "--logging-steps", "2",
                  "--eval-strategy", "steps", "--eval-steps", "20", "--name", "ner-tiny", "--json"])
+    yield ws, code
+    kill_workers(ws)
+
+
+@pytest.fixture(scope="session")
+def qa_trained(tiny_model_dir, tmp_path_factory):
+    """One tiny extractive-QA run on sample_data/qa, shared by the QA tests: ``(workspace, exit code)``; the run is
+    named ``qa-tiny``."""
+    from workbench.cli import main
+
+    ws = tmp_path_factory.mktemp("qa-ws")
+    code = main(["--workspace", str(ws), "train", "--data", str(SAMPLE_DATA / "qa"), "--model", str(tiny_model_dir),
+                 *QA_TRAIN_FLAGS, "--name", "qa-tiny", "--json"])
     yield ws, code
     kill_workers(ws)
 

@@ -11,6 +11,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "sample_data"
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+# The tiny QA run's settings (conftest's qa_trained): short windows, so some of sample_data/qa's passages need
+# two, and a large step.
+QA_TRAIN_FLAGS = ["--max-length", "64", "--doc-stride", "16", "--batch-size", "8", "--lr", "3e-3", "--max-steps", "40",
+                  "--logging-steps", "5", "--eval-strategy", "steps", "--eval-steps", "20"]
 
 
 def kill_workers(ws: Path) -> None:

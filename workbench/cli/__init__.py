@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text-column")
     p.add_argument("--label-column")
     p.add_argument("--model", default="default", help="tokenizer for token-length statistics")
-    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--max-length", type=int, default=None, help="default: the task's (128; 384 for question answering)")
     p.add_argument("--no-tokenizer", action="store_true", help="skip token-length statistics")
     p.set_defaults(func=commands.cmd_datasets_inspect)
 
@@ -105,15 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--force", action="store_true", help="replace an existing export directory")
     x.add_argument("--data", metavar="PATH", help="validate on this labelled data instead of the run's eval split")
     x.add_argument("--max-int8-drop", type=float, default=None, metavar="POINTS",
-                   help="fail if int8 accuracy (NER: entity F1) falls more than POINTS below PyTorch (default: 1.0); "
+                   help="fail if int8 accuracy (NER: entity F1; QA: F1) falls more than POINTS below PyTorch (default: 1.0); "
                         "for a causal LM, the allowed rise of perplexity in percent (default: 5)")
     x.set_defaults(func=commands.cmd_export)
 
-    p = common(sub.add_parser("predict", help="classify texts, or generate from a causal-LM export (onnxruntime only, no torch)"))
+    p = common(sub.add_parser("predict", help="classify or tag texts, answer questions about a passage, or generate from a causal-LM export (onnxruntime only, no torch)"))
     p.add_argument("export_dir", metavar="EXPORT_DIR", help="export directory (or its name under <workspace>/exports)")
     p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument("--file", metavar="F", help="a .csv/.tsv/.jsonl/.txt file, streamed in batches (--json: JSON lines)")
-    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/JSONL file")
+    p.add_argument("--text-column", metavar="C", help="the text column of a CSV/JSONL file (question answering: the question column)")
+    p.add_argument("--question", action="append", metavar="Q", help="question answering: a question about the passage (repeatable)")
+    p.add_argument("--context", metavar="TEXT", help="question answering: the passage the answer is looked for in")
+    p.add_argument("--context-file", metavar="F", help="question answering: a UTF-8 text file holding the passage")
+    p.add_argument("--context-column", metavar="C", help="question answering: the passage column of --file")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="texts per batch (default: 32)")
     p.add_argument("--int8", action="store_true", help="use model.int8.onnx instead of model.onnx")
     p.add_argument("--max-new-tokens", type=int, default=128, metavar="N", help="causal LM: tokens to generate at most (default: 128)")

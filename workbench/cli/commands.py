@@ -282,8 +282,11 @@ def cmd_datasets_inspect(args) -> int:
     console.print(f"[bold]{report['path']}[/]  task {report['task']}  text column [bold]{report['text_column']}[/]"
                   f"  label column [bold]{report['label_column'] or '—'}[/]")
     console.print("columns: " + ", ".join(f"{c} ({t})" for c, t in report["columns"].items()))
+    from workbench.core.tasks import task_or_default
+
+    words = task_or_default(report["task"]).words
     table = Table(box=None, header_style="bold")
-    for col in ("split", "rows", "labels", "tokens p50/p95/max", "> max_length", "duplicates"):
+    for col in ("split", words.examples, words.counts.lower(), "tokens p50/p95/max", "> max_length", "duplicates"):
         table.add_column(col)
     for split, info in report["splits"].items():
         tl = info.get("token_length") or {}
@@ -291,6 +294,14 @@ def cmd_datasets_inspect(args) -> int:
                       f"{tl.get('p50', 0):.0f}/{tl.get('p95', 0):.0f}/{tl.get('max', 0)}" if tl else "—",
                       str(info.get("over_max_length", "—")), str(info["duplicates"]))
     console.print(table)
+    for split, info in report["splits"].items():
+        if "passages" in info:  # question answering
+            windows = (f"; {info['windows']:,} windows at max_length {report['max_length']}, doc_stride "
+                       f"{report['doc_stride']} ({info['multi_window']:,} questions need more than one)"
+                       if "windows" in info else "")
+            console.print(f"{split}: {info['passages']:,} passages; gold answers per question "
+                          + ", ".join(f"{k}: {n:,}" for k, n in info["answers_per_question"].items()) + windows
+                          + (f"; {info['skipped']} unusable question(s) skipped" if info.get("skipped") else ""))
     for w in report["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
     if not report["warnings"]:
@@ -354,6 +365,63 @@ def _predict_lm(args, export_dir, task) -> int:
     return 0
 
 
+def _read_passage(args) -> str:
+    from workbench.paths import expand_user
+
+    if args.context is not None and args.context_file:
+        raise WorkbenchError("give --context or --context-file, not both.")
+    if args.context_file:
+        path = expand_user(args.context_file)
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise WorkbenchError(f"context file not found: {path}") from None
+        except UnicodeDecodeError:
+            raise WorkbenchError(f"{path.name} is not UTF-8 text.") from None
+        except OSError as exc:
+            raise WorkbenchError(f"cannot read {path}: {exc.strerror or exc}.") from None
+    if args.context is None:
+        raise WorkbenchError("a question needs a passage: give --context TEXT or --context-file F.")
+    return args.context
+
+
+def _predict_qa(args, export_dir, task) -> int:
+    """Answer questions about passages with onnxruntime alone: ``--question … --context-file F`` or ``--file``
+    with question and context columns (streamed in batches)."""
+    from workbench.core.inference import batched
+    from workbench.core.tasks.question_answering.predict import iter_questions
+
+    if args.texts:
+        raise WorkbenchError("a question-answering export takes --question Q with --context/--context-file, or --file; "
+                             "not TEXT arguments.")
+    if args.file and (args.question or args.context is not None or args.context_file):
+        raise WorkbenchError("give --file, or --question with --context/--context-file, not both.")
+    if args.batch_size < 1:
+        raise WorkbenchError("--batch-size must be at least 1.")
+    reader = task.open_predictor(export_dir, int8=args.int8)
+    if not args.file:
+        passage = _read_passage(args)
+        items = [{"question": q, "context": passage} for q in args.question]
+        preds = reader.predict(items, batch_size=args.batch_size)
+        if args.json:
+            _print_json([{k: v for k, v in p.items() if k != "context"} for p in preds])
+            return 0
+        _console().print(task.predictions_table([p["question"] for p in preds], preds, reader))
+        return 0
+    row = 0
+    for batch in batched(iter_questions(args.file, args.text_column, args.context_column), args.batch_size):
+        lines = [task.prediction_header] if row == 0 and not args.json else []
+        for pred in reader.predict(batch, batch_size=args.batch_size):
+            row += 1
+            if args.json:
+                out = {k: v for k, v in pred.items() if k not in ("context", "n_best")}
+                lines.append(json.dumps({"row": row, **out, "n_best": pred["n_best"][:3]}, ensure_ascii=False))
+            else:
+                lines.append(task.prediction_line(row, pred["question"], pred))
+        print("\n".join(lines), flush=True)
+    return 0
+
+
 def _stdout_closed() -> int:
     """`sft-workbench predict … | head` closed the pipe: stop quietly, like other Unix tools."""
     import os
@@ -367,12 +435,24 @@ def cmd_predict(args) -> int:
     from workbench.core.inference import batched, iter_texts, read_manifest
     from workbench.core.tasks import get_task
 
+    export_dir = _export_dir(args, args.export_dir)
+    task = get_task(read_manifest(export_dir).get("task"))
+    answers = task.capabilities.playground == "answer"
+    if not answers and (args.question or args.context is not None or args.context_file or args.context_column):
+        raise WorkbenchError(f"--question, --context, --context-file and --context-column are for question-answering "
+                             f"exports; {export_dir.name} is a {task.title} model.")
+    if answers and not (args.question or args.file):
+        raise WorkbenchError("nothing to answer: give --question Q with --context TEXT or --context-file F, or --file PATH "
+                             "with question and context columns.")
+    if answers:
+        try:
+            return _predict_qa(args, export_dir, task)
+        except BrokenPipeError:
+            return _stdout_closed()
     if args.texts and args.file:
         raise WorkbenchError("give TEXT arguments or --file, not both.")
     if not args.texts and not args.file:
         raise WorkbenchError("nothing to predict: give one or more TEXT arguments or --file PATH.")
-    export_dir = _export_dir(args, args.export_dir)
-    task = get_task(read_manifest(export_dir).get("task"))
     if task.capabilities.playground == "generate":
         try:
             return _predict_lm(args, export_dir, task)

@@ -155,7 +155,7 @@ def print_export(console, task, run, manifest: dict[str, Any]) -> None:
         console.print(f"int8: dynamic, per_channel={q['per_channel']}, reduce_range={q['reduce_range']}")
     console.print(Text.assemble(("exported ", "green"), f"{run.name} → ", (str(manifest["path"]), "bold"),
                                 f" ({megabytes((manifest.get('sizes_bytes') or {}).get('model.onnx'))})"))
-    console.print(f"  try it:   sft-workbench predict {manifest['path']} \"{task.example_input}\"")
+    console.print(f"  try it:   sft-workbench predict {manifest['path']} {task.example_input}")
     console.print(f"  speed:    sft-workbench bench {manifest['path']}")
 
 

@@ -83,7 +83,7 @@ def _torch_runner(model_dir: Path, threads: int, auto_class: str) -> Callable[[d
 
     def run(feed: dict[str, np.ndarray]):
         with torch.inference_mode():
-            return model(**{k: torch.from_numpy(v) for k, v in feed.items()}).logits
+            return model(**{k: torch.from_numpy(v) for k, v in feed.items()})  # logits, or a span head's two
 
     return run
 

@@ -53,7 +53,10 @@ class RunConfig:
     task: str = _f("auto", "Task; 'auto' infers it from the data.", "data", choices=TASKS,
                    flag_help="task (default: inferred from the data)")
     dev_fraction: float = _f(0.1, "Fraction of train held out as dev when no eval data is given.", "data")
-    max_length: int = _f(128, "Maximum tokens per example; longer inputs are truncated.", "data")
+    max_length: int | None = _f(None, "Maximum tokens per example (a window, for question answering); longer inputs are truncated; empty: the task's default (128; 384 for question answering).", "data",
+                                placeholder="task default: 128, QA 384")
+    doc_stride: int = _f(128, "Question answering: tokens two consecutive windows of a long passage share.", "data",
+                         flag_help="question answering: overlap of consecutive passage windows (default: 128)")
     # --- model ---
     model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (embedded all-MiniLM-L6-v2).", "model",
                     flag_help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2)")
@@ -65,8 +68,8 @@ class RunConfig:
                              placeholder="none: use epochs")
     batch_size: int = _f(32, "Training examples per step (per device).", "training")
     eval_batch_size: int = _f(128, "Examples per evaluation batch.", "training")
-    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification).", "training",
-                        placeholder="task default: 5e-5, NER 2e-4")
+    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification, 1e-4 for question answering).", "training",
+                        placeholder="task default: 5e-5, NER 2e-4, QA 1e-4")
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", "training")
     warmup_ratio: float = _f(0.06, "Fraction of steps spent warming the learning rate up.", "training")
     scheduler: str = _f("linear", "Learning-rate schedule after warm-up.", "training", choices=SCHEDULERS)
@@ -205,10 +208,14 @@ class RunConfig:
             errors["data"] = "data is required: a file or folder with training examples."
         for name in ("epochs", "lr"):
             positive(name, getattr(self, name))
-        for name in ("batch_size", "eval_batch_size", "grad_accum", "max_length", "logging_steps", "eval_steps", "save_total_limit",
+        for name in ("batch_size", "eval_batch_size", "grad_accum", "logging_steps", "eval_steps", "save_total_limit",
                      "nproc", "nnodes", "master_port"):
             positive(name, getattr(self, name), integer=True)
         positive("max_steps", self.max_steps, integer=True)
+        positive("max_length", self.max_length, integer=True)
+        if isinstance(self.doc_stride, bool) or not isinstance(self.doc_stride, int) or self.doc_stride < 0:
+            # Whether it fits max_length is the QA task's check (it needs the task's default max_length).
+            errors["doc_stride"] = f"doc_stride must be a non-negative whole number, got {_got(self.doc_stride)}."
         positive("max_grad_norm", self.max_grad_norm)
         positive("lora_r", self.lora_r, integer=True)
         positive("lora_alpha", self.lora_alpha)

@@ -105,6 +105,9 @@ class OnnxEncoder:
         max_length: override the truncation length recorded in the manifest (rarely useful).
     """
 
+    # Whether the manifest must list labels (classes, tags); a span reader (question answering) has none.
+    has_labels = True
+
     def __init__(self, export_dir: str | os.PathLike, int8: bool | Literal["auto"] = False,
                  threads: int | None = None, max_length: int | None = None):
         from tokenizers import Tokenizer
@@ -112,7 +115,7 @@ class OnnxEncoder:
         self.export_dir = expand_user(export_dir)
         self.manifest = read_manifest(self.export_dir)
         self.labels: list[str] = list(self.manifest.get("labels") or [])
-        if not self.labels:
+        if self.has_labels and not self.labels:
             raise WorkbenchError(f"export {self.export_dir.name} is corrupt: {MANIFEST_FILE} has no labels.")
         int8_path = self.export_dir / INT8_FILE
         if int8 == "auto":

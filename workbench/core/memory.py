@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from workbench.core.config import RunConfig
+from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
 
 # On a GPU: the CUDA context, cuBLAS workspaces and allocator slack. On CPU the same allowance stands for the
 # torch/transformers runtime: the estimate for the default model (1.8 GiB) matched the worker's measured RSS
@@ -69,7 +69,7 @@ def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None =
     n = parameters if parameters is not None else count_parameters(config)
     t = trainable if trainable is not None else n
     layers, hidden, heads = _shape(config)
-    s, b = cfg.max_length, cfg.batch_size
+    s, b = cfg.max_length or TASK_DEPENDENT_DEFAULTS["max_length"], cfg.batch_size  # empty: the usual task default
     act_bytes = s * b * hidden * (34 + 5 * heads * s / hidden) * layers
     if precision not in ("bf16", "fp16"):
         act_bytes *= 2

@@ -114,6 +114,18 @@ class EntitiesFound(Message):
         self.result = result
 
 
+class AnswerFound(Message):
+    """An extractive QA model answered ``question`` about ``context``: ``result`` has ``answer``, character
+    ``start``/``end`` in the passage, ``score`` and ``n_best``."""
+
+    def __init__(self, run_id: str, question: str, context: str, result: dict) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.question = question
+        self.context = context
+        self.result = result
+
+
 class TextGenerated(Message):
     """Playground generation progress for a causal LM: the response so far (``done`` when it has ended)."""
 

@@ -30,10 +30,11 @@ class TaskMetrics:
     main: str                  # MAIN_METRIC: the run.json "metrics" key the best checkpoint is chosen by
     greater_is_better: bool
     scalars: tuple[str, ...]   # SCALAR_METRICS
+    curves: tuple[str, ...] = ()  # further metrics the Monitor's eval chart draws beside the main one
 
     @property
     def main_label(self) -> str:
-        return label(self.main)
+        return label(self.main, task=self.task)
 
     @property
     def eval_key(self) -> str:
@@ -49,7 +50,15 @@ class TaskMetrics:
         return tuple(dict.fromkeys(keys))
 
 
-def label(key: str, short: bool = False) -> str:
+def label(key: str, short: bool = False, task: Any = None) -> str:
+    """How ``key`` reads on screen; ``task``'s own name for it first (``Task.metric_labels``: QA's "f1" is "F1",
+    not "entity F1")."""
+    if task is not None:
+        from workbench.core.tasks import task_or_default
+
+        own = task_or_default(task).metric_labels
+        if key in own:
+            return own[key]
     if short and key in SHORT_LABELS:
         return SHORT_LABELS[key]
     if key.startswith(PER_CLASS_PREFIX):
@@ -69,8 +78,9 @@ def task_metrics(task: Any) -> TaskMetrics:
     from workbench.core.tasks import DEFAULT_TASK, task_or_default
 
     declared = task_or_default(task).metrics
+    known = task_or_default(task)
     return TaskMetrics(task if isinstance(task, str) and task else DEFAULT_TASK, declared.main,
-                       declared.greater_is_better, declared.scalars)
+                       declared.greater_is_better, declared.scalars, known.capabilities.eval_curves)
 
 
 def headline(task: Any, metrics: Any, digits: int = 3) -> tuple[str, str]:
@@ -98,7 +108,7 @@ def metrics_line(task: Any, metrics: Any, digits: int = 4) -> str:
     for key in tm.shown():
         if key == tm.main or key in metrics:
             value = metrics.get(key)
-            parts.append(f"{label(key, short=key != tm.main)} "
+            parts.append(f"{label(key, short=key != tm.main, task=tm.task)} "
                          f"{fmt.number(value, 2 if key == 'perplexity' else digits)}")
     return " · ".join(parts)
 

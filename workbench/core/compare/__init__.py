@@ -279,8 +279,15 @@ def _letters(count: int) -> list[str]:
 
 
 def _score(rec: dict[str, Any]) -> float | None:
+    """The probability a run gave its own prediction: ``scores[predicted]``, or the record's ``score`` (a span)."""
     scores = rec.get("scores") or {}
-    return _num(scores.get(rec["predicted"]))
+    return _num(scores.get(rec["predicted"])) if scores else _num(rec.get("score"))
+
+
+def _correct(rec: dict[str, Any]) -> bool:
+    """Whether a prediction is right: the record's own ``correct`` (a span answer is right on an exact match of
+    any gold answer, after normalisation), else predicted == gold."""
+    return rec["correct"] if isinstance(rec.get("correct"), bool) else rec["predicted"] == rec["gold"]
 
 
 def _kind(letters: list[str], right: list[int], wrong: list[int]) -> str:
@@ -301,7 +308,7 @@ def _disagreements(loaded: list[Loaded], members: list[int], letters: list[str])
             continue
         row: list[RunPrediction | None] = [None] * len(loaded)
         for i, p in zip(members, preds):
-            row[i] = RunPrediction(predicted=str(p["predicted"]), score=_score(p), correct=p["predicted"] == p["gold"])
+            row[i] = RunPrediction(predicted=str(p["predicted"]), score=_score(p), correct=_correct(p))
         right = [i for i in members if row[i].correct]
         wrong = [i for i in members if not row[i].correct]
         out.append(Disagreement(id=key, input=str(rec.get("input", "")), gold=str(rec["gold"]), predictions=row,

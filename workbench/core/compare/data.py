@@ -126,8 +126,11 @@ class PairTest:
     micro F1, ``diff_pt`` and the interval F1(B) − F1(A) in points, p from approximate randomization.
     ``measure`` "loss" (causal-LM SFT): ``a_only``/``b_only`` count the examples where A/B has the lower loss;
     ``diff_loss`` and its interval are loss(B) − loss(A) in nats per response token (negative: B is better);
-    p is a paired sign-flip permutation test. When ``refused`` is set the statistics are None and ``verdict``
-    explains why.
+    p is a paired sign-flip permutation test. ``measure`` "qa_f1" (question answering): the counts are exact
+    matches, ``accuracy_a``/``accuracy_b`` the runs' exact match and ``p_exact_match`` McNemar's p on them;
+    ``f1_a``/``f1_b`` the runs' mean F1, ``diff_pt`` and the interval F1(B) − F1(A) in points (paired bootstrap
+    of questions), p a sign-flip permutation test of the per-question F1 differences. When ``refused`` is set
+    the statistics are None and ``verdict`` explains why.
     """
 
     a: int
@@ -155,6 +158,7 @@ class PairTest:
     diff_loss: float | None = None
     ci_low_loss: float | None = None
     ci_high_loss: float | None = None
+    p_exact_match: float | None = None
 
 
 @dataclass

@@ -32,8 +32,8 @@ def verdict_text(test: PairTest, name_a: str, name_b: str, *, confidence: float 
     """The plain-words verdict for a computed ``PairTest`` (names are how the runs are called)."""
     level = f"{confidence * 100:g}%"
     p, lo, hi, diff = test.p_value, test.ci_low_pt, test.ci_high_pt, test.diff_pt
-    ner = test.measure == "entity_f1"
-    on, test_name = (" on entity F1", "randomization") if ner else ("", "McNemar")
+    on, test_name = {"entity_f1": (" on entity F1", "randomization"),
+                     "qa_f1": (" on F1", "permutation")}.get(test.measure, ("", "McNemar"))
     if test.significant:
         # Speak from the winner's side, so the difference is always positive.
         if diff > 0:
@@ -138,8 +138,10 @@ def tests_footnote(c: Comparison) -> str:
                      f"bootstrap {level} interval over sentences",
         "loss": f"eval loss (SFT): sign-flip permutation test and paired bootstrap {level} interval of the "
                 "token-weighted loss difference per response token",
+        "qa_f1": f"F1 (question answering): sign-flip permutation test and paired bootstrap {level} interval of the "
+                 "per-question F1 difference; exact match: McNemar exact test",
     }
-    return "; ".join(parts[m] for m in ("accuracy", "entity_f1", "loss") if m in used) + f" ({resamples})."
+    return "; ".join(parts[m] for m in ("accuracy", "entity_f1", "qa_f1", "loss") if m in used) + f" ({resamples})."
 
 
 def render_markdown(comparison: Comparison, *, top: int = 10, gold: str | None = None) -> str:
@@ -167,7 +169,9 @@ def render_markdown(comparison: Comparison, *, top: int = 10, gold: str | None =
         elif not p.refused:
             line += (f" — {p.n} {'sentences' if p.measure == 'entity_f1' else 'examples'}; "
                      f"{letters[p.a]} right/{letters[p.b]} wrong: {p.a_only}, {letters[p.b]} right/{letters[p.a]} wrong: {p.b_only}"
-                     + (f"; entity F1 {p.f1_a:.4f} vs {p.f1_b:.4f}" if p.measure == "entity_f1" else ""))
+                     + (f"; entity F1 {p.f1_a:.4f} vs {p.f1_b:.4f}" if p.measure == "entity_f1" else "")
+                     + (f"; exact match {p.accuracy_a:.4f} vs {p.accuracy_b:.4f} (McNemar p {format_p(p.p_exact_match)})"
+                        if p.measure == "qa_f1" else ""))
         out.append(line)
     out += ["", f"<sub>{tests_footnote(c)}</sub>", "", "### Metrics", ""]
     header = ["metric"] + [f"{r.letter} {_md(r.label)}" for r in c.runs] + [f"Δ {r.letter}−A" for r in c.runs[1:]]
@@ -239,7 +243,8 @@ def render_rich(comparison: Comparison, *, top: int = 10, gold: str | None = Non
 
     losses = any(p.measure == "loss" for p in c.pairs)
     what = ("eval loss per token, nats; A✔B✘ = A lower" if losses else
-            "entity F1; A✔B✘ counts whole sentences" if any(p.measure == "entity_f1" for p in c.pairs) else "accuracy")
+            "entity F1; A✔B✘ counts whole sentences" if any(p.measure == "entity_f1" for p in c.pairs) else
+            "per-question F1; A✔B✘ counts exact matches" if any(p.measure == "qa_f1" for p in c.pairs) else "accuracy")
     verdicts = Table(title=f"significance (paired on the same examples: {what})",
                      title_justify="left", box=None, header_style="bold")
     unit = "nats" if losses else "pt"

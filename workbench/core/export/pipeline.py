@@ -47,6 +47,7 @@ from workbench.core.models import load_run_model
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text, pid_alive
 from workbench.core.telemetry import package_versions
 from workbench.paths import Workspace
+from workbench.core.tasks import run_setting
 
 
 FORMAT = "sft-workbench-onnx"
@@ -149,8 +150,9 @@ def _cleanup_stale_partials(target: Path) -> None:
 
 
 # --------------------------------------------------------------------------------------- export steps
-def _logits_module(model, input_names: Sequence[str]):
-    """``model`` wrapped so the traced graph takes positional tensors and returns only the logits."""
+def _logits_module(model, input_names: Sequence[str], output_names: Sequence[str] = ("logits",)):
+    """``model`` wrapped so the traced graph takes positional tensors and returns only the named outputs
+    (``logits``; ``start_logits`` and ``end_logits`` for a span head)."""
     import torch
 
     class LogitsOnly(torch.nn.Module):
@@ -159,14 +161,19 @@ def _logits_module(model, input_names: Sequence[str]):
             self.model = model
 
         def forward(self, *tensors):
-            return self.model(**dict(zip(input_names, tensors))).logits
+            out = self.model(**dict(zip(input_names, tensors)))
+            values = tuple(getattr(out, name) for name in output_names)
+            return values[0] if len(values) == 1 else values
 
     return LogitsOnly().eval()
 
 
 def export_onnx(model, tokenizer, path: Path, *, opset: int = DEFAULT_OPSET,
-                logits_axes: dict[int, str] | None = None) -> list[str]:
-    """Trace ``model`` to ONNX at ``path`` with dynamic batch and sequence axes; returns the input names."""
+                logits_axes: dict[int, str] | None = None,
+                outputs: dict[str, dict[int, str]] | None = None) -> list[str]:
+    """Trace ``model`` to ONNX at ``path`` with dynamic batch and sequence axes; returns the input names.
+    ``outputs`` maps the model's output names to their dynamic axes (default: ``logits`` with
+    ``logits_axes``, {0: "batch"} unless given)."""
     import torch
 
     produced = set(getattr(tokenizer, "model_input_names", ONNX_INPUT_ORDER))
@@ -177,11 +184,12 @@ def export_onnx(model, tokenizer, path: Path, *, opset: int = DEFAULT_OPSET,
                        padding=True, return_tensors="pt")
     args = tuple(sample[n] for n in input_names)
     axes = {n: {0: "batch", 1: "sequence"} for n in input_names}
-    axes["logits"] = logits_axes or {0: "batch"}  # token classification: {0: "batch", 1: "sequence"}
+    outputs = outputs or {"logits": logits_axes or {0: "batch"}}  # token classification: {0: "batch", 1: "sequence"}
+    axes.update(outputs)
     try:
         with quiet(), torch.no_grad():
-            torch.onnx.export(_logits_module(model, input_names), args, str(path), input_names=input_names,
-                              output_names=["logits"], dynamic_axes=axes, opset_version=opset,
+            torch.onnx.export(_logits_module(model, input_names, list(outputs)), args, str(path), input_names=input_names,
+                              output_names=list(outputs), dynamic_axes=axes, opset_version=opset,
                               do_constant_folding=True, dynamo=False)
     except Exception as exc:
         raise WorkbenchError(f"torch.onnx.export failed at opset {opset}: {first_line(exc)}") from None
@@ -256,7 +264,7 @@ def tokenizer_settings(run: Run, tokenizer) -> dict[str, Any]:
     pad_token = getattr(tokenizer, "pad_token", None) or "[PAD]"
     return {
         "file": "tokenizer.json",
-        "max_length": int(run.config.get("max_length", 128)),
+        "max_length": int(run_setting(run, "max_length")),
         "pad_token": pad_token,
         "pad_id": int(tokenizer.pad_token_id) if getattr(tokenizer, "pad_token_id", None) is not None else 0,
         "pad_type_id": int(getattr(tokenizer, "pad_token_type_id", 0) or 0),
@@ -286,7 +294,7 @@ def base_manifest(run: Run, target: Path, *, labels: list[str], tokenizer=None,
                        "model": run.config.get("model"), "metrics": run.metrics},
         "task": run.task,
         "labels": list(labels),
-        "max_length": int(run.config.get("max_length", 128)),
+        "max_length": int(run_setting(run, "max_length")),
         "max_position_embeddings": max_position_embeddings,
     }
     if tokenizer is not None:
@@ -303,6 +311,7 @@ def sizes(export_dir: Path) -> dict[str, int]:
 def export_encoder(run: Run, target: Path, *, auto_class: str, int8: bool, opset: int, max_int8_drop: float,
                    validate: Callable[[Path, Any, Any], dict[str, Any]], check: Callable[[dict[str, Any], float], None],
                    card: Callable[[dict[str, Any]], str], logits_axes: dict[int, str] | None = None,
+                   outputs: dict[str, dict[int, str]] | None = None, labels: list[str] | None = None,
                    manifest_extra: dict[str, Any] | None = None, warning: str | None = None,
                    progress: Progress | None = None) -> dict[str, Any]:
     """The export of an encoder fine-tune (classifier, tagger) at ``target``, built in a partial directory:
@@ -310,7 +319,8 @@ def export_encoder(run: Run, target: Path, *, auto_class: str, int8: bool, opset
     its config and tokenizer files; then the task's ``validate(export_dir, model, tokenizer)`` against the run's
     own model (default attention), ``check(report, max_int8_drop)`` (raises to refuse the export) and ``card``
     (the README). ``logits_axes`` are the logits' dynamic axes ({0: "batch"} unless given); the manifest's
-    output shape follows them."""
+    output shape follows them. A head with other outputs (a span head's ``start_logits``/``end_logits``) names
+    them in ``outputs`` (name → dynamic axes) and its ``labels`` (none for a span head)."""
     say = progress or (lambda _msg: None)
     with build_in_place(target) as partial:
         say("loading the run's model…")
@@ -319,7 +329,7 @@ def export_encoder(run: Run, target: Path, *, auto_class: str, int8: bool, opset
         with tempfile.TemporaryDirectory(prefix="wb-export-") as scratch:
             raw = Path(scratch) / "raw.onnx"
             say(f"exporting to ONNX (opset {opset})…")
-            input_names = export_onnx(model, tokenizer, raw, opset=opset, logits_axes=logits_axes)
+            input_names = export_onnx(model, tokenizer, raw, opset=opset, logits_axes=logits_axes, outputs=outputs)
             say("fusing the graph with ONNX Runtime's transformer optimizer…")
             optimization = optimize_onnx(raw, partial / FP32_FILE, config)
         del model
@@ -337,13 +347,18 @@ def export_encoder(run: Run, target: Path, *, auto_class: str, int8: bool, opset
         if not (partial / "tokenizer.json").is_file():
             raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
 
-        labels = [config.id2label[i] for i in range(config.num_labels)]
+        if labels is None:
+            labels = [config.id2label[i] for i in range(config.num_labels)]
         manifest = base_manifest(run, target, labels=labels, tokenizer=tokenizer,
                                  max_position_embeddings=getattr(config, "max_position_embeddings", None))
-        axes = logits_axes or {0: "batch"}
+        if outputs is None:
+            axes = logits_axes or {0: "batch"}
+            shapes = {"logits": [*(axes[i] for i in sorted(axes)), len(labels)]}
+        else:
+            shapes = {name: [axes[i] for i in sorted(axes)] for name, axes in outputs.items()}
         manifest.update({
             "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in input_names],
-            "outputs": [{"name": "logits", "dtype": "float32", "shape": [*(axes[i] for i in sorted(axes)), len(labels)]}],
+            "outputs": [{"name": name, "dtype": "float32", "shape": shape} for name, shape in shapes.items()],
             "opset": int(opset),
             "exporter": {"function": "torch.onnx.export", "dynamo": False, "attn_implementation": "eager",
                          "why": "the TorchScript graph of eager attention is what ORT's BERT optimizer fuses into "

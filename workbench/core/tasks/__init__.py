@@ -29,11 +29,12 @@ TASKS: dict[str, str] = {
     "text-classification": "workbench.core.tasks.classification:TASK",
     "token-classification": "workbench.core.tasks.token_classification:TASK",
     "causal-lm-sft": "workbench.core.tasks.causal_lm_sft:TASK",
+    "question-answering": "workbench.core.tasks.question_answering:TASK",
 }
 ENTRY_POINT_GROUP = "sft_workbench.tasks"
 # Values for RunConfig fields left empty (None) whose default depends on the task: the task's ``defaults``
 # win, else these (see apply_task_defaults). RunConfig's own defaults are task-independent.
-TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5}
+TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "max_length": 128}
 
 _loaded: dict[str, "Task"] = {}
 
@@ -101,6 +102,15 @@ def apply_task_defaults(cfg, task_name: str):
     return cfg.updated(**changes) if changes else cfg
 
 
+def run_setting(run, key: str) -> Any:
+    """A task-dependent setting of a finished run: run.json's value, or, where the run recorded none (a run
+    created through the API, or before the field was task-dependent), the task's default as training applied it."""
+    value = (run.config or {}).get(key)
+    if value is not None:
+        return value
+    return find_task(run.task).defaults.get(key, TASK_DEPENDENT_DEFAULTS[key]) if find_task(run.task) else TASK_DEPENDENT_DEFAULTS[key]
+
+
 def load_for_training(data: str, eval_data: str | None = None, *, text_column: str | None = None,
                       label_column: str | None = None, task: str = "auto", dev_fraction: float = 0.1,
                       seed: int = 42) -> "LoadedData":
@@ -119,9 +129,10 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
 
 
 def inspect_source(path: str, *, text_column: str | None = None, label_column: str | None = None,
-                   model: str | None = "default", max_length: int = 128, sample: int = 20000,
+                   model: str | None = "default", max_length: int | None = None, sample: int = 20000,
                    task: str = "auto") -> dict[str, Any]:
-    """Everything ``datasets inspect`` shows for ``path``: rows, columns, labels, token lengths, warnings."""
+    """Everything ``datasets inspect`` shows for ``path``: rows, columns, labels, token lengths, warnings.
+    ``max_length`` None: the task's default (what a run on this data would use)."""
     from workbench.core.datasets import inspect_tokenizer, read_source
 
     raw = read_source(path)
@@ -132,6 +143,8 @@ def inspect_source(path: str, *, text_column: str | None = None, label_column: s
     tokenizer = display = None
     if model:
         tokenizer, display = inspect_tokenizer(model)
+    if max_length is None:
+        max_length = get_task(name).defaults.get("max_length", TASK_DEPENDENT_DEFAULTS["max_length"])
     report = get_task(name).inspect(raw, str(path), text_column=text_column, label_column=label_column,
                                     tokenizer=tokenizer, max_length=max_length, sample=sample)
     if display is not None:

@@ -51,9 +51,11 @@ class Capabilities:
     """What a task supports beyond the required members (declared; callers never probe with getattr)."""
 
     # What the Playground does with a text: "classify" (predict → labels and scores), "tag" (predict → entity
-    # spans) or "generate" (stream → a response).
+    # spans), "answer" (predict on a question and a passage → an answer span) or "generate" (stream → a response).
     playground: str = "classify"
     samples: bool = False          # runs record sample generations (Monitor and Compare show them)
+    # Metrics the Monitor's eval chart draws beside the main one (question answering: exact match with F1).
+    eval_curves: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Task(ABC):
     headline: Headline
     capabilities: Capabilities = Capabilities()
     words: Words = Words()
+    # How the screens name this task's metric keys where the shared names do not fit ("f1" is "entity F1"
+    # unless a task says otherwise).
+    metric_labels: dict[str, str] = {}
     # Values for the RunConfig fields a user leaves empty (tasks.TASK_DEPENDENT_DEFAULTS), chosen by measurement.
     defaults: dict[str, Any] = {}
     # The model's loss divides by the token count the Trainer passes (``num_items_in_batch``); see
@@ -129,8 +134,9 @@ class Task(ABC):
         return self.part("train").collator(tokenizer, pad_to_multiple_of=pad_to_multiple_of)
 
     @abstractmethod
-    def compute_metrics(self, data: "LoadedData") -> Callable | None:
-        """The Trainer's ``compute_metrics`` (None when eval loss is the metric)."""
+    def compute_metrics(self, data: "LoadedData", tokenizer, cfg) -> Callable | None:
+        """The Trainer's ``compute_metrics`` for predictions over ``tokenize(data.eval, tokenizer, data, cfg)``, in
+        that order (None when eval loss is the metric)."""
 
     def callbacks(self, data: "LoadedData", cfg) -> list:
         """Extra Trainer callbacks for a run of this task."""
@@ -188,9 +194,10 @@ class Task(ABC):
         """Rich renderables of an export's validation (the CLI and the Export screen show them)."""
         return self.part("report").export_report(manifest)
 
-    # What ``predict --file`` prints before its first line (without --json), and ``predict``'s example text.
+    # What ``predict --file`` prints before its first line (without --json), and the arguments of the example
+    # ``predict`` command shown after an export.
     prediction_header: str = "row\tlabel\tscore\ttext"
-    example_input: str = "some text"
+    example_input: str = '"some text"'
 
     def prediction_line(self, row: int, text: str, prediction: dict[str, Any]) -> str:
         """``predict --file`` without --json: one tab-separated line for one text's prediction (tasks that

@@ -24,12 +24,13 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     """Everything that can fail on user input, checked before a run directory exists."""
     cfg.check()
     resolved = resolve_model(cfg.model)
-    limit = resolved.max_positions
-    if limit and cfg.max_length > limit:
-        raise WorkbenchError(f"max_length {cfg.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
     data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
                              task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
-    get_task(data.schema.task).check_model(resolved, cfg)  # e.g. causal-lm-sft refuses an encoder-only model
+    effective = apply_task_defaults(cfg, data.schema.task)  # the task's own max_length when left empty
+    limit = resolved.max_positions
+    if limit and effective.max_length > limit:
+        raise WorkbenchError(f"max_length {effective.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
+    get_task(data.schema.task).check_model(resolved, effective)  # e.g. causal-lm-sft refuses an encoder-only model
     return resolved, data
 
 
@@ -209,7 +210,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
-        compute_metrics=task.compute_metrics(data),
+        compute_metrics=task.compute_metrics(data, tokenizer, cfg),
         callbacks=[*task.callbacks(data, cfg), callback],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)

@@ -34,7 +34,7 @@ _PAGING = Binding.Group("page", compact=True)
 TOKENIZER = "default"
 # inspect_source reads a whole data set into memory; above this size it waits until the stats are asked for.
 AUTO_INSPECT_BYTES = 16 << 20
-MAX_LENGTH = 128
+MAX_LENGTH = None  # the data's task default (128; 384 windows for question answering)
 
 
 class DatasetsScreen(WorkbenchScreen):

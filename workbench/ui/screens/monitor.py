@@ -214,11 +214,16 @@ class MonitorScreen(WorkbenchScreen):
         if main is None:
             chart.show([])
         else:
-            name = label(main)
-            chart.border_title = f"Eval: {name}"
+            name = label(main, task=tm.task)
             best = h.best(main, greater_is_better(main, tm))
             marks = [Mark(f"best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", best[1], best[0])] if best else []
-            chart.show([Series(name, h.eval_steps, h.eval_series(main), color="green", style="line+points")], marks)
+            series = [Series(name, h.eval_steps, h.eval_series(main), color="green", style="line+points")]
+            # A task may draw a companion metric on the same axes (question answering: exact match beside F1).
+            extra = [key for key in tm.curves if key != main and any(v == v for v in h.eval_series(key))]
+            series += [Series(label(key, task=tm.task), h.eval_steps, h.eval_series(key), color=color, style="line+points")
+                       for key, color in zip(extra, ("cyan", "magenta"))]
+            chart.border_title = f"Eval: {' & '.join(s.label for s in series)}"
+            chart.show(series, marks)
         self.query_one(PerClassPanel).show(self.info, h)
 
     def _status_notice(self) -> None:

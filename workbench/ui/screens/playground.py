@@ -1,7 +1,9 @@
 """Playground: pick a finished run, type a text, see the predicted label and every label's score.
 
 For a causal-LM SFT run (or its ONNX export) the text is a prompt instead, and the response streams in as it
-is generated, with temperature, top-p and max-tokens inputs.
+is generated, with temperature, top-p and max-tokens inputs. For an extractive QA run the text is a question
+about the passage typed (or pasted) in the box above it; the answer is highlighted in the passage with its score
+and the runner-up spans.
 
 The model loads in a thread worker (torch and transformers are imported there, on first use); each
 prediction runs in another, so typing never waits for the model.
@@ -18,12 +20,12 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static, TextArea
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.tasks import find_task, get_task
 from workbench.ui import format as fmt
-from workbench.ui.messages import ActionFailed, EntitiesFound, ModelLoaded, PredictionMade, TextGenerated
+from workbench.ui.messages import ActionFailed, AnswerFound, EntitiesFound, ModelLoaded, PredictionMade, TextGenerated
 from workbench.ui.screens.base import Notice, WorkbenchScreen
 from workbench.ui.task_metrics import headline_figure
 
@@ -52,6 +54,31 @@ def highlighted(text: str, entities: list[dict[str, Any]]) -> Text:
         at = e["end"]
     out.append(text[at:])
     return out
+
+
+ANSWER_STYLE = "bold black on green"
+
+
+def answer_in_passage(context: str, start: int, end: int, score: float, width: int = 400) -> Text:
+    """The passage around the answer (about ``width`` characters), the answer highlighted with its score."""
+    a, b = max(0, start - width // 2), min(len(context), end + width // 2)
+    out = Text("…" if a > 0 else "", style="dim")
+    out.append(context[a:start])
+    out.append(context[start:end], style=ANSWER_STYLE)
+    out.append(f" {score:.1%}", style="dim")
+    out.append(context[end:b])
+    out.append("…" if b < len(context) else "", style="dim")
+    return out
+
+
+def n_best_table(n_best: list[dict[str, Any]], top: int = 5) -> Table:
+    table = Table(box=None, show_header=True, header_style="bold", padding=(0, 1))
+    for col in ("answer", "chars", "score"):
+        table.add_column(col, justify="right" if col != "answer" else "left", no_wrap=col != "answer")
+    for k, cand in enumerate(n_best[:top]):
+        table.add_row(Text(cand["text"], style="bold green" if k == 0 else ""), f"{cand['start']}-{cand['end']}",
+                      f"{cand['score']:.3f}")
+    return table
 
 
 def entities_table(entities: list[dict[str, Any]]) -> Table | Text:
@@ -97,6 +124,9 @@ class PlaygroundScreen(WorkbenchScreen):
         self.last_scores: dict[str, float] | None = None
         self.last_entities: list[dict[str, Any]] | None = None  # token classification
         self.last_highlight: Text | None = None
+        self.last_answer: dict[str, Any] | None = None  # question answering
+        self.answering = False  # the loaded model answers questions about the passage box
+        self._answer_ids: set[str] = set()
         self.generative = False  # the loaded model is a causal LM: prompts get generated responses
         self._generative_ids: set[str] = set()
         self.last_generation: str | None = None
@@ -116,6 +146,7 @@ class PlaygroundScreen(WorkbenchScreen):
             yield Input(GEN_DEFAULTS["top_p"], id="pg-top-p", compact=True)
             yield Label(" max tokens ")
             yield Input(GEN_DEFAULTS["max_new_tokens"], id="pg-max-tokens", compact=True)
+        yield TextArea(id="pg-context", soft_wrap=True, show_line_numbers=False, placeholder="paste the passage here")
         yield Input(placeholder="type a text and press ⏎", id="pg-text")
         yield Notice(id="pg-notice")
         with VerticalScroll(id="pg-body"):
@@ -128,6 +159,8 @@ class PlaygroundScreen(WorkbenchScreen):
         self.query_one("#pg-result", Static).update(Text("Choose a run, then type a text.", style="dim"))
         self.query_one("#pg-history").display = False
         self.query_one("#pg-gen").display = False
+        self.query_one("#pg-context").display = False
+        self.query_one("#pg-context").border_title = "Passage"
 
     def on_screen_resume(self) -> None:
         self._refresh_runs()
@@ -174,6 +207,7 @@ class PlaygroundScreen(WorkbenchScreen):
         self.workers.cancel_group(self, "model")
         self.run_id, self.ready = None, False
         self._set_generative(False)
+        self._set_answering(False)
         with self._lock:
             self._loaded = None
         self.query_one("#pg-run-label", Label).update(" Export " if self.source == "export" else " Run ")
@@ -195,6 +229,7 @@ class PlaygroundScreen(WorkbenchScreen):
             return
         self.run_id, self.ready = str(event.value), False
         self._set_generative(False)
+        self._set_answering(False)
         self.query_one(Notice).clear()
         if self.source == "export":
             self._status("loading the ONNX export…", "yellow")
@@ -246,6 +281,8 @@ class PlaygroundScreen(WorkbenchScreen):
             self._loaded = (key, predictor, kind)
         if kind == "generate":
             self._generative_ids.add(key)
+        if kind == "answer":
+            self._answer_ids.add(key)
         labels = list(predictor.labels)
         self.post_message(ModelLoaded(key, _entity_types(labels) if kind == "tag" else labels))
 
@@ -255,8 +292,11 @@ class PlaygroundScreen(WorkbenchScreen):
         self.ready = True
         engine = f" · {self.engine}" if self.source == "export" else ""
         self._set_generative(message.run_id in self._generative_ids)
+        self._set_answering(message.run_id in self._answer_ids)
         if self.generative:
             self._status(f"ready · type a prompt; the response streams in{engine}", "green")
+        elif self.answering:
+            self._status(f"ready · paste a passage, then ask a question about it{engine}", "green")
         else:
             self._status(f"ready · labels: {', '.join(message.labels)}{engine}", "green")
         self.query_one("#pg-text", Input).focus()
@@ -269,7 +309,20 @@ class PlaygroundScreen(WorkbenchScreen):
         self.query_one("#pg-gen").display = on
         self.query_one("#pg-text", Input).placeholder = "type a prompt and press ⏎" if on else "type a text and press ⏎"
 
+    def _set_answering(self, on: bool) -> None:
+        self.answering = on
+        self.query_one("#pg-context").display = on
+        if on:
+            self.query_one("#pg-text", Input).placeholder = "ask a question about the passage and press ⏎"
+
     def _start(self, text: str) -> None:
+        if self.answering:
+            context = self.query_one("#pg-context", TextArea).text
+            if not context.strip():
+                self.query_one(Notice).show("Paste a passage first: the answer is looked for in it.")
+                return
+            self.answer(self.run_id, text, context)
+            return
         if not self.generative:
             self.predict(self.run_id, text)
             return
@@ -369,6 +422,47 @@ class PlaygroundScreen(WorkbenchScreen):
             self.post_message(EntitiesFound(run_id, text, result))
         else:
             self.post_message(PredictionMade(run_id, text, result["scores"]))
+
+    @work(thread=True, exclusive=True, group="predict", exit_on_error=False)
+    def answer(self, run_id: str, question: str, context: str) -> None:
+        with self._lock:
+            loaded = self._loaded
+        if loaded is None or loaded[0] != run_id:
+            return
+        try:
+            result = loaded[1].predict([{"question": question, "context": context}])[0]  # OnnxReader or TorchReader
+        except WorkbenchError as exc:
+            self.post_message(ActionFailed("predict", str(exc)))
+            return
+        except Exception as exc:
+            self.post_message(ActionFailed("predict", f"prediction failed: {type(exc).__name__}: {exc}"))
+            return
+        self.post_message(AnswerFound(run_id, question, context, result))
+
+    def on_answer_found(self, message: AnswerFound) -> None:
+        if message.run_id != self.run_id:
+            return
+        from rich.console import Group
+
+        self.query_one(Notice).clear()
+        r = message.result
+        self.last_answer = r
+        self.last_highlight = answer_in_passage(message.context, r["start"], r["end"], r["score"])
+        head = Text.assemble((r["answer"] or "no answer", "bold green"), ("  ", ""), (f"{r['score']:.1%}", "bold"),
+                             (f"  ← {message.question[:60]}", "dim"),
+                             (f"  ({r['windows']} windows)" if r.get("windows", 1) > 1 else "", "dim"))
+        self.query_one("#pg-result", Static).update(Group(head, Text(""), self.last_highlight, Text(""),
+                                                          n_best_table(r.get("n_best") or [])))
+        self.history.insert(0, (message.question, r["answer"], r["score"]))
+        del self.history[HISTORY:]
+        recent = self.query_one("#pg-history", Static)
+        recent.display = True
+        lines = Text()
+        for i, (question, answer, p) in enumerate(self.history):
+            lines.append(("\n" if i else "") + (question if len(question) < 50 else question[:49] + "…"),
+                         style="bold" if i == 0 else "")
+            lines.append(f"  → {answer} ({p:.0%})", style="dim")
+        recent.update(lines)
 
     def on_prediction_made(self, message: PredictionMade) -> None:
         if message.run_id != self.run_id:

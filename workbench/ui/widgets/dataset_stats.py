@@ -20,7 +20,8 @@ def summary_text(report: dict[str, Any]) -> Text:
     text = Text()
     text.append(f"task {report.get('task', '—')}", style="bold")
     if report.get("tokenizer"):
-        text.append(f" · tokens by {report['tokenizer']} (max_length {report.get('max_length')})", style="dim")
+        stride = f", doc_stride {report['doc_stride']}" if report.get("doc_stride") is not None else ""
+        text.append(f" · tokens by {report['tokenizer']} (max_length {report.get('max_length')}{stride})", style="dim")
     words = task_words(report.get("task"))
     if report.get("tag_scheme"):
         text.append(f" · tags {report['tag_scheme']}", style="dim")
@@ -29,7 +30,14 @@ def summary_text(report: dict[str, Any]) -> Text:
         text.append(f" {fmt.count(info['rows'])} {words.examples} · ")
         if words.counted:  # label_counts holds, e.g., entities per type
             text.append(f"{fmt.count(info.get(words.counted, 0))} {words.counted}: ")
-        text.append(" · ".join(f"{label} {fmt.count(n)}" for label, n in info["label_counts"].items()))
+        if "passages" in info:  # question answering: passages, gold answers per question, windows
+            text.append(f"{fmt.count(info['passages'])} passages · answers "
+                        + ", ".join(f"{k}×{fmt.count(n)}" for k, n in (info.get("answers_per_question") or {}).items()))
+            if "windows" in info:
+                text.append(f" · {fmt.count(info['windows'])} windows ({fmt.count(info['multi_window'])} questions "
+                            "need more than one)")
+        else:
+            text.append(" · ".join(f"{label} {fmt.count(n)}" for label, n in info["label_counts"].items()))
         tl = info.get("token_length")
         if tl:
             text.append(f" · tokens p50 {tl['p50']:.0f} / p95 {tl['p95']:.0f} / max {tl['max']}", style="dim")

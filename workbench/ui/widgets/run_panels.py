@@ -119,7 +119,7 @@ class ProgressPanel(Static):
         main = h.main_metric(tm)
         if h.last_eval and main:
             series = h.eval_series(main)
-            name = label(main)
+            name = label(main, task=tm.task)
             item = Text(f"{name if name.startswith('eval') else 'eval ' + name} {fmt.number(series[-1])}", style="bold")
             if len(series) > 1 and series[-1] == series[-1] and series[-2] == series[-2]:
                 item.append(" ▲" if series[-1] > series[-2] else (" ▼" if series[-1] < series[-2] else " ="))
@@ -131,7 +131,7 @@ class ProgressPanel(Static):
             others = [k for k in (*tm.scalars, "perplexity") if k not in (main, tm.main)
                       and isinstance(h.last_eval.get(k), (int, float))]
             if others:
-                items.append(Text(" ".join(f"{label(k, short=True)} {fmt.number(h.last_eval[k], 3)}" for k in others)))
+                items.append(Text(" ".join(f"{label(k, short=True, task=tm.task)} {fmt.number(h.last_eval[k], 3)}" for k in others)))
         if train.get("lr") is not None:
             items.append(Text(f"lr {fmt.sci(train['lr'])}"))
         if train.get("samples_per_s") is not None:
@@ -197,7 +197,7 @@ class PerClassPanel(Static):
         main = history.main_metric(tm)
         words = task_words(tm.task)
         self.border_title = f"F1 by {words.label} ({len(per_class)})"
-        series = ([(label(main), history.eval_series(main))] if main else []) + list(per_class.items())
+        series = ([(label(main, task=tm.task), history.eval_series(main))] if main else []) + list(per_class.items())
         recent = [v for _, values in series for v in values[-TREND_POINTS:] if v == v]
         lo, hi = (min(recent), max(recent)) if recent else (0.0, 1.0)
         table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold")
@@ -299,12 +299,12 @@ class FinalPanel(Static):
         tm = task_metrics(info.get("task"))
         for key in tm.shown():
             if key in metrics:
-                line.append(f"{label(key, short=key != tm.main)} ", style="dim")
+                line.append(f"{label(key, short=key != tm.main, task=tm.task)} ", style="dim")
                 line.append(f"{fmt.number(metrics[key])}   ", style="bold")
         best = info.get("best_metric") or {}
         if best.get("checkpoint"):
             name = best.get("name") if isinstance(best.get("name"), str) else tm.main
-            line.append(f"best {label(name)} from {best['checkpoint']}", style="dim")
+            line.append(f"best {label(name, task=tm.task)} from {best['checkpoint']}", style="dim")
         parts.append(line)
         labels, matrix = evaluation.get("labels") or [], evaluation.get("confusion_matrix") or []
         if labels and matrix:

@@ -37,7 +37,7 @@ class CausalLMSFT(Task):
     loss_uses_num_items = True
     # --max-int8-drop for a causal LM: the allowed rise of int8 perplexity over PyTorch's, in percent.
     export_gate = ExportGate(default=5.0, unit="percent of perplexity", opsets=(14, 21))
-    example_input = "your prompt"
+    example_input = '"your prompt"'
 
     def recognises(self, columns: Sequence[str]) -> bool:
         cols = {c.lower() for c in columns}
@@ -63,7 +63,7 @@ class CausalLMSFT(Task):
 
         return final_metrics(metrics)
 
-    def compute_metrics(self, data):
+    def compute_metrics(self, data, tokenizer, cfg):
         return None  # the eval loss is the metric; the Trainer then keeps no logits (vocab × tokens) in memory
 
     def evaluate(self, run, data, *, text_column=None, label_column=None, batch_size=64) -> dict[str, Any]:

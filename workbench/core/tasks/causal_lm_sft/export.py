@@ -41,6 +41,7 @@ from typing import Any, Callable, Sequence
 from workbench.core.errors import WorkbenchError
 from workbench.core.inference import FP32_FILE, INT8_FILE, MANIFEST_FILE
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text
+from workbench.core.tasks import run_setting
 
 PARITY_PROMPTS = 4
 PARITY_MAX_NEW_TOKENS = 24
@@ -359,7 +360,7 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
             raise WorkbenchError(f"ONNX does not match PyTorch: {what} differ on {report['prompts'] - report['identical']} "
                                  f"of {report['prompts']} prompts (first: {bad['prompt'][:40]!r}); the export was not written.")
         quality = quality_report(ref_model, ref_tokenizer, partial, convs[:QUALITY_ROWS],
-                                 max_length=int(run.config.get("max_length", 128)), int8=int8, progress=say)
+                                 max_length=int(run_setting(run, "max_length")), int8=int8, progress=say)
         quality["data"] = source
         manifest["validation"]["quality"] = quality
         if int8:

@@ -25,7 +25,7 @@ class TextClassification(EncoderTask):
     def recognises(self, columns: Sequence[str]) -> bool:
         return True  # any table with a text and a label column; the registry tries this task last
 
-    def compute_metrics(self, data):
+    def compute_metrics(self, data, tokenizer, cfg):
         from workbench.core.tasks.classification.train import compute_metrics
 
         return compute_metrics

@@ -14,6 +14,7 @@ from workbench.core.models import load_run_model
 from workbench.core.runs import Run
 from workbench.core.tasks.classification.data import infer_schema, normalise
 from workbench.core.tasks.classification.train import AUTO_CLASS
+from workbench.core.tasks import run_setting
 
 
 
@@ -96,7 +97,7 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     if unseen:
         raise WorkbenchError(f"{data} has label(s) the model was not trained on: {', '.join(map(repr, unseen[:5]))}.")
     texts, gold = norm["text"].tolist(), norm["label"].tolist()
-    logits = predict_logits(model, tokenizer, texts, max_length=int(run.config.get("max_length", 128)), batch_size=batch_size)
+    logits = predict_logits(model, tokenizer, texts, max_length=int(run_setting(run, "max_length")), batch_size=batch_size)
     label2id = {l: i for i, l in enumerate(labels)}
     report = classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
     report["rows"] = len(texts)
@@ -115,7 +116,7 @@ class TorchClassifier:
     @classmethod
     def from_run(cls, run: Run) -> "TorchClassifier":
         model, tokenizer = load_run_model(run, AUTO_CLASS)
-        return cls(model, tokenizer, int(run.config.get("max_length") or 128))
+        return cls(model, tokenizer, int(run_setting(run, "max_length")))
 
     def predict(self, texts: Sequence[str] | str, batch_size: int = 32) -> list[dict[str, Any]]:
         """One ``{"label", "scores"}`` per text; ``scores`` maps every label to its probability."""

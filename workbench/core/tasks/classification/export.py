@@ -14,6 +14,7 @@ from workbench.core.format import number
 from workbench.core.runs import Run
 from workbench.core.tasks.classification.predict import OnnxClassifier
 from workbench.core.tasks.classification.train import AUTO_CLASS
+from workbench.core.tasks import run_setting
 
 
 # --------------------------------------------------------------------------------------- validation data
@@ -88,7 +89,7 @@ def validate_export(run: Run, export_dir: Path, data: ValidationData, *, torch_m
         raise WorkbenchError(f"{data.source} has label(s) the model was not trained on: {', '.join(map(repr, unseen[:5]))}.")
     label2id = {label: i for i, label in enumerate(labels)}
     gold_ids = [label2id[g] for g in data.gold]
-    max_length = int(run.config.get("max_length", 128))
+    max_length = int(run_setting(run, "max_length"))
 
     say(f"validating on {len(data.texts)} rows: PyTorch…")
     reference = predict_logits(torch_model, torch_tokenizer, data.texts, max_length=max_length)

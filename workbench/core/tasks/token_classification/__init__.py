@@ -28,13 +28,13 @@ class TokenClassification(EncoderTask):
     defaults = {"lr": 2e-4}
     export_gate = ExportGate(default=1.0, unit="entity-F1 points")
     prediction_header = "row\tentities\ttext"
-    example_input = "Angela Merkel visited Paris"
+    example_input = '"Angela Merkel visited Paris"'
 
     def recognises(self, columns: Sequence[str]) -> bool:
         cols = {c.lower() for c in columns}
         return "tokens" in cols and bool(cols & {"tags", "ner_tags", "labels"})
 
-    def compute_metrics(self, data):
+    def compute_metrics(self, data, tokenizer, cfg):
         from workbench.core.tasks.token_classification.evaluate import metrics_hook
 
         return metrics_hook(data)

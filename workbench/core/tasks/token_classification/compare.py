@@ -59,7 +59,7 @@ def ner_pair(x: Loaded, y: Loaded, a: int, b: int, label_a: str, label_b: str, *
 
 COMPARE = TaskCompare(
     predictions="labels", record_fields=("id", "gold", "predicted"), record_problem=labelled_record_problem,
-    missing_note=no_special_note, main_metric="f1", rows=NER_ROWS, rows_shown="with-a-value",
+    missing_note=no_special_note, main_metric="f1", rows=NER_ROWS, rows_shown="with-the-task",
     first=False, curves=("f1",), rows_from_eval_events=True, class_labels=ner_class_labels,
     evaluation=ner_evaluation, pair=ner_pair,
     settings={"ner_test": "approximate randomization of entity micro F1, swapping sentences (NER runs)",

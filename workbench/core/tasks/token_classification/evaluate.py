@@ -12,6 +12,7 @@ from workbench.core.models import load_run_model
 from workbench.core.tasks.token_classification.spans import split_tag, tags_to_spans
 from workbench.core.tasks.token_classification.data import normalise_sentences
 from workbench.core.tasks.token_classification.train import AUTO_CLASS, IGNORE, encode_words, uses_case_types
+from workbench.core.tasks import run_setting
 
 
 # --------------------------------------------------------------------------------------- metrics
@@ -94,7 +95,7 @@ class TorchTagger:
     @classmethod
     def from_run(cls, run) -> "TorchTagger":
         model, tokenizer = load_run_model(run, AUTO_CLASS)
-        return cls(model, tokenizer, int(run.config.get("max_length") or 128))
+        return cls(model, tokenizer, int(run_setting(run, "max_length")))
 
     def tag_words(self, sentences, batch_size: int = 32) -> list[dict[str, Any]]:
         import torch
@@ -171,7 +172,7 @@ def evaluate_run(run, data: str, *, text_column: str | None = None, label_column
     if unseen:
         raise WorkbenchError(f"{data} has entity type(s) the model was not trained on: {', '.join(map(repr, unseen[:5]))}.")
     sentences, gold = norm["tokens"].tolist(), norm["tags"].tolist()
-    pred = predict_word_tags(model, tokenizer, sentences, max_length=int(run.config.get("max_length", 128)), batch_size=batch_size)
+    pred = predict_word_tags(model, tokenizer, sentences, max_length=int(run_setting(run, "max_length")), batch_size=batch_size)
     report = ner_report(gold, pred)
     report.update(task="token-classification", rows=len(sentences), data=str(data), run=run.id,
                   tag_scheme="IOB1 (converted to IOB2)" if iob1 else "IOB2",

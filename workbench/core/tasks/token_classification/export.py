@@ -19,6 +19,7 @@ from workbench.core.export import pipeline as base
 from workbench.core.runs import Run
 from workbench.core.tasks.token_classification.spans import CASE_TYPES_KEY
 from workbench.core.tasks.token_classification.train import AUTO_CLASS
+from workbench.core.tasks import run_setting
 
 
 def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -> tuple[list, list, str, str | None]:
@@ -89,7 +90,7 @@ def validate_ner_export(run: Run, export_dir: Path, sentences, gold, source: str
 
     say = progress or (lambda _msg: None)
     labels = [torch_model.config.id2label[i] for i in range(torch_model.config.num_labels)]
-    max_length = int(run.config.get("max_length", 128))
+    max_length = int(run_setting(run, "max_length"))
     say(f"validating on {len(sentences)} sentences: PyTorch…")
     reference = torch_piece_logits(torch_model, torch_tokenizer, sentences, max_length=max_length)
     ref_tags = _word_tags(reference, sentences, labels)
