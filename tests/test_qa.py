@@ -421,3 +421,14 @@ def test_the_real_squad_files_load_without_a_skipped_question():
     raw = read_source(SHARED_DATASETS / "squad_v1.1" / "dev-v1.1.json")
     df, skipped = qa_data.normalise(raw["train"], split="dev", source="dev-v1.1.json")
     assert len(df) == 10570 and skipped == 0 and df["answer_texts"].map(len).max() >= 3
+
+
+def test_paired_mean_stats_is_the_mean_difference_with_a_sign_flip_test():
+    from workbench.core.compare.stats import paired_mean_stats
+
+    rng = np.random.default_rng(1)
+    a = rng.random(400)
+    diff, low, high, p = paired_mean_stats(a, a + 0.1, n_boot=2000)
+    assert diff == pytest.approx(0.1) and low <= 0.1 <= high and p < 0.01
+    diff, low, high, p = paired_mean_stats(a, a, n_boot=2000)
+    assert diff == 0 and p == 1.0

@@ -133,3 +133,11 @@ def paired_loss_stats(loss_a: Sequence[float], loss_b: Sequence[float], tokens: 
     low, high = np.quantile(boots_all, [tail, 1.0 - tail])
     p = float((1 + np.sum(flips_all >= abs(diff) - 1e-12)) / (1 + flips_all.size))
     return diff, float(low), float(high), min(1.0, p)
+
+
+def paired_mean_stats(a: Sequence[float], b: Sequence[float], *, n_boot: int = DEFAULT_N_BOOT, seed: int = 0,
+                      confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """``(diff, ci_low, ci_high, p)`` for mean(B) − mean(A) of a per-example score (QA: F1 per question): the
+    sign-flip permutation test and percentile bootstrap of :func:`paired_loss_stats` with every example weighing
+    the same."""
+    return paired_loss_stats(a, b, [1] * len(a), n_boot=n_boot, seed=seed, confidence=confidence)

@@ -314,6 +314,9 @@ class PlaygroundScreen(WorkbenchScreen):
         self.query_one("#pg-context").display = on
         if on:
             self.query_one("#pg-text", Input).placeholder = "ask a question about the passage and press ⏎"
+            if self.last_answer is None:
+                self.query_one("#pg-result", Static).update(
+                    Text("Paste a passage in the box above (shift+tab), then ask a question about it.", style="dim"))
 
     def _start(self, text: str) -> None:
         if self.answering:

@@ -10,7 +10,7 @@ import numpy as np
 from workbench.core.compare.by_task import Row, TaskCompare, id_problem, malformed, no_special_note
 from workbench.core.compare.data import Loaded, PairTest, num
 from workbench.core.compare.render import verdict_text
-from workbench.core.compare.stats import mcnemar_exact, paired_loss_stats
+from workbench.core.compare.stats import mcnemar_exact, paired_mean_stats
 from workbench.core.runs import Run
 
 QA_ROWS: tuple[Row, ...] = (("exact_match", "exact match", "higher"), ("f1", "F1", "higher"))
@@ -45,7 +45,7 @@ def qa_pair(x: Loaded, y: Loaded, a: int, b: int, label_a: str, label_b: str, *,
     fb = np.array([float(y.records[k]["f1"]) for k in keys])
     ea = np.array([float(x.records[k]["exact_match"]) == 1.0 for k in keys])
     eb = np.array([float(y.records[k]["exact_match"]) == 1.0 for k in keys])
-    diff, low, high, p = paired_loss_stats(fa, fb, [1] * len(keys), n_boot=n_boot, seed=seed, confidence=1.0 - alpha)
+    diff, low, high, p = paired_mean_stats(fa, fb, n_boot=n_boot, seed=seed, confidence=1.0 - alpha)
     a_only, b_only = int(np.sum(ea & ~eb)), int(np.sum(~ea & eb))
     significant = bool(p < alpha and (low > 0 or high < 0))
     test = PairTest(a, b, verdict="", n=len(keys), both_right=int(np.sum(ea & eb)), a_only=a_only, b_only=b_only,
