@@ -120,3 +120,31 @@ async def test_playground_answers_a_question_about_a_pasted_passage(qa_ws):
         await pilot.press("enter")
         await wait_until(pilot, lambda: screen.last_answer is not None, timeout=20, what="export answer")
         assert (screen.last_answer["start"], screen.last_answer["end"]) == (answer["start"], answer["end"])
+
+
+async def test_compare_two_qa_runs_shows_em_f1_and_the_f1_verdict(qa_ws):
+    from workbench.ui.widgets.run_table import RunTable
+
+    workspace, run_id = qa_ws
+    # A second run: the same model's records with every exact miss answered right (as a better run would).
+    src = workspace / "runs" / run_id
+    other = workspace / "runs" / (run_id + "-better")
+    shutil.copytree(src, other)
+    info = json.loads((other / "run.json").read_text())
+    records = [json.loads(line) for line in (other / "predictions.jsonl").read_text().splitlines()]
+    for r in records:
+        r.update(predicted=r["golds"][0], exact_match=1.0, f1=1.0, correct=True)
+    (other / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    info.update(id=other.name, name="qa-tiny-better", metrics={**info["metrics"], "exact_match": 1.0, "f1": 1.0})
+    (other / "run.json").write_text(json.dumps(info))
+    app = new_app(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.screen.query_one(RunTable)
+        await wait_until(pilot, lambda: table.row_count == 2, what="two runs")
+        await pilot.press("space", "down", "space", "c")
+        await wait_until(pilot, lambda: app.current_mode == "compare", what="compare")
+        await wait_for_text(pilot, "exact match", timeout=20)
+        text = " ".join(screen_text(app).split())
+        assert "F1" in text and "entity F1" not in text
+        await wait_until(pilot, lambda: "better than qa-tiny on F1" in " ".join(screen_text(app).split()), timeout=20,
+                         what="the F1 verdict")
