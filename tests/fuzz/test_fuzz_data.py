@@ -241,7 +241,7 @@ def data_files(draw):
     return name, data
 
 
-TASKS = ["auto", "auto", "text-classification", "token-classification", "causal-lm-sft"]
+TASKS = ["auto", "auto", "text-classification", "token-classification", "causal-lm-sft", "question-answering"]
 
 
 def _tokenize_loaded(loaded) -> None:
@@ -252,11 +252,14 @@ def _tokenize_loaded(loaded) -> None:
     tokenizer = embedded_tokenizer()
     if tokenizer.eos_token is None:
         tokenizer.eos_token = tokenizer.sep_token  # causal-LM SFT needs an EOS; a BERT tokenizer stands in
-    cfg = RunConfig(data="x", max_length=32)
+    cfg = RunConfig(data="x", max_length=32, doc_stride=8)
     task = get_task(loaded.schema.task)
     for split in ("train", "dev"):
         encoded = task.tokenize(loaded.splits[split], tokenizer, loaded, cfg)
-        assert len(encoded) == len(loaded.splits[split])
+        if loaded.schema.task == "question-answering":  # a long passage becomes several windows
+            assert len(encoded) >= len(loaded.splits[split])
+        else:
+            assert len(encoded) == len(loaded.splits[split])
 
 
 def _load(path: Path, task: str, eval_path: Path | None = None) -> None:
@@ -353,3 +356,44 @@ def test_tiny_sets_get_a_clear_answer_about_the_dev_split(n_rows, n_classes, fra
     assert len(loaded.train) >= 1 and len(loaded.eval) >= 1
     assert set(loaded.eval["label"]) <= set(loaded.train["label"])
     assert set(loaded.train["label"]) == {f"c{i}" for i in range(n_classes)}
+
+
+@st.composite
+def squad_documents(draw):
+    """SQuAD-format JSON, often damaged: offsets off by some characters or of the wrong type, empty or missing
+    questions and passages, unanswerable questions, answers that are not in the passage, wrong nesting."""
+    texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+    paragraphs = []
+    for p in range(draw(st.integers(0, 4))):
+        context = draw(st.one_of(texts, st.just("The bridge was designed by Clara Voss in 1998."), st.none(), st.integers()))
+        qas = []
+        for q in range(draw(st.integers(0, 4))):
+            answers = []
+            for _ in range(draw(st.integers(0, 3))):
+                if isinstance(context, str) and context and draw(st.booleans()):
+                    a = draw(st.integers(0, len(context) - 1))
+                    b = draw(st.integers(a + 1, len(context)))
+                    start = draw(st.one_of(st.just(a), st.integers(-3, len(context) + 3), st.just(str(a)), st.floats(),
+                                           st.none()))
+                    answers.append({"text": context[a:b], "answer_start": start})
+                else:
+                    answers.append(draw(st.one_of(st.fixed_dictionaries({"text": texts, "answer_start": st.integers(-2, 50)}),
+                                                  st.text(max_size=5), st.none())))
+            qa = {"id": draw(st.one_of(st.just(f"{p}-{q}"), st.integers(), st.none())),
+                  "question": draw(st.one_of(texts, st.just("Who designed it?"), st.none())), "answers": answers}
+            if draw(st.booleans()):
+                qa["is_impossible"] = draw(st.booleans())
+            qas.append(qa)
+        paragraphs.append(draw(st.one_of(st.just({"context": context, "qas": qas}), st.just({"context": context}),
+                                         st.just(qas))))
+    return {"version": "1.1", "data": [{"title": "T", "paragraphs": draw(st.one_of(st.just(paragraphs), st.just(None)))}]}
+
+
+@budget(60)
+@given(doc=squad_documents())
+def test_any_squad_file_gives_questions_or_one_clean_error(doc):
+    """Question answering: whatever a SQuAD-format file holds, loading gives usable windows or one error naming it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "train.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        _load(path, "question-answering")
