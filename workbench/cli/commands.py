@@ -366,8 +366,6 @@ def _predict_lm(args, export_dir, task) -> int:
 
 
 def _read_passage(args) -> str:
-    from workbench.paths import expand_user
-
     if args.context is not None and args.context_file:
         raise WorkbenchError("give --context or --context-file, not both.")
     if args.context_file:

@@ -46,8 +46,8 @@ from workbench.core.inference import DEFAULT_DISABLED_OPTIMIZERS, FP32_FILE, INT
 from workbench.core.models import load_run_model
 from workbench.core.runs import Run, atomic_write_json, atomic_write_text, pid_alive
 from workbench.core.telemetry import package_versions
+from workbench.core.tasks import load_for_training, run_setting
 from workbench.paths import Workspace
-from workbench.core.tasks import run_setting
 
 
 FORMAT = "sft-workbench-onnx"
@@ -301,6 +301,25 @@ def base_manifest(run: Run, target: Path, *, labels: list[str], tokenizer=None,
         manifest["tokenizer"] = tokenizer_settings(run, tokenizer)
     manifest.update(versions=package_versions(), validation=None, benchmark=None, warnings=[])
     return manifest
+
+
+def run_eval_split(run: Run, task: str):
+    """``(loaded, source, warning)``: the eval split of ``run`` re-derived as training did (its data, columns,
+    dev fraction and seed, so a held-out split comes out identical), where it came from, and a warning when its
+    rows changed since the run was trained. One WorkbenchError that says to pass ``--data`` when it cannot."""
+    cfg = run.config
+    try:
+        loaded = load_for_training(cfg["data"], cfg.get("eval_data"), text_column=cfg.get("text_column"),
+                                   label_column=cfg.get("label_column"), task=task,
+                                   dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
+    except (WorkbenchError, KeyError) as exc:
+        raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
+    recorded = (run.info.get("data") or {}).get("eval") or {}
+    source = str(recorded.get("source") or cfg.get("eval_data") or cfg["data"])
+    warning = None
+    if recorded.get("fingerprint") and recorded["fingerprint"] != loaded.fingerprint("dev"):
+        warning = f"the eval data ({source}) changed since run {run.name} was trained; validation used the current rows."
+    return loaded, source, warning
 
 
 def sizes(export_dir: Path) -> dict[str, int]:

@@ -108,7 +108,7 @@ def run_setting(run, key: str) -> Any:
     value = (run.config or {}).get(key)
     if value is not None:
         return value
-    return find_task(run.task).defaults.get(key, TASK_DEPENDENT_DEFAULTS[key]) if find_task(run.task) else TASK_DEPENDENT_DEFAULTS[key]
+    return task_or_default(run.task).defaults.get(key, TASK_DEPENDENT_DEFAULTS[key])
 
 
 def load_for_training(data: str, eval_data: str | None = None, *, text_column: str | None = None,

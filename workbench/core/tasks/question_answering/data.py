@@ -310,16 +310,10 @@ def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, l
         if tokenizer is not None and not problem:
             n = len(norm) if not sample else min(len(norm), int(sample))
             rows = norm.iloc[np.random.default_rng(0).permutation(len(norm))[:n]] if n < len(norm) else norm
-            from tokenizers import Tokenizer
-
-            backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-            plain = Tokenizer.from_str(backend.to_str())
-            plain.no_truncation()
-            plain.no_padding()
+            tok = window_tokenizer(tokenizer, max_length=max_length, stride=stride)
             passages = rows["context"].drop_duplicates().tolist()
-            passage_tokens = [len(e.ids) for e in plain.encode_batch(passages, add_special_tokens=False)]
-            windows = make_windows(window_tokenizer(tokenizer, max_length=max_length, stride=stride),
-                                   rows["question"].tolist(), rows["context"].tolist())
+            passage_tokens = [len(e.ids) for e in tok.plain.encode_batch(passages, add_special_tokens=False)]
+            windows = make_windows(tok, rows["question"].tolist(), rows["context"].tolist())
             lengths = [len(ids) for ids in windows.input_ids]
             several = sum(1 for k in windows.per_example if k > 1)
             info.update(passage_tokens=percentiles(passage_tokens), token_length=percentiles(lengths),

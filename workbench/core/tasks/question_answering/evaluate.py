@@ -11,7 +11,7 @@ import numpy as np
 from workbench.core.errors import WorkbenchError
 from workbench.core.models import load_run_model
 from workbench.core.tasks.question_answering import squad
-from workbench.core.tasks.question_answering.train import AUTO_CLASS, WindowSettings, stride_of, windows_for
+from workbench.core.tasks.question_answering.train import AUTO_CLASS, WindowSettings, windows_for
 
 EXCERPT_CHARS = 160
 
@@ -97,7 +97,7 @@ def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[
     questions, contexts, golds = list(ev["question"]), list(ev["context"]), list(ev["answer_texts"])
     spans = predict_spans(model, tokenizer, questions, contexts, cfg, batch_size=cfg.eval_batch_size)
     report = _report([s["text"] for s in spans], golds, contexts)
-    report.update(max_length=cfg.max_length, doc_stride=stride_of(cfg))
+    report.update(max_length=cfg.max_length, doc_stride=cfg.doc_stride)
     return report, prediction_records(ev["id"], questions, contexts, golds, ev["answer_starts"], spans)
 
 

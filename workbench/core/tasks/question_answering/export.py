@@ -21,27 +21,15 @@ from workbench.core.tasks.question_answering.train import AUTO_CLASS, WindowSett
 def load_validation_questions(run: Run, data: str | os.PathLike | None = None):
     """``(questions, contexts, golds, source, warning)``: the run's eval split re-derived as training did, or ``data``."""
     from workbench.core.datasets import read_source
-    from workbench.core.tasks import load_for_training
     from workbench.core.tasks.question_answering.data import normalise
 
     if data is not None:
         raw = read_source(data)
         df, _ = normalise(raw.get("dev", raw.get("test", raw.get("train"))), split="eval", source=str(data))
         return df["question"].tolist(), df["context"].tolist(), df["answer_texts"].tolist(), str(data), None
-    cfg = run.config
-    try:
-        loaded = load_for_training(cfg["data"], cfg.get("eval_data"), text_column=cfg.get("text_column"),
-                                   label_column=cfg.get("label_column"), task="question-answering",
-                                   dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
-    except (WorkbenchError, KeyError) as exc:
-        raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
-    recorded = (run.info.get("data") or {}).get("eval") or {}
-    source = recorded.get("source") or cfg.get("eval_data") or cfg["data"]
-    warning = None
-    if recorded.get("fingerprint") and recorded["fingerprint"] != loaded.fingerprint("dev"):
-        warning = f"the eval data ({source}) changed since run {run.name} was trained; validation used the current rows."
+    loaded, source, warning = base.run_eval_split(run, "question-answering")
     ev = loaded.eval
-    return list(ev["question"]), list(ev["context"]), list(ev["answer_texts"]), str(source), warning
+    return list(ev["question"]), list(ev["context"]), list(ev["answer_texts"]), source, warning
 
 
 def validate_qa_export(run: Run, export_dir: Path, questions, contexts, golds, source: str, *, torch_model,

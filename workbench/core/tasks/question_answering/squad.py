@@ -91,16 +91,29 @@ class Windows:
         return {n: table[n] for n in names}
 
 
-def window_tokenizer(tokenizer, *, max_length: int, stride: int):
-    """A ``tokenizers.Tokenizer`` copy set up for windows (truncating only the passage, ``stride`` overlap, no
-    padding). ``tokenizer`` is a ``tokenizers.Tokenizer`` or a transformers fast tokenizer."""
+@dataclass(frozen=True)
+class WindowTokenizer:
+    """What :func:`make_windows` encodes with: ``pair`` truncates only the passage into windows of ``max_length``
+    overlapping by ``stride``; ``plain`` (no truncation) measures questions."""
+
+    pair: Any
+    plain: Any
+    max_length: int
+    stride: int
+
+
+def window_tokenizer(tokenizer, *, max_length: int, stride: int) -> WindowTokenizer:
+    """Copies of ``tokenizer`` (a ``tokenizers.Tokenizer`` or a transformers fast tokenizer) set up for windows,
+    made once per reader or data set (the copies are what costs)."""
     from tokenizers import Tokenizer
 
     backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
-    tok = Tokenizer.from_str(backend.to_str())
-    tok.no_padding()
-    tok.enable_truncation(max_length, stride=stride, strategy="only_second")
-    return tok
+    pair, plain = Tokenizer.from_str(backend.to_str()), Tokenizer.from_str(backend.to_str())
+    for tok in (pair, plain):
+        tok.no_padding()
+        tok.no_truncation()
+    pair.enable_truncation(max_length, stride=stride, strategy="only_second")
+    return WindowTokenizer(pair, plain, max_length, stride)
 
 
 MIN_QUESTION_TOKENS = 8
@@ -134,16 +147,11 @@ def _cut_question(plain, question: str, room: int) -> tuple[str, bool]:
     return question[:offsets[room - 1][1]], True
 
 
-def make_windows(tok, questions: Sequence[str], contexts: Sequence[str]) -> Windows:
+def make_windows(tok: WindowTokenizer, questions: Sequence[str], contexts: Sequence[str]) -> Windows:
     """Every window of every example (``tok`` from :func:`window_tokenizer`), examples in order."""
-    from tokenizers import Tokenizer
-
-    settings = tok.truncation or {}
-    room = question_room(int(settings.get("max_length", 512)), int(settings.get("stride", 0)))
-    plain = Tokenizer.from_str(tok.to_str())
-    plain.no_truncation()
-    cut = [_cut_question(plain, q, room) for q in questions]
-    encodings = tok.encode_batch([(q, c) for (q, _), c in zip(cut, contexts)])
+    room = question_room(tok.max_length, tok.stride)
+    cut = [_cut_question(tok.plain, q, room) for q in questions]
+    encodings = tok.pair.encode_batch([(q, c) for (q, _), c in zip(cut, contexts)])
     out = Windows([], [], [], [], [], questions_cut=sum(c for _, c in cut))
     for i, enc in enumerate(encodings):
         windows = [enc, *enc.overflowing]

@@ -29,11 +29,6 @@ def build_model(path: str, data, cfg):
 DEFAULT_MAX_LENGTH = 384
 
 
-def stride_of(cfg) -> int:
-    stride = getattr(cfg, "doc_stride", None)
-    return DEFAULT_STRIDE if stride is None else int(stride)
-
-
 @dataclass(frozen=True)
 class WindowSettings:
     """What windows need of a run's config (a RunConfig has the same two fields)."""
@@ -52,10 +47,10 @@ def windows_for(tokenizer, questions, contexts, cfg):
     """The windows of ``questions``/``contexts`` at the run's ``max_length`` and ``doc_stride``."""
     if not getattr(tokenizer, "is_fast", False):
         raise WorkbenchError("question answering needs a fast tokenizer (character offsets); this model has only a slow one.")
-    problem = check_window_settings(cfg.max_length, stride_of(cfg))
+    problem = check_window_settings(cfg.max_length, cfg.doc_stride)
     if problem:
         raise WorkbenchError(problem)
-    tok = window_tokenizer(tokenizer, max_length=cfg.max_length, stride=stride_of(cfg))
+    tok = window_tokenizer(tokenizer, max_length=cfg.max_length, stride=cfg.doc_stride)
     return make_windows(tok, list(questions), list(contexts))
 
 

@@ -25,7 +25,6 @@ from workbench.core.tasks import run_setting
 def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -> tuple[list, list, str, str | None]:
     """``(sentences, gold_tags, source, warning)``: the run's eval split re-derived as training did, or ``data``."""
     from workbench.core.datasets import read_source
-    from workbench.core.tasks import load_for_training
     from workbench.core.tasks.token_classification.data import normalise_sentences
 
     if data is not None:
@@ -33,19 +32,8 @@ def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -
         df = raw.get("dev", raw.get("test", raw.get("train")))
         norm, _ = normalise_sentences(df, token_column=None, tag_column=None, split="eval", source=str(data))
         return norm["tokens"].tolist(), norm["tags"].tolist(), str(data), None
-    cfg = run.config
-    try:
-        loaded = load_for_training(cfg["data"], cfg.get("eval_data"), text_column=cfg.get("text_column"),
-                                   label_column=cfg.get("label_column"), task="token-classification",
-                                   dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
-    except (WorkbenchError, KeyError) as exc:
-        raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
-    recorded = (run.info.get("data") or {}).get("eval") or {}
-    source = recorded.get("source") or cfg.get("eval_data") or cfg["data"]
-    warning = None
-    if recorded.get("fingerprint") and recorded["fingerprint"] != loaded.fingerprint("dev"):
-        warning = f"the eval data ({source}) changed since run {run.name} was trained; validation used the current rows."
-    return list(loaded.eval["tokens"]), list(loaded.eval["tags"]), str(source), warning
+    loaded, source, warning = base.run_eval_split(run, "token-classification")
+    return list(loaded.eval["tokens"]), list(loaded.eval["tags"]), source, warning
 
 
 def torch_piece_logits(model, tokenizer, sentences, *, max_length: int, batch_size: int = 64):
