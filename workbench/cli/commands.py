@@ -38,6 +38,10 @@ def cmd_train(args) -> int:
     from workbench.core.training.launcher import start_run
 
     cfg = build_config(args)  # start_run makes paths absolute; a saved config keeps them as given
+    if args.group_by_length is True and cfg.dp_epsilon is not None:
+        # Without the flag a DP run just turns length grouping off (a default must not make --dp-epsilon fail).
+        raise WorkbenchError("--group-by-length cannot be combined with --dp-epsilon: differential privacy needs "
+                             "Poisson-sampled batches, which length grouping would replace.")
     if args.save_config:
         cfg.save(args.save_config)
     if not cfg.data:
@@ -49,6 +53,10 @@ def cmd_train(args) -> int:
         if not args.json:
             _print_memory_estimate(console, cfg)
         run, proc = start_run(store, cfg)
+    if run.info.get("privacy") and not args.json:
+        from workbench.core.training.privacy import PrivacyPlan
+
+        console.print(PrivacyPlan.from_record(run.info["privacy"]).describe())
     if args.detach:
         if args.json:
             _print_json({"id": run.id, "name": run.name, "run_dir": str(run.path), "pid": proc.pid, "status": "queued"})

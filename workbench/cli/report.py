@@ -90,8 +90,12 @@ def print_run(console, s: dict[str, Any]) -> None:
             ("task", s["task"]), ("model", s["model"]), ("run dir", s["run_dir"]), ("pid", s["pid"]),
             ("progress", f"step {s['step']}/{s['max_steps']}, epoch {fmt(s['epoch'], 2)}" if s.get("max_steps") else "—"),
             ("created", s["created"]), ("finished", s["finished"])]
+    privacy = s.get("privacy")
     for k, v in (s.get("metrics") or {}).items():
-        rows.append((k, fmt(v)))
+        if not (privacy and k in ("epsilon", "delta")):  # the privacy row says them
+            rows.append((k, fmt(v)))
+    if privacy:
+        rows.append(("privacy", privacy_text(privacy)))
     if s.get("error"):
         rows.append(("error", Text(str(s["error"]), style="red")))
     if s.get("can_resume"):
@@ -99,6 +103,14 @@ def print_run(console, s: dict[str, Any]) -> None:
     for k, v in rows:
         table.add_row(Text(str(k)), v if isinstance(v, Text) else Text(v if isinstance(v, str) else fmt(v)))
     console.print(table)
+
+
+def privacy_text(privacy: dict[str, Any]) -> str:
+    """A private run's guarantee in one line: ``ε 7.98 of 8 spent, δ 1e-05 (noise multiplier 0.812, PRV)``."""
+    spent = privacy.get("epsilon")
+    head = f"ε {fmt(spent, 2)} of {privacy.get('target_epsilon'):g} spent" if spent is not None else f"target ε {privacy.get('target_epsilon'):g}"
+    return (f"{head}, δ {privacy.get('delta'):.0e} (noise multiplier {fmt(privacy.get('noise_multiplier'), 3)}, "
+            f"{str(privacy.get('accountant', '')).upper()}, clipping {privacy.get('max_grad_norm'):g})")
 
 
 # ------------------------------------------------------------------------------------------ task reports

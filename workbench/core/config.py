@@ -28,6 +28,7 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
+DP_ACCOUNTANTS = ("prv", "rdp")
 DEFAULT_MODEL = "default"
 
 
@@ -66,7 +67,8 @@ class RunConfig:
     epochs: float = _f(3.0, "Passes over the training data.", "training", exclusive="length")
     max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training", exclusive="length",
                              placeholder="none: use epochs")
-    batch_size: int = _f(32, "Training examples per step (per device).", "training")
+    batch_size: int | None = _f(None, "Training examples per step (per device); with differential privacy the expected size of a Poisson-sampled batch; empty: 32, or 256 with dp_epsilon.", "training",
+                                flag_help="training examples per step (default: 32; 256 with --dp-epsilon)", placeholder="32; 256 with differential privacy")
     eval_batch_size: int = _f(128, "Examples per evaluation batch.", "training")
     lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification, 1e-4 for question answering).", "training",
                         placeholder="task default: 5e-5, NER 2e-4, QA 1e-4")
@@ -110,6 +112,19 @@ class RunConfig:
     lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", "lora", flag_help="LoRA dropout (default: 0.05)")
     lora_target_modules: str = _f("auto", "Comma-separated module names to adapt; 'auto' uses peft's default for the architecture.", "lora",
                                  flag_help="comma-separated modules to adapt (default: auto, per architecture)", metavar="NAMES")
+    # --- privacy (differentially private training, DP-SGD through Opacus) ---
+    dp_epsilon: float | None = _f(None, "Differential privacy: the target epsilon for the whole run (DP-SGD with Opacus: per-example clipping, noise, Poisson-sampled batches); empty: no privacy.", "privacy",
+                                  flag_help="train with differential privacy (DP-SGD) to this target epsilon", metavar="EPSILON",
+                                  placeholder="none: no differential privacy")
+    dp_delta: float | None = _f(None, "Differential privacy: delta; empty: the power of ten below 1/N (N = training examples).", "privacy",
+                                flag_help="DP delta (default: the power of ten below 1/N, N = training examples)", metavar="DELTA",
+                                placeholder="power of ten below 1/N")
+    dp_max_grad_norm: float = _f(1.0, "Differential privacy: each example's gradient is clipped to this L2 norm before noise is added.", "privacy",
+                                 flag_help="DP per-example gradient clipping bound (default: 1.0)")
+    dp_accountant: str = _f("prv", "Differential privacy: the privacy accountant (Opacus's PRV, or RDP: a looser bound).", "privacy",
+                            choices=DP_ACCOUNTANTS, flag_help="DP accountant: prv (default) or rdp")
+    dp_physical_batch_size: int = _f(32, "Differential privacy: examples per forward/backward pass; a Poisson-sampled batch of about batch_size examples is split into passes of this size (memory).", "privacy",
+                                     flag_help="DP examples per forward/backward pass (memory; default: 32)")
     # --- run ---
     name: str | None = _f(None, "Run name (letters, digits, '-', '_', '.'); default: derived from data and model.", "run",
                           flag_help="run name", placeholder="derived from data and model")
@@ -217,6 +232,13 @@ class RunConfig:
             # Whether it fits max_length is the QA task's check (it needs the task's default max_length).
             errors["doc_stride"] = f"doc_stride must be a non-negative whole number, got {_got(self.doc_stride)}."
         positive("max_grad_norm", self.max_grad_norm)
+        positive("dp_epsilon", self.dp_epsilon)
+        positive("dp_max_grad_norm", self.dp_max_grad_norm)
+        positive("dp_physical_batch_size", self.dp_physical_batch_size, integer=True)
+        if self.dp_delta is not None and "dp_delta" not in errors:
+            if isinstance(self.dp_delta, bool) or not isinstance(self.dp_delta, (int, float)) or not 0 < self.dp_delta < 1:
+                errors["dp_delta"] = f"dp_delta must be between 0 and 1 (exclusive), got {_got(self.dp_delta)}."
+        errors.update(self._privacy_conflicts(errors))
         positive("lora_r", self.lora_r, integer=True)
         positive("lora_alpha", self.lora_alpha)
         if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
@@ -255,6 +277,23 @@ class RunConfig:
             if problem:
                 errors["name"] = problem
         return errors
+
+    def _privacy_conflicts(self, errors: dict[str, str]) -> dict[str, str]:
+        """Settings that break the DP-SGD guarantee or Opacus, refused before launch (see ``training/privacy.py``)."""
+        if self.dp_epsilon is None or "dp_epsilon" in errors:
+            return {}
+        found: dict[str, str] = {}
+        if self.torch_compile is True:
+            found["torch_compile"] = "torch_compile cannot be combined with dp_epsilon (Opacus's per-example gradient hooks do not run under torch.compile)."
+        if (isinstance(self.nproc, int) and self.nproc > 1) or (isinstance(self.nnodes, int) and self.nnodes > 1):
+            found["nproc"] = "dp_epsilon trains in one process: nproc and nnodes must be 1 (several processes are not supported with differential privacy)."
+        if isinstance(self.grad_accum, int) and self.grad_accum > 1:
+            found["grad_accum"] = ("grad_accum must be 1 with dp_epsilon: batch_size is the (expected) logical batch, and "
+                                   "dp_physical_batch_size splits it into passes that fit in memory.")
+        if self.auto_find_batch_size is True:
+            found["auto_find_batch_size"] = ("auto_find_batch_size cannot be combined with dp_epsilon (a changed batch size "
+                                             "changes the sampling rate the privacy budget was computed for); lower dp_physical_batch_size instead.")
+        return found
 
     def check(self) -> "RunConfig":
         errors = self.validate()

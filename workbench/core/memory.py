@@ -69,11 +69,16 @@ def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None =
     n = parameters if parameters is not None else count_parameters(config)
     t = trainable if trainable is not None else n
     layers, hidden, heads = _shape(config)
-    s, b = cfg.max_length or TASK_DEPENDENT_DEFAULTS["max_length"], cfg.batch_size  # empty: the usual task default
+    # Empty: the usual task default.
+    s, b = cfg.max_length or TASK_DEPENDENT_DEFAULTS["max_length"], cfg.batch_size or TASK_DEPENDENT_DEFAULTS["batch_size"]
+    private = getattr(cfg, "dp_epsilon", None) is not None
+    if private:  # DP-SGD: passes of the physical batch, each keeping one gradient per example (Opacus)
+        b = cfg.dp_physical_batch_size or b
     act_bytes = s * b * hidden * (34 + 5 * heads * s / hidden) * layers
     if precision not in ("bf16", "fp16"):
         act_bytes *= 2
-    return MemoryEstimate(parameters=n, trainable=t, weights=4.0 * n, gradients=4.0 * t, optimizer=8.0 * t,
+    gradients = 4.0 * t * (1 + b) if private else 4.0 * t
+    return MemoryEstimate(parameters=n, trainable=t, weights=4.0 * n, gradients=gradients, optimizer=8.0 * t,
                           activations=float(act_bytes), overhead=CUDA_OVERHEAD_BYTES)
 
 

@@ -256,6 +256,8 @@ class Run:
             "labels": self.info.get("labels"),
             "data": self.info.get("data"),
             "config": self.config,
+            # Differential privacy: the plan (target ε, δ, noise multiplier, sampling rate) and the ε spent.
+            "privacy": self.info.get("privacy"),
             "can_resume": self.status in (CRASHED, STOPPED, FAILED) and self.last_checkpoint() is not None,
         }
 
@@ -339,7 +341,7 @@ def broken_summary(path: Path, reason: str) -> dict[str, Any]:
     """The ``runs show --json`` shape for a run directory that cannot be read: status ``broken``, the reason
     in ``error``, every other field empty."""
     keys = ("pid", "task", "model", "created", "started", "finished", "heartbeat", "step", "max_steps", "epoch",
-            "best_metric", "labels", "data")
+            "best_metric", "labels", "data", "privacy")
     return {"id": path.name, "name": path.name, "status": BROKEN, "run_dir": str(path), "metrics": {}, "config": {},
             "error": reason, "can_resume": False, **{k: None for k in keys}}
 

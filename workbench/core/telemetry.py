@@ -134,7 +134,7 @@ def _torch_cpu_capability() -> str | None:
 # Every package whose version shapes a run, an export or a figure: run.json, export manifests and benchmark
 # results all record these, so they can be compared with each other.
 PACKAGES = ("torch", "transformers", "datasets", "accelerate", "peft", "scikit-learn", "onnx", "onnxruntime",
-            "onnxscript", "tokenizers", "numpy", "textual", "rich", "textual-plotext")
+            "onnxscript", "tokenizers", "numpy", "textual", "rich", "textual-plotext", "opacus")
 
 
 def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:

@@ -85,6 +85,8 @@ SHARED_METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
     ("samples_per_s", "samples/s", "higher"),
     ("parameters", "parameters", "lower"),
 )
+# Differentially private runs: the ε each spent (a smaller ε is a stronger guarantee), shown when any run has one.
+PRIVACY_ROWS: tuple[tuple[str, str, str], ...] = (("epsilon", "privacy ε", "lower"),)
 SHARED_EVAL_SERIES = ("loss",)
 # Config fields that identify a run rather than configure it.
 CONFIG_IGNORED = frozenset({"name"})
@@ -184,6 +186,7 @@ def _run_metrics(loaded: Loaded) -> tuple[dict[str, float | None], str | None]:
         "train_runtime": _num(summary.get("train_runtime")),
         "samples_per_s": _num(summary.get("train_samples_per_second")),
         "parameters": _num(info.get("parameters")),
+        "epsilon": _num((info.get("privacy") or {}).get("epsilon")),
     })
     return values, note
 
@@ -350,7 +353,8 @@ def _metric_rows(groups: list[TaskCompare], sole: TaskCompare | None,
         return [row for g in all_groups() if g.first == first for row in g.rows
                 if _rows_shown(g, row, groups, sole, metric_values)]
 
-    return of(True) + list(SHARED_METRIC_ROWS) + of(False)
+    private = [row for row in PRIVACY_ROWS if any(mv.get(row[0]) is not None for mv in metric_values)]
+    return of(True) + list(SHARED_METRIC_ROWS) + private + of(False)
 
 
 # ------------------------------------------------------------------------------------------ compare

@@ -79,6 +79,8 @@ def format_metric(key: str, value: float | None) -> str:
         return f"{value:.1f}"
     if key == "samples_per_s":
         return f"{value:.1f}"
+    if key == "epsilon":
+        return f"{value:.2f}"
     return f"{value:.4f}"
 
 

@@ -273,6 +273,21 @@ def tokenizer_settings(run: Run, tokenizer) -> dict[str, Any]:
     }
 
 
+def privacy_card(manifest: dict[str, Any]) -> str:
+    """The model card's privacy section: what the (ε, δ) of a differentially private run covers; empty otherwise."""
+    p = manifest.get("privacy")
+    if not p:
+        return ""
+    spent = p.get("epsilon")
+    return (f"\n## Differential privacy\n\nTrained with DP-SGD (Opacus): ({spent if spent is None else round(spent, 3)}, "
+            f"{p['delta']:.0e})-differentially private with respect to each of the {p['examples']:,} training examples "
+            f"(target ε {p['target_epsilon']:g}; {str(p['accountant']).upper()} accountant; noise multiplier "
+            f"{p['noise_multiplier']:.4f}; per-example gradients clipped to {p['max_grad_norm']:g}; Poisson sampling "
+            f"rate {p['sample_rate']:.4g}; {p.get('steps_taken', p['steps']):,} steps). Frozen, so taken as public: "
+            f"{', '.join(p.get('frozen') or []) or 'nothing'}. The evaluation data that chose the best checkpoint is "
+            "not covered by the guarantee.\n")
+
+
 def update_manifest(export_dir: str | os.PathLike, **fields: Any) -> dict[str, Any]:
     """Merge ``fields`` into an export's manifest.json (atomically) and return the new manifest."""
     path = Path(export_dir)
@@ -296,6 +311,8 @@ def base_manifest(run: Run, target: Path, *, labels: list[str], tokenizer=None,
         "labels": list(labels),
         "max_length": int(run_setting(run, "max_length")),
         "max_position_embeddings": max_position_embeddings,
+        # A differentially private run's guarantee travels with its model (the card states it).
+        "privacy": run.info.get("privacy"),
     }
     if tokenizer is not None:
         manifest["tokenizer"] = tokenizer_settings(run, tokenizer)
@@ -410,7 +427,7 @@ def export_encoder(run: Run, target: Path, *, auto_class: str, int8: bool, opset
         if int8:
             manifest["quantization"]["max_int8_drop"] = max_int8_drop
         atomic_write_json(partial / MANIFEST_FILE, manifest)
-        atomic_write_text(partial / "README.md", card(manifest))
+        atomic_write_text(partial / "README.md", card(manifest) + privacy_card(manifest))
         say("moving the export into place…")
     manifest["path"] = str(target)
     return manifest

@@ -34,7 +34,11 @@ TASKS: dict[str, str] = {
 ENTRY_POINT_GROUP = "sft_workbench.tasks"
 # Values for RunConfig fields left empty (None) whose default depends on the task: the task's ``defaults``
 # win, else these (see apply_task_defaults). RunConfig's own defaults are task-independent.
-TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "max_length": 128}
+TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "max_length": 128, "batch_size": 32}
+# What differentially private runs (dp_epsilon set) use for the same fields when left empty, whatever the task:
+# DP-SGD's noise is divided by the batch, so it wants large batches and a larger step (measured, see the
+# README's privacy section and benchmarks/results/private_sst2_cpu.json).
+PRIVATE_DEFAULTS: dict[str, Any] = {"lr": 5e-4, "batch_size": 256}
 
 _loaded: dict[str, "Task"] = {}
 
@@ -98,6 +102,8 @@ def apply_task_defaults(cfg, task_name: str):
     (``Task.defaults``, chosen by measurement), else the shared one (:data:`TASK_DEPENDENT_DEFAULTS`).
     A value the user gave always wins; the run records the result."""
     own = get_task(task_name).defaults
+    if getattr(cfg, "dp_epsilon", None) is not None:
+        own = {**own, **PRIVATE_DEFAULTS}
     changes = {k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None}
     return cfg.updated(**changes) if changes else cfg
 

@@ -56,6 +56,11 @@ class Capabilities:
     samples: bool = False          # runs record sample generations (Monitor and Compare show them)
     # Metrics the Monitor's eval chart draws beside the main one (question answering: exact match with F1).
     eval_curves: tuple[str, ...] = ()
+    # Differentially private training (``dp_epsilon``): how one example's own loss is formed from the model's
+    # logits and the labels: "sequence" (a label per example), "token" (labels per token, -100 ignored) or
+    # "next-token" (per token, shifted by one); None refuses DP for the task, ``private_refusal`` saying why.
+    private_loss: str | None = "sequence"
+    private_refusal: str = ""
 
 
 @dataclass(frozen=True)

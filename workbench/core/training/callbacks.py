@@ -84,6 +84,8 @@ class RunStoreCallback(TrainerCallback):
             tokens = (getattr(state, "num_input_tokens_seen", 0) or 0) - self._last_tokens
             event = {"kind": "train", **base, "loss": logs["loss"], "lr": logs.get("learning_rate"),
                      "grad_norm": logs.get("grad_norm")}
+            if "epsilon" in logs:  # differential privacy: the budget spent so far
+                event["epsilon"] = logs["epsilon"]
             if steps > 0:
                 event["samples_per_s"] = round(steps * self.samples_per_step / dt, 2)
                 if tokens > 0:

@@ -57,18 +57,21 @@ def default_run_name(cfg: RunConfig, model_name: str) -> str:
 
 def start_run(store: RunStore, cfg: RunConfig) -> tuple[Run, subprocess.Popen]:
     """Check data and model (every user error is raised before a run directory exists), create the run, start it."""
-    from workbench.core.training.trainer import prepare
+    from workbench.core.training.trainer import plan_private_run, prepare
 
     cfg = cfg.with_absolute_paths()
     resolved, data = prepare(cfg)
     from workbench.core.tasks import apply_task_defaults
 
     cfg = apply_task_defaults(cfg, data.schema.task)  # e.g. token classification's own learning rate
+    extra = {"labels": data.schema.labels,
+             "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
+                      "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}}
+    plan = plan_private_run(cfg, resolved, data)
+    if plan is not None:  # shown before launch (run.json), confirmed by the worker
+        extra["privacy"] = plan.to_dict()
     run = store.create(cfg.to_dict(), name=cfg.name or default_run_name(cfg, resolved.display_name),
-                       task=data.schema.task,
-                       extra={"labels": data.schema.labels,
-                              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
-                                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}})
+                       task=data.schema.task, extra=extra)
     return run, launch_worker(run)
 
 

@@ -30,8 +30,38 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     limit = resolved.max_positions
     if limit and effective.max_length > limit:
         raise WorkbenchError(f"max_length {effective.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
-    get_task(data.schema.task).check_model(resolved, effective)  # e.g. causal-lm-sft refuses an encoder-only model
+    task = get_task(data.schema.task)
+    task.check_model(resolved, effective)  # e.g. causal-lm-sft refuses an encoder-only model
+    if cfg.dp_epsilon is not None and task.capabilities.private_loss is None:
+        raise WorkbenchError(f"differential privacy (dp_epsilon) is not available for {task.title}: "
+                             f"{task.capabilities.private_refusal}.")
     return resolved, data
+
+
+def plan_private_run(cfg: RunConfig, resolved: ResolvedModel, data: LoadedData):
+    """For a run with ``dp_epsilon``: its noise multiplier, after checking that Opacus can train the model.
+
+    Builds the model once (a few seconds) so an unsupported layer is refused before a run directory exists.
+    ``cfg`` has the task's defaults applied. None for a run without differential privacy.
+    """
+    if cfg.dp_epsilon is None:
+        return None
+    from transformers.utils import logging as hf_logging
+
+    from workbench.core.training import privacy
+
+    plan = privacy.plan_privacy(cfg, len(data.train))
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    # The worker prints the model's load report; the command line need not.
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        privacy.check_model(get_task(data.schema.task).build_model(resolved.path, data, cfg))
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    return plan
 
 
 def world_size() -> int:
@@ -62,6 +92,8 @@ def optimizer_name() -> str:
 
 def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric: str, greater_is_better: bool = True,
                        loss_uses_num_items: bool = False):
+    # Under differential privacy each example's gradient is clipped (dp_max_grad_norm); clipping the noisy sum
+    # again would only shrink the update.
     """The Trainer's arguments for ``cfg``.
 
     ``loss_uses_num_items``: the model's loss divides by the token count the Trainer passes
@@ -89,7 +121,7 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
         weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_ratio,  # a float in [0, 1) is a ratio in transformers 5
         lr_scheduler_type=cfg.scheduler,
-        max_grad_norm=cfg.max_grad_norm,
+        max_grad_norm=0.0 if cfg.dp_epsilon is not None else cfg.max_grad_norm,
         optim=optimizer_name(),
         seed=cfg.seed,
         data_seed=cfg.seed,
@@ -124,8 +156,10 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
     )
 
 
-def make_trainer(lengths: list[int] | None, **kwargs):
-    """A Trainer whose training batches come from :class:`BucketedLengthSampler` when ``lengths`` is given."""
+def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str | None = None, accountant=None,
+                 **kwargs):
+    """A Trainer whose training batches come from :class:`BucketedLengthSampler` when ``lengths`` is given, or
+    that trains with DP-SGD (``training/privacy.py``) when ``privacy_plan`` is given."""
     from transformers import Trainer
 
     from workbench.core.training.sampler import BucketedLengthSampler
@@ -136,7 +170,11 @@ def make_trainer(lengths: list[int] | None, **kwargs):
                 return super()._get_train_sampler(train_dataset)
             return BucketedLengthSampler(lengths, self.args.train_batch_size, seed=self.args.seed)
 
-    return WorkbenchTrainer(**kwargs)
+    if privacy_plan is None:
+        return WorkbenchTrainer(**kwargs)
+    from workbench.core.training.privacy import private_trainer_class
+
+    return private_trainer_class(WorkbenchTrainer, privacy_plan, private_loss)(accountant=accountant, **kwargs)
 
 
 @dataclass
@@ -177,6 +215,24 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     train_ds = task.tokenize(data.train, tokenizer, data, cfg)
     eval_ds = task.tokenize(data.eval, tokenizer, data, cfg)
 
+    plan = accountant = None
+    if cfg.dp_epsilon is not None:
+        from workbench.core.training import privacy
+
+        frozen = privacy.check_model(model)
+        plan = privacy.plan_privacy(cfg, len(train_ds))
+        accountant = privacy.make_accountant(plan)
+        print(plan.describe(), flush=True)
+        print(f"frozen for differential privacy: {', '.join(frozen) or 'nothing'}", flush=True)
+        if cfg.group_by_length:
+            print("length-bucketed batches are off: differential privacy samples batches by Poisson sampling.", flush=True)
+            cfg = cfg.updated(group_by_length=False)
+            writer.update(config={**writer.info["config"], "group_by_length": False})
+        if checkpoint is not None:
+            print(privacy.restore_accountant(accountant, checkpoint, plan, int(checkpoint.name.split("-")[-1])), flush=True)
+        writer.update(privacy={**plan.to_dict(), "frozen": frozen,
+                               "epsilon": privacy.epsilon_spent(accountant, plan)})
+
     writer.update(
         task=data.schema.task,
         labels=labels,
@@ -204,6 +260,9 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     lengths = [len(ids) for ids in train_ds["input_ids"]] if cfg.group_by_length else None
     trainer = make_trainer(
         lengths,
+        privacy_plan=plan,
+        private_loss=task.capabilities.private_loss,
+        accountant=accountant,
         model=model,
         args=args,
         train_dataset=train_ds,
@@ -214,6 +273,12 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         callbacks=[*task.callbacks(data, cfg), callback],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if plan is not None:
+        from workbench.core.training.privacy import epsilon_spent
+
+        # The final (epsilon, delta), also for a stopped run: what its checkpoints have spent.
+        writer.update(privacy={**writer.info["privacy"], "epsilon": epsilon_spent(accountant, plan),
+                               "steps_taken": trainer.state.global_step})
     if callback.stopped_by_user:
         return TrainOutcome(stopped=True, metrics={})
     # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
@@ -237,6 +302,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
 
     scalars = task.metrics.scalars
     metrics = task.final_metrics({**{k: report[k] for k in scalars}, "eval_loss": eval_metrics.get("eval_loss")})
+    if plan is not None:
+        metrics.update(epsilon=writer.info["privacy"]["epsilon"], delta=plan.delta)
     state = trainer.state
     writer.update(
         metrics=metrics,

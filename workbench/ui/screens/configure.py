@@ -41,6 +41,8 @@ class ConfigureScreen(WorkbenchScreen):
         self.command_line = ""
         self._estimate_key: tuple | None = None
         self._estimate_timer = None
+        self._privacy_key: tuple | None = None
+        self._privacy_timer = None
 
     def compose_body(self) -> ComposeResult:
         with Container(id="cfg-main"):
@@ -58,6 +60,8 @@ class ConfigureScreen(WorkbenchScreen):
                 yield Static(id="cfg-cli")
                 yield Label("Estimated memory", classes="section-title")
                 yield Static(Text("…", style="dim"), id="cfg-memory")
+                yield Label("Differential privacy", classes="section-title")
+                yield Static(Text("off (set dp_epsilon)", style="dim"), id="cfg-privacy")
                 yield Button("Launch  ctrl+l", variant="success", id="cfg-launch")
         # Outside the scrolling body, so launch errors are seen even when the form is scrolled (80x24).
         yield Notice(id="cfg-notice")
@@ -110,6 +114,7 @@ class ConfigureScreen(WorkbenchScreen):
                        f"{', '.join(needs_config)}", style="dim")
         self.query_one("#cfg-cli", Static).update(cli)
         self._schedule_estimate(cfg)
+        self._schedule_privacy(cfg)
         return cfg
 
     # --- memory estimate (needs transformers: computed off the UI thread, after typing pauses) ----------
@@ -146,10 +151,54 @@ class ConfigureScreen(WorkbenchScreen):
         self.app.call_from_thread(self._show_estimate, text)
 
     def _show_estimate(self, text: Text) -> None:
+        self._show_side("#cfg-memory", text)
+
+    def _show_side(self, selector: str, text: Text) -> None:
         try:
-            self.query_one("#cfg-memory", Static).update(text)
+            self.query_one(selector, Static).update(text)
         except Exception:  # the screen went away meanwhile
             pass
+
+    # --- the noise multiplier of a private run (needs the data's size and Opacus: off the UI thread) ----
+    PRIVACY_FIELDS = ("data", "eval_data", "task", "text_column", "label_column", "dev_fraction", "seed", "batch_size",
+                      "epochs", "max_steps", "dp_epsilon", "dp_delta", "dp_accountant", "dp_max_grad_norm")
+
+    def _schedule_privacy(self, cfg: RunConfig) -> None:
+        key = tuple(getattr(cfg, name) for name in self.PRIVACY_FIELDS)
+        if key == self._privacy_key:
+            return
+        self._privacy_key = key
+        if self._privacy_timer is not None:
+            self._privacy_timer.stop()
+        if cfg.dp_epsilon is None:
+            self._show_side("#cfg-privacy", Text("off (set dp_epsilon)", style="dim"))
+            return
+        if self.errors:
+            self._show_side("#cfg-privacy", Text("fix the fields marked above first", style="dim"))
+            return
+        self._show_side("#cfg-privacy", Text("computing the noise multiplier…", style="dim"))
+        self._privacy_timer = self.set_timer(0.8, lambda: self._plan_privacy(cfg))
+
+    @work(thread=True, exclusive=True, group="privacy", exit_on_error=False)
+    def _plan_privacy(self, cfg: RunConfig) -> None:
+        from workbench.core.errors import WorkbenchError
+
+        try:
+            from workbench.core.tasks import apply_task_defaults, load_for_training
+            from workbench.core.training.privacy import plan_privacy
+
+            data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
+                                     task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+            plan = plan_privacy(apply_task_defaults(cfg, data.schema.task), len(data.train))
+        except WorkbenchError as exc:
+            text = Text(str(exc), style="red")
+        except Exception as exc:  # never a traceback in the form
+            text = Text(f"unavailable: {str(exc).splitlines()[0][:80]}", style="dim")
+        else:
+            text = Text(f"noise multiplier {plan.noise_multiplier:.3f}", style="bold")
+            text.append(f"\nε {plan.target_epsilon:g}, δ {plan.delta:.0e}; {plan.examples:,} examples, "
+                        f"{plan.steps:,} steps, sampling rate {plan.sample_rate:.3g}", style="dim")
+        self.app.call_from_thread(self._show_side, "#cfg-privacy", text)
 
     def on_descendant_focus(self, event) -> None:
         row = next((a for a in event.widget.ancestors if isinstance(a, FieldRow)), None)

@@ -132,6 +132,12 @@ class ProgressPanel(Static):
                       and isinstance(h.last_eval.get(k), (int, float))]
             if others:
                 items.append(Text(" ".join(f"{label(k, short=True, task=tm.task)} {fmt.number(h.last_eval[k], 3)}" for k in others)))
+        if train.get("epsilon") is not None:  # differential privacy: the budget spent so far, and the target
+            target = (self.info.get("privacy") or {}).get("target_epsilon") or (self.info.get("config") or {}).get("dp_epsilon")
+            item = Text(f"ε {fmt.number(train['epsilon'], 3)}", style="bold")
+            if target:
+                item.append(f" of {float(target):g}", style="dim")
+            items.append(item)
         if train.get("lr") is not None:
             items.append(Text(f"lr {fmt.sci(train['lr'])}"))
         if train.get("samples_per_s") is not None:

@@ -31,7 +31,7 @@ class CausalLMSFT(Task):
     # run.json "metrics" gets eval_loss from the trainer and perplexity from final_metrics().
     metrics = Metrics("eval_loss", False, ())
     headline = Headline(("perplexity", "eval_loss"), ("perplexity", "eval loss"), (2, 4))
-    capabilities = Capabilities(playground="generate", samples=True)
+    capabilities = Capabilities(playground="generate", samples=True, private_loss="next-token")
     # The causal-LM loss divides by the response-token count the Trainer passes, so under torchrun the Trainer
     # may average that count across processes (see training_arguments).
     loss_uses_num_items = True

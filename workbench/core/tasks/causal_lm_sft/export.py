@@ -307,7 +307,7 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
     Called by ``export.export_run``, which has checked the run, the opset and the target."""
     from transformers.utils import logging as hf_logging
 
-    from workbench.core.export.pipeline import base_manifest, build_in_place, int8_settings, quantize_int8, sizes
+    from workbench.core.export.pipeline import base_manifest, build_in_place, int8_settings, privacy_card, quantize_int8, sizes
     from workbench.core.tasks.causal_lm_sft.train import load_model
 
     say = progress or (lambda _msg: None)
@@ -372,7 +372,7 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
         if rise is not None and not rise <= max_int8_drop:
             raise WorkbenchError(f"int8 perplexity is {rise:.2f}% above PyTorch's on {quality['rows']} eval conversations, "
                                  f"more than the allowed {max_int8_drop:g}%; export without --int8 or raise --max-int8-drop.")
-        atomic_write_text(partial / "README.md", model_card(manifest))
+        atomic_write_text(partial / "README.md", model_card(manifest) + privacy_card(manifest))
         say("moving the export into place…")
     manifest["path"] = str(target)
     return manifest

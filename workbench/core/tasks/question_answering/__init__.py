@@ -20,7 +20,10 @@ class QuestionAnswering(EncoderTask):
     title = "extractive question answering"
     metrics = Metrics("f1", True, ("exact_match", "f1"))
     headline = Headline(("f1", "exact_match"), ("F1", "EM"), (4, 4))
-    capabilities = Capabilities(playground="answer", eval_curves=("exact_match",))
+    capabilities = Capabilities(
+        playground="answer", eval_curves=("exact_match",), private_loss=None,
+        private_refusal=("a long passage is cut into several windows, so one question is several training examples and a "
+                         "per-example guarantee would not protect it"))
     metric_labels = {"f1": "F1", "exact_match": "exact match"}
     words = Words(examples="questions", label="answer", counts="Answer words", per_label_score="F1")
     # max_length and doc_stride as in BERT's SQuAD recipe (384/128). lr: measured with benchmarks/squad.py.

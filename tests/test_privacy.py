@@ -1,0 +1,307 @@
+"""Differentially private training (DP-SGD through Opacus): the noise, the clipping, the budget, resume, refusals."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from helpers import SAMPLE_DATA, wait_for
+
+from workbench.core.config import RunConfig
+from workbench.core.errors import WorkbenchError
+from workbench.core.runs import RunStore
+from workbench.core.training import privacy
+
+SENTIMENT = str(SAMPLE_DATA / "sentiment")  # 320 training rows, 80 dev
+
+
+def dp_args(model_dir, *extra):
+    return ["train", "--data", SENTIMENT, "--model", str(model_dir), "--dp-epsilon", "8", "--batch-size", "32",
+            "--dp-physical-batch-size", "12", "--lr", "3e-3", "--max-length", "32", "--logging-steps", "2", *extra]
+
+
+def epsilon_after(plan: privacy.PrivacyPlan, steps: int) -> float:
+    """What Opacus's accountant says after ``steps`` steps of ``plan``, computed here from scratch."""
+    from opacus.accountants import create_accountant
+
+    accountant = create_accountant(mechanism=plan.accountant)
+    accountant.history = [(plan.noise_multiplier, plan.sample_rate, steps)]
+    return accountant.get_epsilon(delta=plan.delta)
+
+
+# ------------------------------------------------------------------------------------------ the plan
+@pytest.mark.parametrize("n,delta", [(67_349, 1e-5), (1_000, 1e-4), (320, 1e-3), (14_041, 1e-5), (9, 0.1), (10, 0.01)])
+def test_default_delta_is_the_power_of_ten_below_one_over_n(n, delta):
+    assert privacy.default_delta(n) == delta
+    assert privacy.default_delta(n) < 1 / n
+
+
+@pytest.mark.parametrize("epsilon,accountant", [(8.0, "prv"), (3.0, "rdp"), (1.0, "prv")])
+def test_noise_multiplier_is_opacus_own(epsilon, accountant):
+    from opacus.accountants.utils import get_noise_multiplier
+
+    cfg = RunConfig(data="x", dp_epsilon=epsilon, dp_accountant=accountant, batch_size=256, epochs=3)
+    plan = privacy.plan_privacy(cfg, 8_000)
+    assert plan.sample_rate == 1 / math.ceil(8_000 / 256) and plan.steps == 3 * 32 and plan.delta == 1e-4
+    expected = get_noise_multiplier(target_epsilon=epsilon, target_delta=1e-4, sample_rate=1 / 32, steps=96,
+                                    accountant=accountant, epsilon_tolerance=0.01)
+    assert plan.noise_multiplier == expected
+    # The multiplier spends the budget, all of it (within Opacus's search tolerance) and no more.
+    assert epsilon - 0.02 <= epsilon_after(plan, plan.steps) <= epsilon
+
+
+def test_a_budget_no_noise_reaches_is_one_clear_error():
+    cfg = RunConfig(data="x", dp_epsilon=1e-4, dp_delta=1e-9, batch_size=256, epochs=100)
+    with pytest.raises(WorkbenchError, match="no noise level reaches"):
+        privacy.plan_privacy(cfg, 1_000)
+    with pytest.raises(WorkbenchError, match="larger than the 100 training examples"):
+        privacy.plan_privacy(RunConfig(data="x", dp_epsilon=8.0, batch_size=256), 100)
+
+
+def test_private_runs_get_their_own_batch_and_learning_rate_defaults():
+    from workbench.core.tasks import apply_task_defaults
+
+    private = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification")
+    plain = apply_task_defaults(RunConfig(data="x"), "text-classification")
+    assert (private.batch_size, private.lr) == (256, 5e-4) and (plain.batch_size, plain.lr) == (32, 5e-5)
+    given = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0, batch_size=64, lr=1e-4), "token-classification")
+    assert (given.batch_size, given.lr) == (64, 1e-4)
+
+
+# ------------------------------------------------------------------------------------------ the step
+def _private_trainer(model_dir, plan, *, dropout: float = 0.0):
+    from datasets import Dataset
+    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    import torch
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2, hidden_dropout_prob=dropout,
+                                                               attention_probs_dropout_prob=dropout)
+    texts = ["good film", "a dull and long movie", "great", "terrible acting all round", "fine", "not bad at all",
+             "awful", "superb work here"]
+    ds = Dataset.from_dict({"text": texts, "label": [1, 0, 1, 0, 1, 1, 0, 1]})
+    ds = ds.map(lambda b: tokenizer(b["text"]), batched=True).remove_columns(["text"])
+    privacy.check_model(model)
+    args = TrainingArguments(output_dir=str(model_dir / "dp-out"), per_device_train_batch_size=8, max_grad_norm=0.0,
+                             report_to="none", use_cpu=True, learning_rate=0.0)
+    collator = DataCollatorWithPadding(tokenizer)
+    trainer = privacy.private_trainer_class(Trainer, plan, "sequence")(model=model, args=args, train_dataset=ds,
+                                                                       data_collator=collator)
+    trainer.create_optimizer()
+    trainer.current_gradient_accumulation_steps = 1
+    return trainer, model, ds, collator
+
+
+def _plan(**changes):
+    values = dict(target_epsilon=8.0, delta=1e-3, max_grad_norm=0.05, accountant="rdp", examples=8, sample_rate=1.0,
+                  steps=1, noise_multiplier=0.0, expected_batch_size=8.0, physical_batch_size=3)
+    return privacy.PrivacyPlan(**{**values, **changes})
+
+
+def test_each_example_gradient_is_clipped_then_averaged_across_physical_passes(tiny_model_dir):
+    """Without noise, the update equals the mean of every example's own gradient clipped to the bound, computed
+    one example at a time here, although the Trainer saw the batch in passes of 3, 3 and 2 examples."""
+    import torch
+
+    plan = _plan()
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, plan)
+    params = [p for p in model.parameters() if p.requires_grad]
+    model.train()
+    expected = [torch.zeros_like(p) for p in params]
+    norms = []
+    for i in range(len(ds)):
+        model.zero_grad()
+        one = collator([ds[i]])
+        logits = model(**{k: v for k, v in one.items() if k != "labels"}).logits
+        torch.nn.functional.cross_entropy(logits, one["labels"]).backward()
+        norm = math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
+        norms.append(norm)
+        for e, p in zip(expected, params):
+            e += min(1.0, plan.max_grad_norm / (norm + 1e-6)) * p.grad
+    assert min(norms) > 10 * plan.max_grad_norm  # every example is clipped: the bound is what is tested
+    model.zero_grad()
+    trainer.training_step(model, dict(collator([ds[i] for i in range(len(ds))])))
+    trainer._dp_optimizer.pre_step()
+    for e, p in zip(expected, params):
+        torch.testing.assert_close(p.grad, e / plan.expected_batch_size, atol=1e-7, rtol=1e-4)
+    # So the update's norm is at most the bound (here: all examples clipped, pointing alike).
+    total = math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
+    assert total <= plan.max_grad_norm + 1e-6
+
+
+def test_an_empty_poisson_draw_still_adds_the_noise(tiny_model_dir):
+    import torch
+
+    plan = _plan(noise_multiplier=2.0, max_grad_norm=1.0)
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, plan)
+    collate = privacy.collate_allowing_empty(collator, ds)
+    batch = collate([])
+    assert privacy.EMPTY_BATCH_KEY in batch
+    torch.manual_seed(1)
+    loss = trainer.training_step(model, dict(batch))
+    assert float(loss) == 0.0
+    trainer._dp_optimizer.pre_step()
+    noise = torch.cat([p.grad.flatten() for p in trainer._dp_optimizer.params])
+    # Gaussian noise of std sigma * C, divided by the expected batch: nothing of the placeholder example.
+    assert noise.std().item() == pytest.approx(2.0 / 8.0, rel=0.05)
+
+
+def test_poisson_batches_replay_per_epoch_and_vary_in_size():
+    sampler = privacy.poisson_batch_sampler(1_000, 0.05, 20, seed=3)
+    sampler.set_epoch(1)
+    first = list(sampler)
+    assert len(first) == len(sampler) == 20
+    assert len({len(b) for b in first}) > 3 and 30 < sum(map(len, first)) / 20 < 70  # about q * N = 50
+    sampler.set_epoch(2)
+    assert list(sampler) != first
+    sampler.set_epoch(1)
+    assert list(sampler) == first
+
+
+def test_a_layer_opacus_cannot_handle_is_named():
+    import torch
+
+    class WithBatchNorm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dense = torch.nn.Linear(4, 4)
+            self.norm = torch.nn.BatchNorm1d(4)
+
+    with pytest.raises(WorkbenchError, match="BatchNorm"):
+        privacy.check_model(WithBatchNorm())
+
+
+@pytest.mark.parametrize("kind,shift", [("token", False), ("next-token", True)])
+def test_token_losses_are_each_examples_own_mean(kind, shift):
+    import torch
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 3)
+    labels = torch.tensor([[0, 1, -100, -100, -100], [2, 2, 1, 0, 1]])
+    got = privacy.per_example_loss(logits, labels, kind)
+    for i in range(2):
+        lg, lb = (logits[i, :-1], labels[i, 1:]) if shift else (logits[i], labels[i])
+        keep = lb != -100
+        assert got[i].item() == pytest.approx(torch.nn.functional.cross_entropy(lg[keep], lb[keep]).item(), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ end to end
+@pytest.fixture(scope="module")
+def private_run(tiny_model_dir, tmp_path_factory):
+    """One private run on sample_data/sentiment through the CLI: (workspace, exit code, stdout)."""
+    from helpers import kill_workers
+
+    from workbench.cli import main
+
+    ws = tmp_path_factory.mktemp("dp-ws")
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--workspace", str(ws), *dp_args(tiny_model_dir, "--epochs", "2", "--name", "dp-tiny")])
+    yield ws, code, out.getvalue()
+    kill_workers(ws)
+
+
+def test_a_private_run_spends_its_budget_and_says_so(private_run):
+    ws, code, out = private_run
+    assert code == 0
+    assert "noise multiplier" in out and "target ε 8" in out  # shown before launch
+    run = RunStore(ws).get("dp-tiny")
+    p = run.info["privacy"]
+    plan = privacy.PrivacyPlan.from_record(p)
+    assert (p["examples"], p["delta"], plan.sample_rate, p["steps_taken"]) == (320, 1e-3, 0.1, 20)
+    assert 7.9 <= p["epsilon"] <= 8.0
+    assert p["epsilon"] == pytest.approx(epsilon_after(plan, 20), abs=1e-6)
+    assert run.metrics["epsilon"] == p["epsilon"] and run.metrics["delta"] == 1e-3
+    assert "bert.embeddings.word_embeddings.weight" in p["frozen"]
+    assert run.config["group_by_length"] is False and run.config["dp_epsilon"] == 8.0
+    log = run.log_path.read_text()
+    assert "length-bucketed batches are off" in log
+    events = [e for e in run.read_metrics() if e["kind"] == "train"]
+    eps = [e["epsilon"] for e in events]
+    assert eps == sorted(eps) and eps[-1] == pytest.approx(p["epsilon"], abs=1e-3)
+    # Every checkpoint holds the accountant's history.
+    saved = [json.loads((c / privacy.ACCOUNTANT_FILE).read_text()) for c in (run.path / "checkpoints").glob("checkpoint-*")]
+    assert saved and all(s["mechanism"] == "prv" for s in saved)
+
+
+def test_runs_show_and_compare_carry_the_guarantee(private_run, tiny_model_dir, capsys):
+    ws, _, _ = private_run
+    from workbench.cli import main
+
+    assert main(["--workspace", str(ws), "runs", "show", "dp-tiny", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["privacy"]["epsilon"] <= 8.0 and shown["metrics"]["delta"] == 1e-3
+    assert main(["--workspace", str(ws), "runs", "show", "dp-tiny"]) == 0
+    assert "of 8 spent, δ 1e-03" in capsys.readouterr().out
+    # A non-private run beside it: the compare table has a privacy row with the ε of the private one only.
+    assert main(["--workspace", str(ws), "train", "--data", SENTIMENT, "--model", str(tiny_model_dir), "--max-steps", "4",
+                 "--max-length", "32", "--name", "plain", "--json"]) == 0
+    capsys.readouterr()
+    assert main(["--workspace", str(ws), "compare", "dp-tiny", "plain", "--json"]) == 0
+    rows = {m["key"]: m for m in json.loads(capsys.readouterr().out)["metrics"]}
+    assert rows["epsilon"]["values"][0] == pytest.approx(shown["privacy"]["epsilon"]) and rows["epsilon"]["values"][1] is None
+
+
+def test_the_export_model_card_states_the_guarantee(private_run, capsys, tmp_path):
+    ws, _, _ = private_run
+    from workbench.cli import main
+
+    assert main(["--workspace", str(ws), "export", "dp-tiny", "--out", str(tmp_path / "exp"), "--json"]) == 0
+    card = (tmp_path / "exp" / "README.md").read_text()
+    manifest = json.loads((tmp_path / "exp" / "manifest.json").read_text())
+    assert "## Differential privacy" in card and "δ" not in card.split("## Differential privacy")[0][-1:]
+    assert f"{round(manifest['privacy']['epsilon'], 3)}, 1e-03)-differentially private" in card
+    assert "320 training examples" in card
+
+
+def test_resume_continues_the_budget(tiny_model_dir, cli, workspace):
+    code, out, _ = cli(*dp_args(tiny_model_dir, "--max-steps", "40", "--eval-strategy", "steps", "--eval-steps", "10",
+                                "--dp-accountant", "rdp", "--detach", "--json"))
+    assert code == 0
+    run_id = json.loads(out)["id"]
+    store = RunStore(workspace)
+    wait_for(lambda: (store.get(run_id).info.get("progress") or {}).get("step", 0) >= 15, timeout=180)
+    assert cli("runs", "stop", run_id, "--wait", "120")[0] == 0
+    stopped = store.get(run_id)
+    assert stopped.status == "stopped" and stopped.info["progress"]["step"] < 40
+    assert cli("runs", "resume", run_id, "--json")[0] == 0
+    run = store.get(run_id)
+    assert run.status == "completed" and run.info["progress"]["step"] == 40
+    assert "privacy accountant restored from checkpoint-" in run.log_path.read_text()
+    plan = privacy.PrivacyPlan.from_record(run.info["privacy"])
+    # ε at every logged step is that of the steps taken so far, before and after the resume: continued, not restarted.
+    for event in (e for e in run.read_metrics() if e["kind"] == "train"):
+        assert event["epsilon"] == pytest.approx(epsilon_after(plan, event["step"]), abs=2e-3), event["step"]
+    assert run.info["privacy"]["epsilon"] == pytest.approx(epsilon_after(plan, 40), abs=1e-6)
+    assert run.info["privacy"]["epsilon"] <= 8.0
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--torch-compile"], "torch_compile cannot be combined with dp_epsilon"),
+    (["--nproc", "2"], "dp_epsilon trains in one process"),
+    (["--grad-accum", "2"], "grad_accum must be 1 with dp_epsilon"),
+    (["--auto-find-batch-size"], "auto_find_batch_size cannot be combined"),
+    (["--group-by-length"], "--group-by-length cannot be combined with --dp-epsilon"),
+    (["--dp-delta", "1.5"], "dp_delta must be between 0 and 1"),
+    (["--dp-epsilon", "0"], "dp_epsilon must be greater than 0"),
+    (["--batch-size", "400"], "larger than the 320 training examples"),
+])
+def test_refusals_are_one_error_line_and_no_run(tiny_model_dir, cli, workspace, extra, message):
+    code, out, err = cli(*dp_args(tiny_model_dir, *extra))
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines[0].startswith("error:") and message in " ".join(lines)
+    assert not (workspace / "runs").exists() or not list((workspace / "runs").iterdir())
+
+
+def test_question_answering_refuses_privacy_and_says_why(tiny_model_dir, cli, workspace):
+    code, _, err = cli("train", "--data", str(SAMPLE_DATA / "qa"), "--model", str(tiny_model_dir), "--dp-epsilon", "8",
+                       "--max-length", "64", "--doc-stride", "16")
+    assert code == 2 and "not available for extractive question answering" in err and "windows" in err
