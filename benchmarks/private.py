@@ -7,6 +7,10 @@ GLUE dev (872 sentences) scored with `sft-workbench eval` on the final model, a 
 
     python benchmarks/private.py                         # no DP, ε = 8, ε = 3 (δ: the power of ten below 1/N)
     python benchmarks/private.py --rows 4000 --variant eps8-lr1e-3:dp-epsilon=8,lr=1e-3
+    python benchmarks/private.py --speed-rounds 2       # the time cost of privacy, and the physical batch size
+
+``--speed-rounds R`` measures instead: training throughput (examples/s between the first and last logged step of
+a short run) without privacy and with it at physical batch sizes 16, 32 and 64, in R alternated rounds.
 
 The non-private run uses the workbench defaults (batch 32, lr 5e-5); the private runs the defaults for
 ``--dp-epsilon`` (expected batch 256, lr 5e-4, clipping 1.0, PRV accountant). Runs are sequential, never
@@ -69,6 +73,53 @@ def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float, 
     return row
 
 
+SPEED_RUNS = (("no-dp", {"max-steps": "60"}),
+              *((f"dp-physical-{k}", {"dp-epsilon": "8", "dp-physical-batch-size": str(k), "max-steps": "8"})
+                for k in (16, 32, 64)))
+
+
+def throughput(run_dir: Path) -> dict:
+    """Examples/s between the first and the last logged step (start-up and evaluation excluded)."""
+    run_json = json.loads((run_dir / "run.json").read_text())
+    train = [e for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if e.get("kind") == "train"]
+    first, last = train[0], train[-1]
+    batch = run_json["config"]["batch_size"]
+    seconds = last["time"] - first["time"]
+    return {"examples_per_s": round((last["step"] - first["step"]) * batch / seconds, 2),
+            "s_per_step": round(seconds / (last["step"] - first["step"]), 3), "batch_size": batch,
+            "precision": run_json.get("precision"), "steps": last["step"] - first["step"]}
+
+
+def speed(args, workspace: Path, train: Path, selection: Path) -> int:
+    import statistics
+
+    rounds: list[dict] = []
+    for r in range(args.speed_rounds):
+        order = SPEED_RUNS if r % 2 == 0 else tuple(reversed(SPEED_RUNS))  # alternated
+        for name, overrides in order:
+            run_dir, wall, error = train_via_cli(workspace, f"speed-{name}-r{r}", {**overrides, "logging-steps": "1",
+                                                                                  "eval-strategy": "steps", "eval-steps": "1000"},
+                                                 data=train, eval_data=selection, model=None)
+            row = {"round": r, "name": name, "overrides": overrides, "wall_s": round(wall, 1), "error": error}
+            if run_dir is not None:
+                row.update(throughput(run_dir))
+            print(row, flush=True)
+            rounds.append(row)
+    summary = {}
+    for name, _ in SPEED_RUNS:
+        values = [r["examples_per_s"] for r in rounds if r["name"] == name and r.get("examples_per_s")]
+        summary[name] = {"median_examples_per_s": statistics.median(values) if values else None, "rounds": values}
+    base = summary["no-dp"]["median_examples_per_s"]
+    print(f"\n{'run':<18} {'examples/s (median)':>20} {'× slower than no-dp':>20}")
+    for name, s in summary.items():
+        ratio = round(base / s["median_examples_per_s"], 2) if base and s["median_examples_per_s"] else None
+        s["slowdown"] = ratio
+        print(f"{name:<18} {s['median_examples_per_s'] or 0:>20.1f} {'' if ratio is None else ratio:>20}")
+    write_results(args.out.with_name("private_speed_cpu.json"), 0.0, rounds, summary=summary,
+                  measured="examples/s between the first and last logged training step, alternated rounds, one run at a time")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -78,6 +129,7 @@ def main() -> int:
     parser.add_argument("--only", action="append", default=[], help="run only these of no-dp, dp-eps8, dp-eps3")
     parser.add_argument("--variant", action="append", default=[], help="NAME:flag=value,… another run")
     parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--speed-rounds", type=int, default=0, help="measure throughput instead (see above)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "private_sst2_cpu.json")
     args = parser.parse_args()
     if not (args.data_dir / "train.tsv").is_file():
@@ -86,6 +138,8 @@ def main() -> int:
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="private-bench-"))
     workspace.mkdir(parents=True, exist_ok=True)
     train, selection = write_subsets(args.data_dir / "train.tsv", workspace, args.rows, args.selection, args.seed)
+    if args.speed_rounds:
+        return speed(args, workspace, train, selection)
     jobs = [(n, o) for n, o in RUNS if not args.only or n in args.only]
     jobs += [(v.partition(":")[0], parse_variant(v.partition(":")[2])) for v in args.variant]
 

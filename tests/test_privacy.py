@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import math
 
+from pathlib import Path
+
 import pytest
 from helpers import SAMPLE_DATA, wait_for
+from sft_helpers import tiny_llama_dir  # noqa: F401  (fixture)
 
 from workbench.core.config import RunConfig
 from workbench.core.errors import WorkbenchError
@@ -70,7 +73,7 @@ def test_private_runs_get_their_own_batch_and_learning_rate_defaults():
 
 
 # ------------------------------------------------------------------------------------------ the step
-def _private_trainer(model_dir, plan, *, dropout: float = 0.0):
+def _private_trainer(model_dir, plan, *, dropout: float = 0.0, bf16: bool = False):
     from datasets import Dataset
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                               TrainingArguments)
@@ -87,7 +90,7 @@ def _private_trainer(model_dir, plan, *, dropout: float = 0.0):
     ds = ds.map(lambda b: tokenizer(b["text"]), batched=True).remove_columns(["text"])
     privacy.check_model(model)
     args = TrainingArguments(output_dir=str(model_dir / "dp-out"), per_device_train_batch_size=8, max_grad_norm=0.0,
-                             report_to="none", use_cpu=True, learning_rate=0.0)
+                             report_to="none", use_cpu=True, learning_rate=0.0, bf16=bf16)
     collator = DataCollatorWithPadding(tokenizer)
     trainer = privacy.private_trainer_class(Trainer, plan, "sequence")(model=model, args=args, train_dataset=ds,
                                                                        data_collator=collator)
@@ -131,6 +134,21 @@ def test_each_example_gradient_is_clipped_then_averaged_across_physical_passes(t
     # So the update's norm is at most the bound (here: all examples clipped, pointing alike).
     total = math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
     assert total <= plan.max_grad_norm + 1e-6
+
+
+def test_under_bf16_autocast_the_clipped_gradients_are_fp32(tiny_model_dir):
+    import torch
+
+    plan = _plan()
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, plan, bf16=True)
+    trainer.training_step(model, dict(collator([ds[i] for i in range(len(ds))])))
+    samples = [p.grad_sample for p in trainer._dp_optimizer.params]
+    assert all(s.dtype == torch.float32 for s in samples)  # Opacus made most of them bf16 under autocast
+    norms = torch.stack([s.reshape(len(s), -1).norm(dim=1) for s in samples]).norm(dim=0)
+    assert len(norms) == 2  # the last physical pass: examples 7 and 8
+    trainer._dp_optimizer.pre_step()
+    total = math.sqrt(sum(float((p.grad.double() ** 2).sum()) for p in trainer._dp_optimizer.params))
+    assert total <= plan.max_grad_norm * (1 + 1e-6)
 
 
 def test_an_empty_poisson_draw_still_adds_the_noise(tiny_model_dir):
@@ -305,3 +323,26 @@ def test_question_answering_refuses_privacy_and_says_why(tiny_model_dir, cli, wo
     code, _, err = cli("train", "--data", str(SAMPLE_DATA / "qa"), "--model", str(tiny_model_dir), "--dp-epsilon", "8",
                        "--max-length", "64", "--doc-stride", "16")
     assert code == 2 and "not available for extractive question answering" in err and "windows" in err
+
+
+def test_ner_trains_privately_on_each_sentence_s_own_loss(tiny_model_dir, cli, workspace):
+    code, out, _ = cli("train", "--data", str(SAMPLE_DATA / "ner"), "--model", str(tiny_model_dir), "--dp-epsilon", "8",
+                       "--batch-size", "16", "--max-steps", "6", "--max-length", "48", "--json")
+    assert code == 0
+    summary = json.loads(out[out.index("{"):])
+    assert summary["status"] == "completed" and summary["task"] == "token-classification"
+    assert 7.9 <= summary["privacy"]["epsilon"] <= 8.0 and "f1" in summary["metrics"]
+
+
+def test_lora_with_privacy_trains_only_the_adapter(tiny_llama_dir, cli, workspace):
+    code, out, _ = cli("train", "--data", str(SAMPLE_DATA / "instructions"), "--model", str(tiny_llama_dir),
+                       "--finetune", "lora", "--dp-epsilon", "8", "--batch-size", "16", "--max-steps", "4",
+                       "--max-length", "48", "--json")
+    assert code == 0
+    summary = json.loads(out[out.index("{"):])
+    assert summary["status"] == "completed" and summary["privacy"]["frozen"] == []  # peft froze the base already
+    assert summary["privacy"]["epsilon"] <= 8.0
+    log = (Path(summary["run_dir"]) / "stdout.log").read_text()
+    assert "only the adapter weights (and a task head) are trained, privately" in log
+    run_json = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
+    assert 0 < summary["privacy"]["trained_parameters"] < run_json["parameters"] / 4

@@ -29,6 +29,7 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DP_ACCOUNTANTS = ("prv", "rdp")
+MAX_DP_EPSILON = 100.0
 DEFAULT_MODEL = "default"
 
 
@@ -233,6 +234,11 @@ class RunConfig:
             errors["doc_stride"] = f"doc_stride must be a non-negative whole number, got {_got(self.doc_stride)}."
         positive("max_grad_norm", self.max_grad_norm)
         positive("dp_epsilon", self.dp_epsilon)
+        if "dp_epsilon" not in errors and self.dp_epsilon is not None and self.dp_epsilon > MAX_DP_EPSILON:
+            # Beyond this the guarantee means nothing, and the PRV accountant's search for a near-zero noise
+            # multiplier takes minutes (measured: ε = 1e6 did not return in 2 minutes).
+            errors["dp_epsilon"] = (f"dp_epsilon must be at most {MAX_DP_EPSILON:g} (a larger ε protects nothing), "
+                                    f"got {_got(self.dp_epsilon)}.")
         positive("dp_max_grad_norm", self.dp_max_grad_norm)
         positive("dp_physical_batch_size", self.dp_physical_batch_size, integer=True)
         if self.dp_delta is not None and "dp_delta" not in errors:

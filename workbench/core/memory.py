@@ -88,7 +88,7 @@ def lora_trainable_parameters(config, cfg: RunConfig, path: str) -> int:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from workbench.core.tasks.causal_lm_sft.train import lora_targets
+    from workbench.core.lora import lora_targets
 
     targets = lora_targets(config.to_dict(), cfg.lora_target_modules, path)
     with torch.device("meta"):

@@ -130,6 +130,15 @@ class Task(ABC):
         """The model to train, fp32 master weights."""
         return self.part("train").build_model(path, data, cfg)
 
+    def check_lora(self, resolved, cfg) -> None:
+        """Refuse LoRA settings this model cannot take (before a run directory exists); tasks that check LoRA in
+        ``check_model`` leave this empty."""
+
+    def model_to_save(self, model):
+        """What the run's model/ holds once training ends: ``model`` itself (causal-LM SFT keeps a LoRA adapter
+        as the adapter; its readers load base + adapter)."""
+        return model
+
     def tokenize(self, dataset, tokenizer, data: "LoadedData", cfg):
         """A split as model inputs, unpadded (the collator pads each batch)."""
         return self.part("train").tokenize(dataset, tokenizer, data, cfg)

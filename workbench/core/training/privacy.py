@@ -166,6 +166,18 @@ def add_grad_sample_hooks(model):
     return GradSampleModule(model, batch_first=True, loss_reduction="mean", strict=True)
 
 
+def upcast_grad_samples(params) -> None:
+    """Per-example gradients in fp32 before they are clipped: under bf16 autocast Opacus computes most of them in
+    bf16, and a norm summed in bf16 can read up to a few tenths of a percent low, letting a clipped gradient
+    exceed the bound the guarantee rests on (and the noise would be drawn in bf16 too)."""
+    import torch
+
+    for p in params:
+        sample = getattr(p, "grad_sample", None)
+        if torch.is_tensor(sample) and sample.dtype != torch.float32:
+            p.grad_sample = sample.float()
+
+
 def per_example_loss(logits, labels, kind: str):
     """Each example's own loss (shape: batch): its cross-entropy, averaged over its own labelled tokens."""
     import torch.nn.functional as F
@@ -323,6 +335,7 @@ def private_trainer_class(base, plan: PrivacyPlan, loss_kind: str):
                 chunk = {key: value[start:start + size] if torch.is_tensor(value) and value.dim() and len(value) == n
                          else value for key, value in inputs.items()}
                 loss = super().training_step(model, chunk, None)
+                upcast_grad_samples(dp.params)
                 total = total + loss.detach() * len(chunk["input_ids"])
                 if k < len(starts) - 1:
                     # Clip and accumulate this pass's examples, free their per-example gradients, no step yet.

@@ -32,6 +32,7 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
         raise WorkbenchError(f"max_length {effective.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
     task = get_task(data.schema.task)
     task.check_model(resolved, effective)  # e.g. causal-lm-sft refuses an encoder-only model
+    task.check_lora(resolved, effective)
     if cfg.dp_epsilon is not None and task.capabilities.private_loss is None:
         raise WorkbenchError(f"differential privacy (dp_epsilon) is not available for {task.title}: "
                              f"{task.capabilities.private_refusal}.")
@@ -230,8 +231,13 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
             writer.update(config={**writer.info["config"], "group_by_length": False})
         if checkpoint is not None:
             print(privacy.restore_accountant(accountant, checkpoint, plan, int(checkpoint.name.split("-")[-1])), flush=True)
+        trained = [name for name, p in model.named_parameters() if p.requires_grad]
         writer.update(privacy={**plan.to_dict(), "frozen": frozen,
-                               "epsilon": privacy.epsilon_spent(accountant, plan)})
+                               "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                               "trained_layers": len(trained), "epsilon": privacy.epsilon_spent(accountant, plan)})
+        if any("lora_" in name for name in trained) and all("lora_" in n or "modules_to_save" in n for n in trained):
+            print("LoRA with differential privacy: only the adapter weights (and a task head) are trained, privately.",
+                  flush=True)
 
     writer.update(
         task=data.schema.task,
@@ -293,7 +299,12 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     # Save the final model beside, then swap it in: a reader never sees a half-written model/.
     tmp = run_dir / f".{MODEL_DIR}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    trainer.save_model(str(tmp))
+    to_save = task.model_to_save(trainer.model)  # encoder tasks: LoRA merged into the base weights
+    if to_save is trainer.model:
+        trainer.save_model(str(tmp))
+    else:
+        to_save.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
     (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config lives in run.json
     final = run_dir / MODEL_DIR
     if final.exists():

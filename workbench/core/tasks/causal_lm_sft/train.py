@@ -6,12 +6,8 @@ import math
 from typing import Any
 
 from workbench.core.errors import WorkbenchError
+from workbench.core.lora import lora_targets
 from workbench.core.tasks.causal_lm_sft.prompts import IGNORE_INDEX, encode_example, ensure_special_tokens
-
-
-# Module names LoRA adapts when lora_target_modules is "auto": peft's own mapping per architecture, with a
-# fallback for families it does not list (any Linear named like an attention projection).
-FALLBACK_TARGETS = ("q_proj", "v_proj", "c_attn", "query_key_value", "Wqkv", "qkv_proj")
 
 
 def tokenize(dataset, tokenizer, data, cfg):
@@ -82,38 +78,6 @@ def check_model(resolved, cfg) -> None:
                              "causal-lm-sft needs a decoder such as GPT-2 or Llama (--model DIR).")
     if cfg.finetune == "lora" and config:
         lora_targets(config, cfg.lora_target_modules, resolved.path)
-
-
-def _module_names(path: str) -> set[str]:
-    """Leaf module names of the architecture, built on the meta device (no weights read)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(path)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)) or type(module).__name__ == "Conv1D"}
-
-
-def lora_targets(config: dict[str, Any], spec: str, path: str) -> list[str]:
-    """The module names LoRA adapts: peft's default for the architecture when ``spec`` is "auto"."""
-    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as PEFT_DEFAULTS
-
-    available = _module_names(path)
-    if (spec or "auto").strip().lower() == "auto":
-        targets = list(PEFT_DEFAULTS.get(config.get("model_type", ""), []))
-        targets = [t for t in targets if t in available] or [t for t in FALLBACK_TARGETS if t in available]
-        if not targets:
-            raise WorkbenchError(f"no default LoRA target modules for model type {config.get('model_type')!r}; "
-                                 f"set lora_target_modules (linear layers: {', '.join(sorted(available)[:12])}).")
-        return targets
-    targets = [t.strip() for t in spec.split(",") if t.strip()]
-    unknown = [t for t in targets if t not in available]
-    if unknown:
-        raise WorkbenchError(f"lora_target_modules {', '.join(map(repr, unknown))} not in this model; "
-                             f"its linear layers are: {', '.join(sorted(available))}.")
-    return targets
 
 
 def build_model(path: str, data, cfg):

@@ -20,6 +20,7 @@ class QuestionAnswering(EncoderTask):
     title = "extractive question answering"
     metrics = Metrics("f1", True, ("exact_match", "f1"))
     headline = Headline(("f1", "exact_match"), ("F1", "EM"), (4, 4))
+    peft_task_type = "QUESTION_ANS"
     capabilities = Capabilities(
         playground="answer", eval_curves=("exact_match",), private_loss=None,
         private_refusal=("a long passage is cut into several windows, so one question is several training examples and a "

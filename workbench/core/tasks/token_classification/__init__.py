@@ -19,6 +19,7 @@ class TokenClassification(EncoderTask):
     title = "token classification"
     metrics = Metrics("f1", True, ("f1", "precision", "recall", "token_accuracy"))
     headline = Headline(("f1", "precision", "recall"), ("entity F1", "P", "R"), (4, 4, 4))
+    peft_task_type = "TOKEN_CLS"
     capabilities = Capabilities(playground="tag", private_loss="token")
     words = Words(examples="sentences", label="entity type", counts="Entities", counted="entities",
                   per_label_score="F1")
