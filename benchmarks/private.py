@@ -10,11 +10,12 @@ GLUE dev (872 sentences) scored with `sft-workbench eval` on the final model, a 
     python benchmarks/private.py --speed-rounds 2       # the time cost of privacy, and the physical batch size
 
 ``--speed-rounds R`` measures instead: training throughput (examples/s between the first and last logged step of
-a short run) without privacy and with it at physical batch sizes 16, 32 and 64, in R alternated rounds.
+a short run) without privacy, with it on all weights, and with the private defaults (LoRA) at physical batch
+sizes 16, 32 and 64, in R alternated rounds.
 
-The non-private run uses the workbench defaults (batch 32, lr 5e-5); the private runs the defaults for
-``--dp-epsilon`` (expected batch 256, lr 5e-4, clipping 1.0, PRV accountant). Runs are sequential, never
-concurrent, so their wall times compare.
+The non-private run uses the workbench defaults (full fine-tuning, batch 32, lr 5e-5); the private runs the
+defaults for ``--dp-epsilon`` (LoRA, an expected batch of 1,024, lr 2e-3, clipping 1.0, PRV accountant). Runs
+are sequential, never concurrent, so their wall times compare.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ DEFAULT_DATA = SHARED / "sst2"
 # The issue's targets: within 4 points of the non-private run at ε = 8, within 7 at ε = 3.
 TARGET_GAP = {"dp-eps8": 0.04, "dp-eps3": 0.07}
 RUNS = (("no-dp", {}), ("dp-eps8", {"dp-epsilon": "8"}), ("dp-eps3", {"dp-epsilon": "3"}))
+# Earlier probes (one epoch's steps at the σ of a 3-epoch ε = 8 run, 8,000 rows; results in the README):
+# full fine-tuning at lr 5e-5 and 1.5e-4, LoRA at 5e-4 and 2e-3 on an expected batch of 256.
 
 
 def write_subsets(train_tsv: Path, folder: Path, rows: int, selection: int, seed: int) -> tuple[Path, Path]:
@@ -73,8 +76,9 @@ def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float, 
     return row
 
 
-SPEED_RUNS = (("no-dp", {"max-steps": "60"}),
-              *((f"dp-physical-{k}", {"dp-epsilon": "8", "dp-physical-batch-size": str(k), "max-steps": "8"})
+SPEED_RUNS = (("no-dp", {"max-steps": "100"}),
+              ("dp-full-physical-32", {"dp-epsilon": "8", "finetune": "full", "batch-size": "256", "max-steps": "5"}),
+              *((f"dp-lora-physical-{k}", {"dp-epsilon": "8", "dp-physical-batch-size": str(k), "max-steps": "5"})
                 for k in (16, 32, 64)))
 
 
@@ -123,12 +127,16 @@ def speed(args, workspace: Path, train: Path, selection: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--rows", type=int, default=8000, help="training rows (a seeded subset of GLUE train)")
+    parser.add_argument("--rows", type=int, default=20000, help="training rows (a seeded subset of GLUE train)")
     parser.add_argument("--selection", type=int, default=1000, help="further GLUE train rows to choose the best epoch on")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", action="append", default=[], help="run only these of no-dp, dp-eps8, dp-eps3")
     parser.add_argument("--variant", action="append", default=[], help="NAME:flag=value,… another run")
     parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--collect", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="add a finished run of an earlier invocation (same --rows/--seed) as a row, not retrained")
+    parser.add_argument("--results", action="append", default=[], type=Path,
+                        help="add the rows of an earlier results file of this benchmark")
     parser.add_argument("--speed-rounds", type=int, default=0, help="measure throughput instead (see above)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "private_sst2_cpu.json")
     args = parser.parse_args()
@@ -144,6 +152,13 @@ def main() -> int:
     jobs += [(v.partition(":")[0], parse_variant(v.partition(":")[2])) for v in args.variant]
 
     results = []
+    for path in args.results:
+        results += [r for r in json.loads(path.read_text())["results"] if r.get("dev_accuracy") is not None]
+    for item in args.collect:
+        name, _, run_dir = item.partition("=")
+        run_json = json.loads((Path(run_dir) / "run.json").read_text())
+        results.append(summarise(Path(run_dir), name, {}, None, args.data_dir / "dev.tsv"))
+        results[-1]["collected"] = f"trained by an earlier invocation ({run_json.get('created')})"
     for name, overrides in jobs:
         print(f"training {name} {overrides or '(defaults)'} …", flush=True)
         run_dir, wall, error = train_via_cli(workspace, name, overrides, data=train, eval_data=selection, model=None)
@@ -155,21 +170,23 @@ def main() -> int:
     base = next((r for r in results if r["name"] == "no-dp" and r.get("dev_accuracy") is not None), None)
     print(f"\nSST-2 (GLUE dev, {args.data_dir / 'dev.tsv'}); {args.rows:,} training rows, best epoch on {args.selection:,} "
           "held-out train rows")
+    # × time: training time (the Trainer's train_runtime) against the non-private run's.
     print(f"{'run':<22} {'dev acc':>8} {'gap':>7} {'ε':>7} {'δ':>7} {'σ':>6} {'samples/s':>10} {'wall s':>8} {'× time':>7}")
     for r in results:
         if r.get("dev_accuracy") is None:
             print(f"{r['name']:<22} failed: {r.get('error')}")
             continue
         gap = (base["dev_accuracy"] - r["dev_accuracy"]) if base else None
-        r["gap_points"] = None if gap is None else round(100 * gap, 2)
-        r["time_ratio"] = round(r["wall_s"] / base["wall_s"], 2) if base else None
+        r["gap_points"] = None if gap is None else round(100 * gap, 2)  # points below the non-private run
+        r["time_ratio"] = (round(r["train_runtime_s"] / base["train_runtime_s"], 2)
+                           if base and r.get("train_runtime_s") and base.get("train_runtime_s") else None)
         target = TARGET_GAP.get(r["name"])
         r["target_met"] = None if target is None or gap is None else gap <= target
         eps = f"{r['epsilon']:.2f}" if r.get("epsilon") is not None else "∞"
         delta = f"{r['delta']:.0e}" if r.get("delta") is not None else "—"
         sigma = f"{r['noise_multiplier']:.3f}" if r.get("noise_multiplier") is not None else "—"
-        print(f"{r['name']:<22} {r['dev_accuracy']:>8.4f} {'' if gap is None else f'{100 * gap:+.2f}':>7} {eps:>7} "
-              f"{delta:>7} {sigma:>6} {r['train_samples_per_s'] or 0:>10.1f} {r['wall_s']:>8.0f} "
+        print(f"{r['name']:<22} {r['dev_accuracy']:>8.4f} {'' if gap is None else f'{-100 * gap:+.2f}':>7} {eps:>7} "
+              f"{delta:>7} {sigma:>6} {r['train_samples_per_s'] or 0:>10.1f} {r['wall_s'] or 0:>8.0f} "
               f"{'' if r['time_ratio'] is None else r['time_ratio']:>7}")
     write_results(args.out, 0.04, results, targets={"dp-eps8": "within 4 points of no-dp", "dp-eps3": "within 7 points"},
                   rows=args.rows, selection=f"{args.selection} further GLUE train rows (seed {args.seed}), held out",

@@ -20,7 +20,7 @@ SENTIMENT = str(SAMPLE_DATA / "sentiment")  # 320 training rows, 80 dev
 
 
 def dp_args(model_dir, *extra):
-    return ["train", "--data", SENTIMENT, "--model", str(model_dir), "--dp-epsilon", "8", "--batch-size", "32",
+    return ["train", "--data", SENTIMENT, "--model", str(model_dir), "--dp-epsilon", "8", "--finetune", "full", "--batch-size", "32",
             "--dp-physical-batch-size", "12", "--lr", "3e-3", "--max-length", "32", "--logging-steps", "2", *extra]
 
 
@@ -65,11 +65,17 @@ def test_a_budget_no_noise_reaches_is_one_clear_error():
 def test_private_runs_get_their_own_batch_and_learning_rate_defaults():
     from workbench.core.tasks import apply_task_defaults
 
-    private = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification")
-    plain = apply_task_defaults(RunConfig(data="x"), "text-classification")
-    assert (private.batch_size, private.lr) == (256, 5e-4) and (plain.batch_size, plain.lr) == (32, 5e-5)
-    given = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0, batch_size=64, lr=1e-4), "token-classification")
-    assert (given.batch_size, given.lr) == (64, 1e-4)
+    private = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification", 67_349)
+    plain = apply_task_defaults(RunConfig(data="x"), "text-classification", 67_349)
+    assert (private.batch_size, private.lr, private.finetune) == (1024, 2e-3, "lora")
+    assert (plain.batch_size, plain.lr, plain.finetune) == (32, 5e-5, "full")
+    # A small data set: an eighth of it per expected batch, so an epoch still has about eight steps.
+    assert apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification", 320).batch_size == 40
+    given = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0, batch_size=64, lr=1e-4, finetune="full"),
+                                "token-classification", 14_041)
+    assert (given.batch_size, given.lr, given.finetune) == (64, 1e-4, "full")
+    # Full fine-tuning chosen under DP keeps the task's own learning rate (NER: 2e-4).
+    assert apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0, finetune="full"), "token-classification").lr == 2e-4
 
 
 # ------------------------------------------------------------------------------------------ the step
@@ -244,6 +250,7 @@ def test_a_private_run_spends_its_budget_and_says_so(private_run):
     events = [e for e in run.read_metrics() if e["kind"] == "train"]
     eps = [e["epsilon"] for e in events]
     assert eps == sorted(eps) and eps[-1] == pytest.approx(p["epsilon"], abs=1e-3)
+    assert all(e.get("grad_norm") is None for e in events)  # the raw batch gradient's norm is not private
     # Every checkpoint holds the accountant's history.
     saved = [json.loads((c / privacy.ACCOUNTANT_FILE).read_text()) for c in (run.path / "checkpoints").glob("checkpoint-*")]
     assert saved and all(s["mechanism"] == "prv" for s in saved)
@@ -274,7 +281,7 @@ def test_the_export_model_card_states_the_guarantee(private_run, capsys, tmp_pat
     assert main(["--workspace", str(ws), "export", "dp-tiny", "--out", str(tmp_path / "exp"), "--json"]) == 0
     card = (tmp_path / "exp" / "README.md").read_text()
     manifest = json.loads((tmp_path / "exp" / "manifest.json").read_text())
-    assert "## Differential privacy" in card and "δ" not in card.split("## Differential privacy")[0][-1:]
+    assert "## Differential privacy" in card and "PRV accountant" in card
     assert f"{round(manifest['privacy']['epsilon'], 3)}, 1e-03)-differentially private" in card
     assert "320 training examples" in card
 

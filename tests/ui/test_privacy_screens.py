@@ -36,11 +36,12 @@ async def test_configure_computes_the_noise_multiplier_as_you_type(workspace):
         await type_into(pilot, "dp_epsilon", "8")
         await wait_until(pilot, lambda: "examples" in side_text(app, "#cfg-privacy"), timeout=30,
                          what="noise multiplier")
-        # 320 training rows, the private default batch of 256: q = 1/2, 3 epochs = 6 steps, δ = 1e-3.
-        sigma = get_noise_multiplier(target_epsilon=8, target_delta=1e-3, sample_rate=0.5, steps=6, accountant="prv",
+        # 320 training rows, the private default batch of an eighth of them (40): q = 1/8, 3 epochs = 24 steps, δ = 1e-3.
+        sigma = get_noise_multiplier(target_epsilon=8, target_delta=1e-3, sample_rate=1 / 8, steps=24, accountant="prv",
                                      epsilon_tolerance=0.01)
         text = side_text(app, "#cfg-privacy")
         assert f"noise multiplier {sigma:.3f}" in text and "320 examples" in text and "δ 1e-03" in text
+        assert "batch ≈40" in text
         assert "--dp-epsilon 8" in app.screen.command_line
         # A batch larger than the training set cannot be Poisson-sampled from it: said in place.
         await type_into(pilot, "batch_size", "400")

@@ -23,7 +23,7 @@ __all__ = ["RunConfig", "TASK_DEPENDENT_DEFAULTS", "TASKS"]
 
 TASKS = ("auto", *REGISTERED_TASKS)  # the --task choices: the registry's tasks, or inferred from the data
 
-FINETUNE_METHODS = ("full", "lora")
+FINETUNE_METHODS = ("auto", "full", "lora")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
@@ -68,8 +68,8 @@ class RunConfig:
     epochs: float = _f(3.0, "Passes over the training data.", "training", exclusive="length")
     max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training", exclusive="length",
                              placeholder="none: use epochs")
-    batch_size: int | None = _f(None, "Training examples per step (per device); with differential privacy the expected size of a Poisson-sampled batch; empty: 32, or 256 with dp_epsilon.", "training",
-                                flag_help="training examples per step (default: 32; 256 with --dp-epsilon)", placeholder="32; 256 with differential privacy")
+    batch_size: int | None = _f(None, "Training examples per step (per device); with differential privacy the expected size of a Poisson-sampled batch; empty: 32, or with dp_epsilon 1,024 (at most an eighth of the data).", "training",
+                                flag_help="training examples per step (default: 32; with --dp-epsilon 1,024, at most an eighth of the data)", placeholder="32; 1,024 with differential privacy")
     eval_batch_size: int = _f(128, "Examples per evaluation batch.", "training")
     lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification, 1e-4 for question answering).", "training",
                         placeholder="task default: 5e-5, NER 2e-4, QA 1e-4")
@@ -105,9 +105,9 @@ class RunConfig:
                        flag_help="address of the node with rank 0")
     master_port: int = _f(29500, "Rendezvous port on the node with node_rank 0 (several nodes only; one machine picks a free port).", "distributed",
                        flag_help="rendezvous port on the node with rank 0")
-    # --- lora (causal-lm-sft) ---
-    finetune: str = _f("full", "Causal-LM SFT: train all weights ('full') or LoRA adapters through peft ('lora').", "lora", choices=FINETUNE_METHODS,
-                      flag_help="causal-lm-sft: full fine-tuning or LoRA adapters (default: full)")
+    # --- lora ---
+    finetune: str = _f("auto", "Train all weights ('full') or LoRA adapters through peft ('lora'; encoder tasks save them merged into the model); 'auto': full, or LoRA with dp_epsilon.", "lora", choices=FINETUNE_METHODS,
+                      flag_help="full fine-tuning or LoRA adapters (default: auto: full, LoRA with --dp-epsilon)")
     lora_r: int = _f(16, "LoRA rank.", "lora", flag_help="LoRA rank (default: 16)")
     lora_alpha: int = _f(32, "LoRA scaling alpha (the update is scaled by alpha/r).", "lora", flag_help="LoRA alpha (default: 32)")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", "lora", flag_help="LoRA dropout (default: 0.05)")

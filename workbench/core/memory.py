@@ -108,7 +108,8 @@ def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
 
     resolved = resolve_model(cfg.model)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    trainable = lora_trainable_parameters(config, cfg, resolved.path) if getattr(cfg, "finetune", "full") == "lora" else None
+    lora = cfg.finetune == "lora" or (cfg.finetune == "auto" and cfg.dp_epsilon is not None)  # auto: see apply_task_defaults
+    trainable = lora_trainable_parameters(config, cfg, resolved.path) if lora else None
     est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable)
     gpus = gpu_readings()
     return est, (min(g["mem_total"] for g in gpus) if gpus else None)

@@ -35,10 +35,22 @@ ENTRY_POINT_GROUP = "sft_workbench.tasks"
 # Values for RunConfig fields left empty (None) whose default depends on the task: the task's ``defaults``
 # win, else these (see apply_task_defaults). RunConfig's own defaults are task-independent.
 TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "max_length": 128, "batch_size": 32}
-# What differentially private runs (dp_epsilon set) use for the same fields when left empty, whatever the task:
-# DP-SGD's noise is divided by the batch, so it wants large batches and a larger step (measured, see the
-# README's privacy section and benchmarks/results/private_sst2_cpu.json).
-PRIVATE_DEFAULTS: dict[str, Any] = {"lr": 5e-4, "batch_size": 256}
+# Differentially private runs (dp_epsilon set) fill the same fields differently when left empty, whatever the
+# task, because DP-SGD's noise is divided by the batch and spread over every trained weight (measured on SST-2
+# with the default model, benchmarks/private.py; the README's privacy section has the figures): `finetune`
+# "auto" becomes LoRA (full fine-tuning at ε = 8 learned nothing on 8,000 rows: dev accuracy stayed at the
+# majority class at lr 5e-5 and 1.5e-4, and diverged at 5e-4), the expected batch is large, and LoRA's step
+# is large too.
+PRIVATE_LORA_LR = 2e-3
+PRIVATE_MAX_BATCH = 1024
+
+
+def private_batch_size(n_examples: int | None) -> int:
+    """A private run's expected batch when left empty: 1,024, or an eighth of the training set when smaller
+    (at least 8), so that an epoch still has about eight noisy steps."""
+    if not n_examples:
+        return PRIVATE_MAX_BATCH
+    return int(min(PRIVATE_MAX_BATCH, max(8, n_examples // 8)))
 
 _loaded: dict[str, "Task"] = {}
 
@@ -97,14 +109,21 @@ def infer_task(columns: Sequence[str]) -> str:
     return next(name for name in names if get_task(name).recognises(list(map(str, columns))))
 
 
-def apply_task_defaults(cfg, task_name: str):
+def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
     """``cfg`` with every task-dependent field the user left empty filled in: the task's own default
-    (``Task.defaults``, chosen by measurement), else the shared one (:data:`TASK_DEPENDENT_DEFAULTS`).
-    A value the user gave always wins; the run records the result."""
-    own = get_task(task_name).defaults
-    if getattr(cfg, "dp_epsilon", None) is not None:
-        own = {**own, **PRIVATE_DEFAULTS}
-    changes = {k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None}
+    (``Task.defaults``, chosen by measurement), else the shared one (:data:`TASK_DEPENDENT_DEFAULTS`);
+    differentially private runs have their own batch size (from ``n_train``, the training examples), method
+    and learning rate (see :data:`PRIVATE_LORA_LR`). A value the user gave always wins; the run records the result."""
+    own = dict(get_task(task_name).defaults)
+    changes: dict[str, Any] = {}
+    private = getattr(cfg, "dp_epsilon", None) is not None
+    if getattr(cfg, "finetune", "full") == "auto":
+        changes["finetune"] = "lora" if private else "full"
+    if private:
+        own["batch_size"] = private_batch_size(n_train)
+        if changes.get("finetune", cfg.finetune) == "lora":
+            own["lr"] = PRIVATE_LORA_LR
+    changes.update({k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None})
     return cfg.updated(**changes) if changes else cfg
 
 

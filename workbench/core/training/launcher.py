@@ -63,7 +63,7 @@ def start_run(store: RunStore, cfg: RunConfig) -> tuple[Run, subprocess.Popen]:
     resolved, data = prepare(cfg)
     from workbench.core.tasks import apply_task_defaults
 
-    cfg = apply_task_defaults(cfg, data.schema.task)  # e.g. token classification's own learning rate
+    cfg = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. token classification's own learning rate
     extra = {"labels": data.schema.labels,
              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}}

@@ -346,7 +346,9 @@ def private_trainer_class(base, plan: PrivacyPlan, loss_kind: str):
 
         def log(self, logs, *args, **kwargs):
             if "loss" in logs:
-                logs = {**logs, "epsilon": round(epsilon_spent(self.accountant, plan), 4)}
+                # The Trainer's grad_norm is of the last pass's raw, unclipped, noiseless gradient: not private.
+                logs = {k: v for k, v in logs.items() if k != "grad_norm"}
+                logs["epsilon"] = round(epsilon_spent(self.accountant, plan), 4)
             return super().log(logs, *args, **kwargs)
 
         def _save_checkpoint(self, model, trial):

@@ -26,7 +26,7 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     resolved = resolve_model(cfg.model)
     data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
                              task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
-    effective = apply_task_defaults(cfg, data.schema.task)  # the task's own max_length when left empty
+    effective = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. the task's own max_length
     limit = resolved.max_positions
     if limit and effective.max_length > limit:
         raise WorkbenchError(f"max_length {effective.max_length} exceeds what {resolved.display_name} supports ({limit} tokens).")
@@ -197,10 +197,11 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     task = get_task(data.schema.task)
     # start_run resolves fields left empty (lr) before creating the run; a run created any other way (the
     # API, an older run.json) gets the same values here, and run.json records what training used.
-    resolved_cfg = apply_task_defaults(cfg, data.schema.task)
+    resolved_cfg = apply_task_defaults(cfg, data.schema.task, len(data.train))
     if resolved_cfg != cfg:
         cfg = resolved_cfg
-        writer.update(config={**writer.info["config"], **{k: getattr(cfg, k) for k in TASK_DEPENDENT_DEFAULTS}})
+        writer.update(config={**writer.info["config"],
+                              **{k: getattr(cfg, k) for k in (*TASK_DEPENDENT_DEFAULTS, "finetune")}})
     labels = data.schema.labels
     set_seed(cfg.seed)
 

@@ -189,7 +189,7 @@ class ConfigureScreen(WorkbenchScreen):
 
             data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
                                      task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
-            plan = plan_privacy(apply_task_defaults(cfg, data.schema.task), len(data.train))
+            plan = plan_privacy(apply_task_defaults(cfg, data.schema.task, len(data.train)), len(data.train))
         except WorkbenchError as exc:
             text = Text(str(exc), style="red")
         except Exception as exc:  # never a traceback in the form
@@ -197,7 +197,8 @@ class ConfigureScreen(WorkbenchScreen):
         else:
             text = Text(f"noise multiplier {plan.noise_multiplier:.3f}", style="bold")
             text.append(f"\nε {plan.target_epsilon:g}, δ {plan.delta:.0e}; {plan.examples:,} examples, "
-                        f"{plan.steps:,} steps, sampling rate {plan.sample_rate:.3g}", style="dim")
+                        f"batch ≈{plan.expected_batch_size:,.0f}, {plan.steps:,} steps, sampling rate "
+                        f"{plan.sample_rate:.3g}", style="dim")
         self.app.call_from_thread(self._show_side, "#cfg-privacy", text)
 
     def on_descendant_focus(self, event) -> None:
