@@ -14,7 +14,7 @@ a short run) without privacy, with it on all weights, and with the private defau
 sizes 16, 32 and 64, in R alternated rounds.
 
 The non-private run uses the workbench defaults (full fine-tuning, batch 32, lr 5e-5); the private runs the
-defaults for ``--dp-epsilon`` (LoRA, an expected batch of 1,024, lr 2e-3, clipping 1.0, PRV accountant). Runs
+defaults for ``--dp-epsilon`` (LoRA, an expected batch of 1,024, lr 5e-4, clipping 1.0, PRV accountant). Runs
 are sequential, never concurrent, so their wall times compare.
 """
 
@@ -60,12 +60,15 @@ def write_subsets(train_tsv: Path, folder: Path, rows: int, selection: int, seed
 def summarise(run_dir: Path, name: str, overrides: dict[str, str], wall: float, dev: Path) -> dict:
     run_json = json.loads((run_dir / "run.json").read_text())
     privacy = run_json.get("privacy") or {}
-    per_epoch = [{"epoch": e["epoch"], "selection_accuracy": e.get("accuracy")}
-                 for e in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if e.get("kind") == "eval"]
+    events = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    per_epoch = [{"epoch": e["epoch"], "selection_accuracy": e.get("accuracy")} for e in events if e.get("kind") == "eval"]
+    rates = sorted(e["samples_per_s"] for e in events if e.get("kind") == "train" and e.get("samples_per_s"))
     scores = {"selection_accuracy": (run_json.get("metrics") or {}).get("accuracy"), "per_epoch": per_epoch,
               "epsilon": privacy.get("epsilon"), "delta": privacy.get("delta"),
               "noise_multiplier": privacy.get("noise_multiplier"), "sample_rate": privacy.get("sample_rate"),
-              "steps": privacy.get("steps_taken"), "frozen": privacy.get("frozen")}
+              "steps": privacy.get("steps_taken"), "frozen": privacy.get("frozen"),
+              # Training throughput between logging steps (no start-up, evaluation or checkpoints), median.
+              "train_examples_per_s_median": rates[len(rates) // 2] if rates else None}
     if run_json.get("status") == "completed":
         report = eval_via_cli(run_dir, dev)
         scores = {"dev_accuracy": report["accuracy"], "dev_macro_f1": report["macro_f1"], "dev_rows": report["rows"],

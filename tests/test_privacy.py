@@ -67,7 +67,7 @@ def test_private_runs_get_their_own_batch_and_learning_rate_defaults():
 
     private = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification", 67_349)
     plain = apply_task_defaults(RunConfig(data="x"), "text-classification", 67_349)
-    assert (private.batch_size, private.lr, private.finetune) == (1024, 2e-3, "lora")
+    assert (private.batch_size, private.lr, private.finetune) == (1024, 5e-4, "lora")
     assert (plain.batch_size, plain.lr, plain.finetune) == (32, 5e-5, "full")
     # A small data set: an eighth of it per expected batch, so an epoch still has about eight steps.
     assert apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification", 320).batch_size == 40
