@@ -138,8 +138,6 @@ def main() -> int:
     parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--collect", action="append", default=[], metavar="NAME=RUN_DIR",
                         help="add a finished run of an earlier invocation (same --rows/--seed) as a row, not retrained")
-    parser.add_argument("--results", action="append", default=[], type=Path,
-                        help="add the rows of an earlier results file of this benchmark")
     parser.add_argument("--speed-rounds", type=int, default=0, help="measure throughput instead (see above)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "private_sst2_cpu.json")
     args = parser.parse_args()
@@ -155,8 +153,6 @@ def main() -> int:
     jobs += [(v.partition(":")[0], parse_variant(v.partition(":")[2])) for v in args.variant]
 
     results = []
-    for path in args.results:
-        results += [r for r in json.loads(path.read_text())["results"] if r.get("dev_accuracy") is not None]
     for item in args.collect:
         name, _, run_dir = item.partition("=")
         run_json = json.loads((Path(run_dir) / "run.json").read_text())

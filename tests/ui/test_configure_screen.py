@@ -5,20 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ui_helpers import new_app, screen_text, wait_for_text, wait_until
+from ui_helpers import new_app, screen_text, type_into, wait_for_text, wait_until
 from textual.widgets import Input
 
 from workbench.core.config import RunConfig
 from workbench.ui.widgets.config_form import ConfigForm
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-
-
-async def type_into(pilot, name: str, text: str) -> None:
-    field = pilot.app.screen.query_one(f"#f-{name}", Input)
-    field.focus()
-    field.value = ""
-    await pilot.press(*text)
 
 
 def error_of(app, name: str) -> str:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input, Static
-from ui_helpers import new_app, screen_text, wait_for_text, wait_until
+from textual.widgets import Static
+from ui_helpers import new_app, screen_text, type_into, wait_for_text, wait_until
 
 import canned
 from workbench.ui.widgets.run_panels import ProgressPanel
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
-
-
-async def type_into(pilot, name: str, text: str) -> None:
-    field = pilot.app.screen.query_one(f"#f-{name}", Input)
-    field.focus()
-    field.value = ""
-    await pilot.press(*text)
 
 
 def side_text(app, selector: str) -> str:

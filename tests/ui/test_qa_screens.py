@@ -57,7 +57,8 @@ async def test_datasets_show_questions_passages_and_answer_lengths(workspace):
 
 
 async def test_configure_offers_the_stride_and_checks_it(workspace):
-    from test_configure_screen import error_of, type_into
+    from test_configure_screen import error_of
+    from ui_helpers import type_into
 
     app = new_app(workspace)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -77,3 +77,13 @@ async def wait_for_text(pilot, text: str, timeout: float = 10.0) -> str:
         return shown if flat(text) in shown else ""
 
     return await wait_until(pilot, found, timeout, what=repr(text))
+
+
+async def type_into(pilot, name: str, text: str) -> None:
+    """Replace the Configure form field ``name``'s value by typing ``text`` into it."""
+    from textual.widgets import Input
+
+    field = pilot.app.screen.query_one(f"#f-{name}", Input)
+    field.focus()
+    field.value = ""
+    await pilot.press(*text)

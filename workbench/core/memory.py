@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
+from workbench.core.tasks import finetune_method
 
 # On a GPU: the CUDA context, cuBLAS workspaces and allocator slack. On CPU the same allowance stands for the
 # torch/transformers runtime: the estimate for the default model (1.8 GiB) matched the worker's measured RSS
@@ -108,8 +109,7 @@ def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
 
     resolved = resolve_model(cfg.model)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    lora = cfg.finetune == "lora" or (cfg.finetune == "auto" and cfg.dp_epsilon is not None)  # auto: see apply_task_defaults
-    trainable = lora_trainable_parameters(config, cfg, resolved.path) if lora else None
+    trainable = lora_trainable_parameters(config, cfg, resolved.path) if finetune_method(cfg) == "lora" else None
     est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable)
     gpus = gpu_readings()
     return est, (min(g["mem_total"] for g in gpus) if gpus else None)

@@ -111,6 +111,19 @@ def infer_task(columns: Sequence[str]) -> str:
     return next(name for name in names if get_task(name).recognises(list(map(str, columns))))
 
 
+def finetune_method(cfg) -> str:
+    """What ``cfg.finetune`` trains: "auto" is LoRA for a differentially private run, else full fine-tuning."""
+    if cfg.finetune != "auto":
+        return cfg.finetune
+    return "lora" if cfg.dp_epsilon is not None else "full"
+
+
+def load_for_config(cfg) -> "LoadedData":
+    """The train and eval splits a run config names (its columns, task, dev fraction and seed)."""
+    return load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
+                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+
+
 def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
     """``cfg`` with every task-dependent field the user left empty filled in: the task's own default
     (``Task.defaults``, chosen by measurement), else the shared one (:data:`TASK_DEPENDENT_DEFAULTS`);
@@ -118,12 +131,12 @@ def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
     and learning rate (see :data:`PRIVATE_LORA_LR`). A value the user gave always wins; the run records the result."""
     own = dict(get_task(task_name).defaults)
     changes: dict[str, Any] = {}
-    private = getattr(cfg, "dp_epsilon", None) is not None
-    if getattr(cfg, "finetune", "full") == "auto":
-        changes["finetune"] = "lora" if private else "full"
-    if private:
+    method = finetune_method(cfg)
+    if method != cfg.finetune:
+        changes["finetune"] = method
+    if cfg.dp_epsilon is not None:
         own["batch_size"] = private_batch_size(n_train)
-        if changes.get("finetune", cfg.finetune) == "lora":
+        if method == "lora":
             own["lr"] = PRIVATE_LORA_LR
     changes.update({k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None})
     return cfg.updated(**changes) if changes else cfg

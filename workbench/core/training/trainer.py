@@ -16,7 +16,7 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
 from workbench.core.telemetry import package_versions
-from workbench.core.tasks import apply_task_defaults, get_task, load_for_training
+from workbench.core.tasks import apply_task_defaults, get_task, load_for_config
 from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
 
 
@@ -24,8 +24,7 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     """Everything that can fail on user input, checked before a run directory exists."""
     cfg.check()
     resolved = resolve_model(cfg.model)
-    data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
-                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+    data = load_for_config(cfg)
     effective = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. the task's own max_length
     limit = resolved.max_positions
     if limit and effective.max_length > limit:

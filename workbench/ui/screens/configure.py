@@ -4,7 +4,7 @@ save/load, the equivalent command line, and Launch (which opens the Monitor on t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 from rich.text import Text
 from textual import on, work
@@ -39,10 +39,9 @@ class ConfigureScreen(WorkbenchScreen):
         self.errors: dict[str, str] = {}
         self.launching = False
         self.command_line = ""
-        self._estimate_key: tuple | None = None
-        self._estimate_timer = None
-        self._privacy_key: tuple | None = None
-        self._privacy_timer = None
+        # Per side-panel computation ("estimate", "privacy"): the inputs it last ran for, its pending timer.
+        self._side_keys: dict[str, tuple] = {}
+        self._side_timers: dict[str, Any] = {}
 
     def compose_body(self) -> ComposeResult:
         with Container(id="cfg-main"):
@@ -123,13 +122,24 @@ class ConfigureScreen(WorkbenchScreen):
     def _schedule_estimate(self, cfg: RunConfig) -> None:
         if any(name in self.errors for name in self.ESTIMATE_FIELDS):
             return
-        key = tuple(getattr(cfg, name) for name in self.ESTIMATE_FIELDS)
-        if key == self._estimate_key:
-            return
-        self._estimate_key = key
-        if self._estimate_timer is not None:
-            self._estimate_timer.stop()
-        self._estimate_timer = self.set_timer(0.8, lambda: self._estimate(cfg))
+        if self._changed("estimate", cfg, self.ESTIMATE_FIELDS):
+            self._after_a_pause("estimate", lambda: self._estimate(cfg))
+
+    def _changed(self, name: str, cfg: RunConfig, fields: tuple[str, ...]) -> bool:
+        """Whether ``fields`` of ``cfg`` differ from those side computation ``name`` last saw; cancels its
+        pending run when they do."""
+        key = tuple(getattr(cfg, f) for f in fields)
+        if self._side_keys.get(name) == key:
+            return False
+        self._side_keys[name] = key
+        timer = self._side_timers.pop(name, None)
+        if timer is not None:
+            timer.stop()
+        return True
+
+    def _after_a_pause(self, name: str, run) -> None:
+        """Run side computation ``name`` once typing has paused."""
+        self._side_timers[name] = self.set_timer(0.8, run)
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def _estimate(self, cfg: RunConfig) -> None:
@@ -164,12 +174,8 @@ class ConfigureScreen(WorkbenchScreen):
                       "epochs", "max_steps", "dp_epsilon", "dp_delta", "dp_accountant", "dp_max_grad_norm")
 
     def _schedule_privacy(self, cfg: RunConfig) -> None:
-        key = tuple(getattr(cfg, name) for name in self.PRIVACY_FIELDS)
-        if key == self._privacy_key:
+        if not self._changed("privacy", cfg, self.PRIVACY_FIELDS):
             return
-        self._privacy_key = key
-        if self._privacy_timer is not None:
-            self._privacy_timer.stop()
         if cfg.dp_epsilon is None:
             self._show_side("#cfg-privacy", Text("off (set dp_epsilon)", style="dim"))
             return
@@ -177,18 +183,17 @@ class ConfigureScreen(WorkbenchScreen):
             self._show_side("#cfg-privacy", Text("fix the fields marked above first", style="dim"))
             return
         self._show_side("#cfg-privacy", Text("computing the noise multiplier…", style="dim"))
-        self._privacy_timer = self.set_timer(0.8, lambda: self._plan_privacy(cfg))
+        self._after_a_pause("privacy", lambda: self._plan_privacy(cfg))
 
     @work(thread=True, exclusive=True, group="privacy", exit_on_error=False)
     def _plan_privacy(self, cfg: RunConfig) -> None:
         from workbench.core.errors import WorkbenchError
 
         try:
-            from workbench.core.tasks import apply_task_defaults, load_for_training
+            from workbench.core.tasks import apply_task_defaults, load_for_config
             from workbench.core.training.privacy import plan_privacy
 
-            data = load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
-                                     task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+            data = load_for_config(cfg)
             plan = plan_privacy(apply_task_defaults(cfg, data.schema.task, len(data.train)), len(data.train))
         except WorkbenchError as exc:
             text = Text(str(exc), style="red")
