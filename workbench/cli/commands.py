@@ -52,11 +52,19 @@ def cmd_train(args) -> int:
         cfg.check()
         if not args.json:
             _print_memory_estimate(console, cfg)
-        run, proc = start_run(store, cfg)
+        if args.queue:
+            from workbench.core.training.launcher import queue_run
+
+            (run, position), proc = queue_run(store, cfg), None
+        else:
+            run, proc = start_run(store, cfg)
     if run.info.get("privacy") and not args.json:
         from workbench.core.training.privacy import PrivacyPlan
 
         console.print(PrivacyPlan.from_record(run.info["privacy"]).describe())
+    if proc is None:  # --queue
+        _print_queued(console, [(run, position)], as_json=args.json)
+        return 0
     if args.detach:
         if args.json:
             _print_json({"id": run.id, "name": run.name, "run_dir": str(run.path), "pid": proc.pid, "status": "queued"})
@@ -143,8 +151,12 @@ def follow_run(store, run_id: str, proc, console, *, as_json: bool = False) -> i
 def cmd_runs_list(args) -> int:
     from workbench.core.runs import broken_summary
 
-    readable, broken = _store(args).scan()  # broken: directories whose run.json cannot be read, listed last
-    runs = [r.summary() for r in readable]
+    from workbench.core.queue import RunQueue
+
+    store = _store(args)
+    readable, broken = store.scan()  # broken: directories whose run.json cannot be read, listed last
+    positions = RunQueue(store.workspace).positions()
+    runs = [{**r.summary(), "queue_position": positions.get(r.id)} for r in readable]
     if args.json:
         _print_json(runs + [broken_summary(path, reason) for path, reason in broken])
         return 0
@@ -152,6 +164,33 @@ def cmd_runs_list(args) -> int:
         _console().print("no runs yet; start one with `sft-workbench train --data PATH`.")
         return 0
     report.print_runs(_console(), runs, broken)
+    return 0
+
+
+def _print_queued(console, queued, *, as_json: bool) -> None:
+    if as_json:
+        _print_json([{"id": run.id, "name": run.name, "run_dir": str(run.path), "status": "queued",
+                      "queue_position": position} for run, position in queued])
+        return
+    for run, position in queued:
+        console.print(f"queued run [bold]{run.id}[/] at position {position}; the queue runner starts it when a device is free.")
+    console.print("  see: sft-workbench queue list   follow: sft-workbench runs show RUN")
+
+
+def cmd_runs_queue(args) -> int:
+    from workbench.core.config import RunConfig
+    from workbench.core.training.launcher import queue_run
+
+    store = _store(args)
+    # Every config is checked before any is queued: one bad file queues nothing.
+    configs = []
+    for path in args.configs:
+        cfg = RunConfig.load(path)  # relative data paths: from the current directory, as for `train --config`
+        if not cfg.data:
+            raise WorkbenchError(f"{path}: no training data (set data: in the config).")
+        configs.append(cfg.check())
+    queued = [queue_run(store, cfg) for cfg in configs]
+    _print_queued(_console(), queued, as_json=args.json)
     return 0
 
 
@@ -165,8 +204,16 @@ def cmd_runs_show(args) -> int:
 
 
 def cmd_runs_stop(args) -> int:
+    from workbench.core.queue import RunQueue
+    from workbench.core.runs import QUEUED
+
     store = _store(args)
-    run = store.request_stop(args.run)
+    waiting = store.get(args.run)
+    if waiting.status == QUEUED and waiting.info.get("queued") and not waiting.info.get("pid"):
+        RunQueue(store.workspace).remove(waiting.id)  # never started: it leaves the queue, marked stopped
+        _console().print(f"run {waiting.name} had not started; it left the queue.")
+        return 0
+    run = store.request_stop(waiting)
     console = _console()
     if args.wait:
         deadline = time.time() + args.wait
@@ -513,4 +560,154 @@ def cmd_app(args) -> int:
     from workbench.ui.app import make_app
 
     make_app(args.workspace).run()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ queue
+def _queue(args):
+    from workbench.core.queue import RunQueue
+
+    return RunQueue(args.workspace)
+
+
+def cmd_queue_list(args) -> int:
+    queue = _queue(args)
+    data = queue.describe()
+    if args.json:
+        _print_json(data)
+        return 0
+    report.print_queue(_console(), data)
+    return 0
+
+
+def cmd_queue_pause(args) -> int:
+    _queue(args).set_paused(True)
+    _console().print("queue paused: nothing new starts; running runs carry on (`sft-workbench queue resume`).")
+    return 0
+
+
+def cmd_queue_resume(args) -> int:
+    queue = _queue(args)
+    queue.set_paused(False)
+    pid = queue.ensure_runner()
+    _console().print("queue resumed" + (f"; runner started (pid {pid})." if pid else "."))
+    return 0
+
+
+def cmd_queue_start(args) -> int:
+    queue = _queue(args)
+    if args.parallel is not None:
+        queue.set_parallel(args.parallel)
+    pid = queue.ensure_runner()
+    runner = queue.runner()
+    if pid:
+        _console().print(f"queue runner started (pid {pid}).")
+    elif runner is not None:
+        _console().print(f"the queue runner is running (pid {runner.get('pid')}).")
+    else:
+        _console().print("the queue is empty: no runner needed.")
+    return 0
+
+
+def cmd_queue_move(args) -> int:
+    position = _queue(args).move(args.entry, args.position)
+    _console().print(f"moved {args.entry} to position {position}.")
+    return 0
+
+
+def cmd_queue_remove(args) -> int:
+    entry = _queue(args).remove(args.entry)
+    _console().print(f"took {entry['kind']} {entry['id']} out of the queue.")
+    return 0
+
+
+def cmd_queue_clear(args) -> int:
+    queue = _queue(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise WorkbenchError("refusing to empty the queue without confirmation; pass --yes.")
+        if input(f"take {len(queue.read().waiting)} waiting entries out of the queue? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("kept.")
+            return 1
+    removed = queue.clear()
+    _console().print(f"took {len(removed)} waiting entries out of the queue; running runs carry on.")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ sweeps
+def _sweeps(args):
+    from workbench.core.sweeps import SweepStore
+
+    return SweepStore(args.workspace)
+
+
+def cmd_sweep(args) -> int:
+    from workbench.cli.flags import build_config
+    from workbench.core.sweeps import parse_param
+
+    if not args.param:
+        raise WorkbenchError("a sweep needs at least one --param NAME=VALUES (or: sweep list | show | stop | resume | extend).")
+    params = [parse_param(text) for text in args.param]
+    cfg = build_config(args)
+    record = _sweeps(args).create(cfg, params, search=args.search, trials=args.trials, pruner=args.pruner,
+                                  metric=args.metric, name=cfg.name, seed=args.sweep_seed)
+    if args.json:
+        _print_json(record)
+        return 0
+    console = _console()
+    console.print(f"sweep [bold]{record['id']}[/]: {record['trials_planned']} trials ({record['search']}), "
+                  f"optimising validation {record['metric']} ({record['direction']}), pruner {record['pruner']}; queued.")
+    console.print(f"  follow: sft-workbench sweep show {record['id']}   stop: sft-workbench sweep stop {record['id']}")
+    return 0
+
+
+def cmd_sweep_list(args) -> int:
+    records = _sweeps(args).list()
+    if args.json:
+        _print_json([{k: r[k] for k in ("id", "name", "status", "created", "search", "trials_planned", "metric", "direction")}
+                     | {"trials": len(r["trials"])} for r in records])
+        return 0
+    if not records:
+        _console().print("no sweeps yet; start one with `sft-workbench sweep --config base.yaml --param lr=1e-5,3e-5`.")
+        return 0
+    report.print_sweeps(_console(), records)
+    return 0
+
+
+def cmd_sweep_show(args) -> int:
+    results = _sweeps(args).results(args.sweep)
+    if args.json:
+        _print_json(results)
+    elif args.markdown:
+        sys.stdout.write(report.sweep_markdown(results))
+    else:
+        report.print_sweep(_console(), results)
+    return 0
+
+
+def cmd_sweep_stop(args) -> int:
+    record = _sweeps(args).stop(args.sweep)
+    if args.json:
+        _print_json(record)
+    else:
+        _console().print(f"sweep {record['name']} stopped: no new trials; running trials save a checkpoint and stop.")
+    return 0
+
+
+def cmd_sweep_resume(args) -> int:
+    record = _sweeps(args).resume(args.sweep)
+    if args.json:
+        _print_json(record)
+    else:
+        _console().print(f"sweep {record['name']} is back in the queue ({len(record['trials'])} of "
+                         f"{record['trials_planned']} trials asked).")
+    return 0
+
+
+def cmd_sweep_extend(args) -> int:
+    record = _sweeps(args).resume(args.sweep, more_trials=args.more_trials)
+    if args.json:
+        _print_json(record)
+    else:
+        _console().print(f"sweep {record['name']}: {record['trials_planned']} trials planned; queued.")
     return 0

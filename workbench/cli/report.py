@@ -66,7 +66,8 @@ def print_runs(console, runs: list[dict[str, Any]], broken: list[tuple[Any, str]
         step = f"{r['step']}/{r['max_steps']}" if r.get("max_steps") else fmt(r.get("step"))
         # Token classification: token accuracy and entity F1 in those two columns.
         # Text(), not markup: names, ids and models come from run.json and may hold brackets.
-        table.add_row(Text(str(r["status"]), style=STATUS_STYLE.get(r["status"], "")), Text(str(r["name"])),
+        status = f"{r['status']} #{r['queue_position']}" if r.get("queue_position") else str(r["status"])
+        table.add_row(Text(status, style=STATUS_STYLE.get(r["status"], "")), Text(str(r["name"])),
                       Text(str(r["id"])), Text(str(r["task"])), Text(str(r["model"])), Text(step),
                       fmt(m.get("accuracy", m.get("token_accuracy"))), fmt(m.get("macro_f1", m.get("f1"))),
                       age(r["created"]))
@@ -180,3 +181,106 @@ def print_bench(console, task, result: dict[str, Any]) -> None:
     for note in result.get("notes") or []:
         console.print(Text.assemble(("note: ", "yellow"), note))
     console.print("saved under \"benchmark\" in the export's manifest.json")
+
+
+def print_queue(console, data: dict[str, Any]) -> None:
+    """``queue list``: the runner, then the entries in order (started first, then waiting by position)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    runner = data.get("runner")
+    state = "paused" if data["paused"] else "active"
+    console.print(f"queue {state}, {data['parallel']} at a time; runner "
+                  + (f"running (pid {runner.get('pid')}, since {runner.get('started')})" if runner else "not running"))
+    if not data["entries"]:
+        console.print("the queue is empty; add runs with `sft-workbench train --queue` or `sft-workbench runs queue CONFIG…`.")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("#", "kind", "status", "name", "id", "attempts", "devices"):
+        table.add_column(col)
+    for e in data["entries"]:
+        table.add_row(str(e["position"] or "▶"), e["kind"], Text(str(e["status"]), style=STATUS_STYLE.get(e["status"], "")),
+                      Text(str(e["name"] or "—")), Text(e["id"]), str(e["attempts"] or "—"),
+                      ",".join(map(str, e["devices"])) if e.get("devices") else "—")
+    console.print(table)
+
+
+def print_sweeps(console, records: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold")
+    for col in ("status", "name", "id", "search", "trials", "metric", "created"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r["status"], Text(r["name"]), Text(r["id"]), r["search"], f"{len(r['trials'])}/{r['trials_planned']}",
+                      f"{r['metric']} ({'max' if r['direction'] == 'maximize' else 'min'})", age(r["created"]))
+    console.print(table)
+
+
+def _param_text(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def sweep_verdict(results: dict[str, Any]) -> str:
+    """"Is the best really better?": the paired test of the best trial against the runner-up, in words."""
+    pair = results.get("best_vs_runner_up")
+    if not pair:
+        return "best vs runner-up: needs two completed trials."
+    return (f"best (trial {pair['best_trial']}) vs runner-up (trial {pair['runner_up_trial']}) on the validation "
+            f"split: {pair['verdict']}")
+
+
+def print_sweep(console, results: dict[str, Any]) -> None:
+    """``sweep show``: the trials ranked, the verdict on the best two, parameter importance."""
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text.assemble((results["name"], "bold"), f"  {results['id']}  {results['status']}  {results['search']}, "
+                                f"{results['asked']}/{results['trials_planned']} trials asked, pruner {results['pruner']}"))
+    console.print("search space: " + "; ".join(_param_describe(p) for p in results["params"]))
+    names = [p["name"] for p in results["params"]]
+    table = Table(box=None, header_style="bold")
+    for col in ("rank", "trial", *names, results["metric"], "status", "epoch", "time", "run"):
+        table.add_column(col)
+    for row in results["trials"]:
+        table.add_row(str(row["rank"] or "—"), str(row["trial"]), *(_param_text(row["params"].get(n)) for n in names),
+                      fmt(row["value"]), Text(row["status"], style=STATUS_STYLE.get(row["status"], "")),
+                      fmt(row["epoch"], 2), f"{row['seconds']:.0f} s" if row["seconds"] is not None else "—",
+                      Text(row["run_id"]))
+    console.print(table)
+    console.print(sweep_verdict(results))
+    imp = results.get("importance") or {}
+    if imp.get("values"):
+        console.print("parameter importance (Optuna, fANOVA): "
+                      + ", ".join(f"{k} {v:.2f}" for k, v in imp["values"].items()))
+    elif imp.get("reason"):
+        console.print(f"[dim]parameter importance: {imp['reason']}[/]")
+    if results.get("error"):
+        console.print(Text(f"error: {results['error']}", style="red"))
+
+
+def _param_describe(p: dict[str, Any]) -> str:
+    if p.get("values") is not None:
+        return f"{p['name']} ∈ {{{', '.join(map(_param_text, p['values']))}}}"
+    return f"{p['name']} ∈ [{p['low']:g}, {p['high']:g}]{' log' if p.get('log') else ''}"
+
+
+def sweep_markdown(results: dict[str, Any]) -> str:
+    """``sweep show --markdown``: the ranked table and the verdict, to paste into an issue or a pull request."""
+    names = [p["name"] for p in results["params"]]
+    head = ["rank", "trial", *names, f"validation {results['metric']}", "status", "epochs", "time (s)", "run"]
+    lines = [f"## Sweep {results['name']} (`{results['id']}`)", "",
+             f"{results['search']} search, {results['asked']}/{results['trials_planned']} trials, pruner "
+             f"{results['pruner']}; search space: " + "; ".join(_param_describe(p) for p in results["params"]), "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in results["trials"]:
+        cells = [str(row["rank"] or "—"), str(row["trial"]), *(_param_text(row["params"].get(n)) for n in names),
+                 fmt(row["value"]), row["status"], fmt(row["epoch"], 2),
+                 f"{row['seconds']:.0f}" if row["seconds"] is not None else "—", f"`{row['run_id']}`"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", sweep_verdict(results)]
+    imp = results.get("importance") or {}
+    if imp.get("values"):
+        lines += ["", "Parameter importance (Optuna, fANOVA): " + ", ".join(f"{k} {v:.2f}" for k, v in imp["values"].items())]
+    return "\n".join(lines) + "\n"

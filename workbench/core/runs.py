@@ -211,7 +211,9 @@ class Run:
         same_host = self.info.get("host") in (None, socket.gethostname())
         pid = self.info.get("pid")
         if stored == QUEUED and not pid:
-            return QUEUED if age < QUEUE_STALE_S else CRASHED
+            # A run waiting in the workspace's queue waits as long as it takes; one launched directly whose
+            # worker never started is crashed.
+            return QUEUED if self.info.get("queued") or age < QUEUE_STALE_S else CRASHED
         if same_host and not pid_alive(pid):
             return CRASHED
         if age > HEARTBEAT_STALE_S:

@@ -110,3 +110,36 @@ class RunStoreCallback(TrainerCallback):
                 mark_complete(folder)
             self.writer.append_metrics({"kind": "checkpoint", "step": state.global_step, "epoch": state.epoch,
                                         "path": f"checkpoint-{state.global_step}"})
+
+
+class SweepPruningCallback(TrainerCallback):
+    """A sweep trial's evaluations go to its Optuna study; when the pruner says the trial is hopeless, training stops
+    here (the best checkpoint so far is still evaluated and saved) and run.json records ``pruned``."""
+
+    def __init__(self, writer: RunWriter, metric: str):
+        self.writer = writer
+        self.metric = metric
+        self.training = False
+        self.pruned = False
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.training = True
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self.training = False  # the final evaluation after training is not one of the trial's steps
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        value = (metrics or {}).get(f"eval_{self.metric}")
+        if not self.training or not isinstance(value, (int, float)):
+            return
+        from workbench.core.sweeps import report_evaluation
+
+        evaluation = sum(1 for entry in state.log_history if any(k.startswith("eval_") for k in entry))
+        if report_evaluation(self.writer.info, self.writer.path.parent.parent, evaluation, float(value)):
+            self.pruned = True
+            self.writer.update(pruned={"evaluation": evaluation, "step": state.global_step,
+                                       "epoch": round(state.epoch or 0.0, 4), "value": float(value)})
+            print(f"pruned by the sweep at evaluation {evaluation} (step {state.global_step}, "
+                  f"{self.metric} {value:.4f})", flush=True)
+            control.should_training_stop = True
+        return control

@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from workbench.core.config import RunConfig
 from workbench.core.errors import WorkbenchError
-from workbench.core.runs import COMPLETED, Run, RunStore, slugify
+from workbench.core.runs import COMPLETED, Run, RunStore, now_iso, slugify
 
 
 def worker_command(run: Run, *, resume: bool = False) -> list[str]:
@@ -33,9 +34,10 @@ def worker_command(run: Run, *, resume: bool = False) -> list[str]:
     return cmd
 
 
-def launch_worker(run: Run, *, resume: bool = False) -> subprocess.Popen:
+def launch_worker(run: Run, *, resume: bool = False, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start the run's worker in a session of its own; ``env`` adds variables (the queue runner's device choice)."""
     cmd = worker_command(run, resume=resume)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false", **(env or {})}
     with open(run.log_path, "ab") as log:
         return subprocess.Popen(
             cmd,
@@ -57,6 +59,25 @@ def default_run_name(cfg: RunConfig, model_name: str) -> str:
 
 def start_run(store: RunStore, cfg: RunConfig) -> tuple[Run, subprocess.Popen]:
     """Check data and model (every user error is raised before a run directory exists), create the run, start it."""
+    run = create_run(store, cfg)
+    return run, launch_worker(run)
+
+
+def queue_run(store: RunStore, cfg: RunConfig, *, extra: dict[str, Any] | None = None) -> tuple[Run, int]:
+    """Check and create the run as ``start_run`` does, but leave it ``queued`` at the end of the workspace's queue
+    for the queue runner (started here if none runs). Returns the run and its position (1 = next to start)."""
+    from workbench.core.queue import RunQueue
+
+    run = create_run(store, cfg, extra={**(extra or {}), "queued": now_iso()})
+    queue = RunQueue(store.workspace)
+    position = queue.add_run(run)
+    queue.ensure_runner()
+    return run, position
+
+
+def create_run(store: RunStore, cfg: RunConfig, *, extra: dict[str, Any] | None = None) -> Run:
+    """The checks of a launch (every user error is raised before a run directory exists), then the run directory
+    with status ``queued``; ``extra`` adds run.json fields."""
     from workbench.core.training.trainer import plan_private_run, prepare
 
     cfg = cfg.with_absolute_paths()
@@ -64,15 +85,14 @@ def start_run(store: RunStore, cfg: RunConfig) -> tuple[Run, subprocess.Popen]:
     from workbench.core.tasks import apply_task_defaults
 
     cfg = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. token classification's own learning rate
-    extra = {"labels": data.schema.labels,
+    extra = {**(extra or {}), "labels": data.schema.labels,
              "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
                       "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}}
     plan = plan_private_run(cfg, resolved, data)
     if plan is not None:  # shown before launch (run.json), confirmed by the worker
         extra["privacy"] = plan.to_dict()
-    run = store.create(cfg.to_dict(), name=cfg.name or default_run_name(cfg, resolved.display_name),
-                       task=data.schema.task, extra=extra)
-    return run, launch_worker(run)
+    return store.create(cfg.to_dict(), name=cfg.name or default_run_name(cfg, resolved.display_name),
+                        task=data.schema.task, extra=extra)
 
 
 def resume_run(store: RunStore, ref: str) -> tuple[Run, subprocess.Popen]:

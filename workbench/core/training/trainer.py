@@ -177,6 +177,17 @@ def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str
     return private_trainer_class(WorkbenchTrainer, privacy_plan, private_loss)(accountant=accountant, **kwargs)
 
 
+def sweep_callbacks(writer: RunWriter) -> list:
+    """A sweep trial reports its evaluations to the sweep's pruner (one process only: a pruning decision taken on
+    rank 0 alone would leave the other ranks training)."""
+    sweep = writer.info.get("sweep")
+    if not sweep or not is_main_process() or world_size() > 1:
+        return []
+    from workbench.core.training.callbacks import SweepPruningCallback
+
+    return [SweepPruningCallback(writer, sweep.get("metric") or "accuracy")]
+
+
 @dataclass
 class TrainOutcome:
     stopped: bool
@@ -276,7 +287,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         processing_class=tokenizer,
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
         compute_metrics=task.compute_metrics(data, tokenizer, cfg),
-        callbacks=[*task.callbacks(data, cfg), callback],
+        callbacks=[*task.callbacks(data, cfg), callback, *sweep_callbacks(writer)],
     )
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if plan is not None:

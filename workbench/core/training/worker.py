@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (args.run_dir / STOP_FILE).touch())
 
     writer.clear_stop()
+    if not args.resume and writer.info.get("started"):
+        # Started before and died before its first checkpoint: the queue runner starts it again from scratch.
+        writer.truncate_metrics_after(-1)
     writer.update(status=RUNNING, pid=os.getpid(), host=socket.gethostname(), error=None,
                   started=writer.info.get("started") or now_iso(), finished=None,
                   resumes=writer.info.get("resumes", 0) + (1 if args.resume else 0))
