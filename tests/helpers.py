@@ -18,9 +18,10 @@ QA_TRAIN_FLAGS = ["--max-length", "64", "--doc-stride", "16", "--batch-size", "8
 
 
 def kill_workers(ws: Path) -> None:
-    """Stop every worker a test started, so CI never leaves one running."""
+    """Stop every worker (and the queue runner) a test started, so CI never leaves one running."""
     from workbench.core.runs import pid_alive
 
+    kill_runner(ws)
     for run_json in (ws / "runs").glob("*/run.json"):
         try:
             pid = json.loads(run_json.read_text()).get("pid")
@@ -43,3 +44,24 @@ def wait_for(predicate, timeout: float = 120.0, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError("timed out waiting for condition")
+
+
+def runner_pid(ws: Path) -> int | None:
+    """The pid the queue runner wrote into its lock file (alive or not)."""
+    try:
+        text = (ws / "queue" / "runner.lock").read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def kill_runner(ws: Path) -> None:
+    from workbench.core.queue import runner_lock_held
+    from workbench.core.runs import pid_alive
+
+    pid = runner_pid(ws)
+    if pid and pid_alive(pid) and runner_lock_held(ws / "queue"):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -408,8 +408,9 @@ class SweepStore:
         for run in self.trial_runs(record["id"]):
             if run.status == STOPPED and not run.info.get("pruned"):
                 with queue.editing() as state:
-                    if state.index("run", run.id) is None:
-                        state.entries.append({"kind": "run", "id": run.id, "added": now_iso(), "resume": True})
+                    # Its old entry may still be there (the runner has not yet seen it stop): a waiting one replaces it.
+                    state.entries = [e for e in state.entries if not (e["kind"] == "run" and e["id"] == run.id)]
+                    state.entries.append({"kind": "run", "id": run.id, "added": now_iso(), "resume": True})
         queue.add_sweep(record["id"])
         queue.ensure_runner()
         return self.get(record["id"])

@@ -21,7 +21,7 @@ from typing import Any
 
 from workbench.core.errors import WorkbenchError
 from workbench.core.queue import QUEUE_DIR, RUNNER_FILE, QueueState, RunQueue, acquire_runner_lock, entry_age
-from workbench.core.runs import CRASHED, FAILED, QUEUED, RUNNING, Run, RunWriter, atomic_write_json, now_iso
+from workbench.core.runs import CRASHED, FAILED, QUEUED, RUNNING, STOPPED, Run, RunWriter, atomic_write_json, now_iso
 from workbench.paths import Workspace
 
 TICK_S = 1.0
@@ -79,13 +79,13 @@ class QueueRunner:
                 state.entries.remove(entry)  # deleted meanwhile
                 continue
             proc = self.procs.get(run.id)
-            exited = proc is not None and proc.poll() is not None
             status = run.status
-            if status == RUNNING and not exited:
+            # A worker this runner started is in progress while its process lives (whatever run.json says while it
+            # starts); one an earlier runner started, while its run says so.
+            alive = proc.poll() is None if proc is not None else (
+                status == RUNNING or (status == QUEUED and entry_age(entry) < START_GRACE_S))
+            if alive:
                 busy.update(entry.get("devices") or [None])
-                continue
-            if status == QUEUED and not exited and (proc is not None or entry_age(entry) < START_GRACE_S):
-                busy.update(entry.get("devices") or [None])  # launched, not yet running
                 continue
             if status in (CRASHED, QUEUED, RUNNING):  # killed (with the runner, by a reboot, OOM) or never started
                 if entry.get("attempts", 1) < MAX_ATTEMPTS:
@@ -117,7 +117,8 @@ class QueueRunner:
                 except WorkbenchError:
                     state.entries.remove(entry)
                     continue
-                if run.stored_status != QUEUED:  # stopped or started by hand meanwhile
+                resuming = entry.get("resume") and run.status == STOPPED  # a stopped sweep trial, resumed
+                if run.stored_status != QUEUED and not resuming:  # stopped or started by hand meanwhile
                     state.entries.remove(entry)
                     continue
             need = max(1, int(run.config.get("nproc") or 1)) if self.devices else 1
@@ -125,7 +126,7 @@ class QueueRunner:
                 return  # the order is kept: a later, smaller run does not jump the queue
             entry["devices"] = free[:need] if self.devices else None
             busy.update(entry["devices"] or [None])
-            self._launch(run, entry, resume=False)
+            self._launch(run, entry, resume=bool(entry.get("resume")) and run.last_checkpoint() is not None)
 
     def _sweep_entry(self, state: QueueState, run: Run) -> dict[str, Any]:
         sweep_id = (run.info.get("sweep") or {}).get("id")
