@@ -107,7 +107,8 @@ def test_several_missing_packages_are_one_error(monkeypatch):
 
 
 def test_offline_environment_for_wandb_mlflow_and_trackio(tmp_path, monkeypatch):
-    for key in ("WANDB_MODE", "WANDB_DIR", "MLFLOW_TRACKING_URI", "TRACKIO_DIR", "TENSORBOARD_LOGGING_DIR"):
+    for key in ("WANDB_MODE", "WANDB_DIR", "MLFLOW_TRACKING_URI", "MLFLOW_ALLOW_FILE_STORE", "TRACKIO_DIR",
+                "TENSORBOARD_LOGGING_DIR"):
         monkeypatch.delenv(key, raising=False)
     run_dir = (tmp_path / "runs" / "r1").resolve()
     env = trackers.tracker_env(["tensorboard", "wandb", "mlflow", "trackio"], run_dir)
@@ -116,15 +117,18 @@ def test_offline_environment_for_wandb_mlflow_and_trackio(tmp_path, monkeypatch)
         "WANDB_MODE": "offline",
         "WANDB_DIR": str(run_dir),
         "MLFLOW_TRACKING_URI": f"file://{run_dir}/mlruns",
+        "MLFLOW_ALLOW_FILE_STORE": "true",  # MLflow 3 refuses a file store without it
         "TRACKIO_DIR": str(run_dir / "trackio"),
     }
     assert trackers.tracker_env([], run_dir) == {}
-    assert trackers.tracker_env(["mlflow"], run_dir) == {"MLFLOW_TRACKING_URI": f"file://{run_dir}/mlruns"}
+    assert trackers.tracker_env(["mlflow"], run_dir) == {"MLFLOW_TRACKING_URI": f"file://{run_dir}/mlruns",
+                                                         "MLFLOW_ALLOW_FILE_STORE": "true"}
 
 
 def test_what_the_user_set_is_kept(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "online")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.example:5000")
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)  # a server of the user's: no file store opt-out
     monkeypatch.delenv("WANDB_DIR", raising=False)
     monkeypatch.setenv("TENSORBOARD_LOGGING_DIR", "/elsewhere")
     env = trackers.tracker_env(["wandb", "mlflow", "tensorboard"], tmp_path)
@@ -171,3 +175,23 @@ def test_the_training_arguments_carry_the_trackers(tmp_path, monkeypatch):
     args = training_arguments(cfg, tmp_path / "run-id", 100, "accuracy")
     assert args.report_to == ["tensorboard"] and args.run_name == "run-id"
     assert training_arguments(RunConfig(data="d.csv", batch_size=8, lr=1e-4), tmp_path, 100, "accuracy").report_to == []
+
+
+def test_the_final_evaluation_goes_to_the_training_runs_mlflow_run(monkeypatch):
+    """MLflowCallback ends its run when training ends; the evaluation after it reopens that run (a fake mlflow
+    here: the real one, 3.17, was checked by hand, and without this gave the metrics to a second, random run)."""
+    import sys
+    from types import SimpleNamespace
+
+    calls = []
+    fake = SimpleNamespace(last_active_run=lambda: SimpleNamespace(info=SimpleNamespace(run_id="abc")),
+                           active_run=lambda: None, start_run=lambda run_id: calls.append(("start", run_id)),
+                           end_run=lambda: calls.append(("end",)))
+    monkeypatch.setitem(sys.modules, "mlflow", fake)
+    with trackers.final_evaluation_in_the_same_run(["tensorboard", "mlflow"]):
+        calls.append(("evaluate",))
+    assert calls == [("start", "abc"), ("evaluate",), ("end",)]
+    calls.clear()
+    with trackers.final_evaluation_in_the_same_run(["tensorboard"]):
+        calls.append(("evaluate",))
+    assert calls == [("evaluate",)]

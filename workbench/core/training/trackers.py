@@ -11,7 +11,9 @@ Where each tracker writes is set through its own environment variables, in the w
   ``TrainingArguments.logging_dir`` is gone in transformers 5): ``<run_dir>/tensorboard``, always.
 - wandb: ``WANDB_MODE=offline`` unless the user set a mode; ``WANDB_DIR=<run_dir>`` (wandb adds ``wandb/``)
   unless set.
-- mlflow: ``MLFLOW_TRACKING_URI`` a file store at ``<run_dir>/mlruns`` unless set.
+- mlflow: ``MLFLOW_TRACKING_URI`` a file store at ``<run_dir>/mlruns`` unless set; with it
+  ``MLFLOW_ALLOW_FILE_STORE=true``, without which MLflow 3.x refuses a file store (measured: mlflow 3.17 raises
+  at ``start_run``, which failed the run); its database stores need SQLAlchemy, which mlflow-skinny lacks.
 - trackio: local already (no Space unless ``TRACKIO_SPACE_ID`` is set); ``TRACKIO_DIR=<run_dir>/trackio``
   unless set (trackio reads it when imported).
 """
@@ -19,7 +21,8 @@ Where each tracker writes is set through its own environment variables, in the w
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -62,8 +65,9 @@ def tracker_env(trackers: Iterable[str], run_dir: Path, environ: Mapping[str, st
     if "wandb" in names:
         defaults["WANDB_MODE"] = "offline"
         defaults["WANDB_DIR"] = str(run_dir)
-    if "mlflow" in names:
+    if "mlflow" in names and not environ.get("MLFLOW_TRACKING_URI"):
         defaults["MLFLOW_TRACKING_URI"] = (run_dir / MLFLOW_DIR).as_uri()
+        defaults["MLFLOW_ALLOW_FILE_STORE"] = "true"  # only for the store chosen here
     if "trackio" in names:
         defaults["TRACKIO_DIR"] = str(run_dir / TRACKIO_DIR)
     wanted.update({key: value for key, value in defaults.items() if not environ.get(key)})
@@ -104,3 +108,25 @@ def tensorboard_resumes_at(trainer, step: int) -> None:
     for callback in trainer.callback_handler.callbacks:
         if isinstance(callback, TensorBoardCallback) and callback.tb_writer is None:
             callback.tb_writer = SummaryWriter(log_dir=callback.logging_dir, purge_step=step + 1)
+
+
+@contextmanager
+def final_evaluation_in_the_same_run(trackers: Iterable[str]) -> Iterator[None]:
+    """Around the evaluation after ``trainer.train()`` (main process): MLflowCallback ends its MLflow run at the
+    end of training, and MLflow would give the evaluation's metrics to a new, randomly named run (measured with
+    mlflow 3.17); this reopens the training run for them. The other trackers keep their run open or reopen it
+    themselves (TensorBoard's writer, trackio's resume by name)."""
+    if "mlflow" not in trackers:
+        yield
+        return
+    import mlflow
+
+    last = mlflow.last_active_run()
+    if last is None or mlflow.active_run() is not None:
+        yield
+        return
+    mlflow.start_run(run_id=last.info.run_id)
+    try:
+        yield
+    finally:
+        mlflow.end_run()

@@ -18,7 +18,8 @@ from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, Ru
 from workbench.core.telemetry import PACKAGES, package_versions
 from workbench.core.tasks import apply_task_defaults, get_task, load_for_config
 from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
-from workbench.core.training.trackers import PIP_PACKAGES, apply_env, check_installed, tensorboard_resumes_at
+from workbench.core.training.trackers import (PIP_PACKAGES, apply_env, check_installed, final_evaluation_in_the_same_run,
+                                              tensorboard_resumes_at)
 
 
 def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
@@ -299,7 +300,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     if callback.stopped_by_user:
         return TrainOutcome(stopped=True, metrics={})
     # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
-    eval_metrics = trainer.evaluate()
+    with final_evaluation_in_the_same_run(cfg.trackers() if is_main_process() else []):
+        eval_metrics = trainer.evaluate()
     if not is_main_process():
         return TrainOutcome(stopped=False, metrics={})
 
