@@ -29,13 +29,16 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DP_ACCOUNTANTS = ("prv", "rdp")
+# report_to: the Trainer integrations offered (transformers' own callbacks; training/trackers.py keeps them local).
+TRACKERS = ("tensorboard", "trackio", "mlflow", "wandb")
 MAX_DP_EPSILON = 100.0
 DEFAULT_MODEL = "default"
 
 
 def _f(default: Any, help: str, group: str, **extra: Any) -> Any:
     """A field with its metadata. ``help`` is the long form (the form's help line, YAML readers); ``extra`` may
-    hold ``choices``, and for the command line ``flag_help`` (a shorter help; default: ``help`` plus the
+    hold ``choices``, ``comma_separated=True`` (a text of comma-separated names, which YAML may also give as a
+    list), and for the command line ``flag_help`` (a shorter help; default: ``help`` plus the
     default), ``metavar``, ``exclusive`` (the name of a group of flags that exclude each other) and
     ``negatable=False`` (a bool flag without its ``--no-`` form); for the form ``placeholder``."""
     kwargs = {"default": default} if not callable(default) else {"default_factory": default}
@@ -86,6 +89,9 @@ class RunConfig:
     eval_strategy: str = _f("epoch", "When to evaluate and checkpoint: each epoch or every eval_steps.", "evaluation", choices=EVAL_STRATEGIES)
     eval_steps: int = _f(500, "Steps between evaluations when eval_strategy is 'steps'.", "evaluation")
     logging_steps: int = _f(10, "Steps between train-loss log lines.", "evaluation")
+    report_to: str = _f("none", "Experiment trackers that also get the train and eval logs, comma-separated: tensorboard, trackio, mlflow, wandb; their files go in the run directory (wandb offline unless WANDB_MODE is set). The run store stays the record; 'none': no tracker.", "evaluation",
+                        flag_help="also log to these trackers, comma-separated: tensorboard, trackio, mlflow, wandb (default: none)",
+                        metavar="NAMES", comma_separated=True)
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the best one is always kept).", "evaluation")
     # --- performance ---
     attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and eager attention on CPU (faster there under bf16, measured).", "performance", choices=ATTENTIONS,
@@ -249,6 +255,9 @@ class RunConfig:
         positive("lora_alpha", self.lora_alpha)
         if isinstance(self.lora_dropout, bool) or not isinstance(self.lora_dropout, (int, float)) or not 0 <= self.lora_dropout < 1:
             errors["lora_dropout"] = f"lora_dropout must be between 0 and 1 (exclusive), got {_got(self.lora_dropout)}."
+        problem = _report_to_problem(self.report_to)
+        if problem:
+            errors["report_to"] = problem
         if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
             errors["lora_target_modules"] = "lora_target_modules must be 'auto' or comma-separated module names."
         if "lr" not in errors and self.lr is not None and self.lr >= 1.0:
@@ -301,6 +310,10 @@ class RunConfig:
                                              "changes the sampling rate the privacy budget was computed for); lower dp_physical_batch_size instead.")
         return found
 
+    def trackers(self) -> list[str]:
+        """The trackers ``report_to`` names, in order, without duplicates; [] for 'none' (a validated config)."""
+        return [name for name in _names(self.report_to) if name != "none"]
+
     def check(self) -> "RunConfig":
         errors = self.validate()
         if errors:
@@ -338,6 +351,7 @@ class RunConfig:
 
 
 _TYPES = {f.name: f.type for f in fields(RunConfig)}
+_COMMA_SEPARATED = {f.name for f in fields(RunConfig) if f.metadata.get("comma_separated")}
 _KINDS = {"str": str, "int": int, "float": float, "bool": bool}
 
 
@@ -349,6 +363,29 @@ def field_kind(name: str) -> type:
 def flag_name(name: str) -> str:
     """A field's command-line flag: ``eval_data`` is ``--eval-data``."""
     return "--" + name.replace("_", "-")
+
+
+def _names(text: str) -> list[str]:
+    """Comma-separated names, stripped, empty ones and repeats left out."""
+    return list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+
+
+def _report_to_problem(value: Any) -> str | None:
+    """What is wrong with a ``report_to`` value, in one sentence naming the valid trackers; None when fine."""
+    valid = f"valid: none, {', '.join(TRACKERS)} (comma-separated for several)"
+    if not isinstance(value, str):
+        return f"report_to must be tracker names, got {_got(value)}; {valid}."
+    names = _names(value)
+    unknown = [name for name in names if name not in (*TRACKERS, "none")]
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name, TRACKERS, n=1)
+            hints.append(f"'{shown(name, 40)}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return f"report_to has unknown tracker(s) {', '.join(hints)}; {valid}."
+    if "none" in names and len(names) > 1:
+        return f"report_to 'none' cannot be combined with trackers, got {_got(value)}."
+    return None
 
 
 def _got(value: Any) -> str:
@@ -363,6 +400,8 @@ def _got(value: Any) -> str:
 def coerce_value(name: str, value: Any) -> Any:
     """Turn a text value (from YAML or a form field) into the field's type; leave bad values for validate()."""
     kind = _TYPES[name]
+    if name in _COMMA_SEPARATED and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)  # YAML `report_to: [tensorboard, mlflow]`
     if value is None or (isinstance(value, str) and value.strip() == "" and "None" in kind):
         return None
     if not isinstance(value, str):

@@ -15,14 +15,17 @@ from workbench.core.datasets import LoadedData
 from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
-from workbench.core.telemetry import package_versions
+from workbench.core.telemetry import PACKAGES, package_versions
 from workbench.core.tasks import apply_task_defaults, get_task, load_for_config
 from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
+from workbench.core.training.trackers import (PIP_PACKAGES, apply_env, check_installed, final_evaluation_in_the_same_run,
+                                              tensorboard_resumes_at)
 
 
 def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     """Everything that can fail on user input, checked before a run directory exists."""
     cfg.check()
+    check_installed(cfg.trackers())  # a missing tracker package is refused before any data is read
     resolved = resolve_model(cfg.model)
     data = load_for_config(cfg)
     effective = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. the task's own max_length
@@ -149,7 +152,10 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
         ddp_backend="gloo" if world_size() > 1 and not cuda else None,
         ddp_find_unused_parameters=False,
         average_tokens_across_devices=loss_uses_num_items,
-        report_to="none",
+        # The run store is written by RunStoreCallback whatever this says; trackers get a copy of the same logs.
+        report_to=cfg.trackers() or "none",
+        run_name=run_dir.name,  # the run id, as wandb/mlflow/trackio name their run
+        project="sft-workbench",  # trackio's project (only trackio reads it)
         disable_tqdm=True,
         use_cpu=not cuda,
         save_only_model=False,
@@ -261,7 +267,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
             "text_column": data.schema.text_column,
             "label_column": data.schema.label_column,
         },
-        versions=package_versions(),
+        versions=package_versions((*PACKAGES, *(PIP_PACKAGES[t] for t in cfg.trackers()))),
         device=device_name(),
         world_size=world_size(),
         precision=resolve_precision(cfg),
@@ -273,6 +279,10 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
                               task.loss_uses_num_items)
     callback = RunStoreCallback(writer, samples_per_step=cfg.batch_size * cfg.grad_accum * world_size(),
                                 is_main=is_main_process())
+    # Before the Trainer is built: its tracker callbacks read their directories from the environment then.
+    for line in apply_env(cfg.trackers(), run_dir):
+        if is_main_process():
+            print(line, flush=True)
     cuda = cuda_available()
     lengths = [len(ids) for ids in train_ds["input_ids"]] if cfg.group_by_length else None
     trainer = make_trainer(
@@ -289,6 +299,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         compute_metrics=task.compute_metrics(data, tokenizer, cfg),
         callbacks=[*task.callbacks(data, cfg), callback, *sweep_callbacks(writer)],
     )
+    if checkpoint is not None and "tensorboard" in cfg.trackers() and is_main_process():
+        tensorboard_resumes_at(trainer, int(checkpoint.name.split("-")[-1]))
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if plan is not None:
         from workbench.core.training.privacy import epsilon_spent
@@ -299,7 +311,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     if callback.stopped_by_user:
         return TrainOutcome(stopped=True, metrics={})
     # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
-    eval_metrics = trainer.evaluate()
+    with final_evaluation_in_the_same_run(cfg.trackers() if is_main_process() else []):
+        eval_metrics = trainer.evaluate()
     if not is_main_process():
         return TrainOutcome(stopped=False, metrics={})
 
