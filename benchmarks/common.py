@@ -7,7 +7,9 @@ figures are what a user gets, and turns the finished run directory into a result
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -120,3 +122,21 @@ def write_results(out: Path, target: float, results: list[dict], **extra) -> Non
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"target": target, **extra, "results": results, "host": host_record()}, indent=2) + "\n")
     print(f"\nwrote {out}")
+
+
+def write_subsets(train_tsv: Path, folder: Path, rows: int, selection: int, seed: int) -> tuple[Path, Path]:
+    """A seeded ``rows``-row training subset of GLUE train and ``selection`` further rows to choose epochs on."""
+    with train_tsv.open(encoding="utf-8", newline="") as f:
+        data = [(r["sentence"], r["label"]) for r in csv.DictReader(f, delimiter="\t")]
+    random.Random(seed).shuffle(data)
+    if rows + selection > len(data):
+        raise SystemExit(f"--rows {rows} + --selection {selection} exceed the {len(data):,} rows of {train_tsv}")
+    out = []
+    for name, part in (("train.csv", data[:rows]), ("selection.csv", data[rows:rows + selection])):
+        path = folder / name
+        with path.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["sentence", "label"])
+            writer.writerows(part)
+        out.append(path)
+    return out[0], out[1]
