@@ -54,6 +54,7 @@ def main() -> int:
         raise SystemExit(f"no SST-2 in {args.data_dir} (see ../shared/datasets/README.md)")
 
     workspace = args.workspace or Path(tempfile.mkdtemp(prefix="sweep-sst2-"))
+    workspace.mkdir(parents=True, exist_ok=True)
     train, selection = write_subsets(args.data_dir / "train.tsv", workspace, args.rows, args.selection, args.seed)
     params = args.param or list(DEFAULT_PARAMS)
     argv = ["sweep", "--data", str(train), "--eval-data", str(selection), "--name", "sst2-sweep",
