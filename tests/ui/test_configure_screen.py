@@ -95,3 +95,27 @@ async def test_model_picker_offers_the_default_and_local_models(workspace, tmp_p
             "default — embedded all-MiniLM-L6-v2", "local: tiny"]
         pick.value = str(workspace / "models" / "tiny")
         await wait_until(pilot, lambda: app.screen.query_one("#f-model", Input).value.endswith("models/tiny"))
+
+
+async def test_ctrl_n_queues_the_run_instead_of_starting_it(workspace, tiny_model_dir):
+    from helpers import kill_workers
+
+    from workbench.core.queue import RunQueue
+    from workbench.core.runs import RunStore
+
+    RunQueue(workspace).set_paused(True)  # the runner starts nothing: the run stays queued
+    app = new_app(workspace)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            await type_into(pilot, "data", str(SAMPLE / "sentiment"))
+            await type_into(pilot, "model", str(tiny_model_dir))
+            await type_into(pilot, "max_steps", "4")
+            await pilot.press("ctrl+n")
+            await wait_for_text(pilot, "Queued ", timeout=60)
+            assert "at position 1" in " ".join(screen_text(app).split())
+            assert app.current_mode == "configure"
+        [run] = RunStore(workspace).list()
+        assert run.status == "queued" and RunQueue(workspace).positions() == {run.id: 1}
+    finally:
+        kill_workers(workspace)

@@ -27,6 +27,15 @@ def launch_run(store: RunStore, cfg: RunConfig, *, spawn: Callable[..., Any] = c
     return spawn(start_run, store, cfg)[0]
 
 
+def queue_run(store: RunStore, cfg: RunConfig, *, spawn: Callable[..., Any] = call_directly) -> tuple[Run, int]:
+    """Check the data and model and create the run as ``launch_run`` does, but put it in the workspace's queue
+    (the queue runner, started through ``spawn`` if none runs, starts it). Returns the run and its position."""
+    quiet_transformers()
+    from workbench.core.training.launcher import queue_run as queue
+
+    return spawn(queue, store, cfg)
+
+
 def resume_run(store: RunStore, run_id: str, *, spawn: Callable[..., Any] = call_directly) -> Run:
     """Start a worker that continues ``run_id`` from its last checkpoint; refuse when that makes no sense.
     ``spawn`` as for ``launch_run``."""

@@ -91,6 +91,11 @@ class WorkbenchApp(App):
         # tests and snapshots run the app in the test process, which must keep its priority.
         if not self.is_headless:
             self.spawn = lower_ui_priority(asyncio.get_running_loop())
+            # Queued runs waiting for a runner that died with the machine: the next sft-workbench starts one (at
+            # normal priority, like every launch).
+            from workbench.core.queue import RunQueue
+
+            self.spawn(RunQueue(self.workspace).ensure_runner)
 
     # --- navigation --------------------------------------------------------------------------------
     def action_goto(self, mode: str) -> None:

@@ -33,10 +33,13 @@ class RunPolled(Message):
 
 
 class RunLaunched(Message):
-    def __init__(self, run_id: str, *, resumed: bool = False) -> None:
+    """A run was started (or resumed), or put in the queue at ``queue_position``."""
+
+    def __init__(self, run_id: str, *, resumed: bool = False, queue_position: int | None = None) -> None:
         super().__init__()
         self.run_id = run_id
         self.resumed = resumed
+        self.queue_position = queue_position
 
 
 class ActionFailed(Message):

@@ -28,6 +28,7 @@ class ConfigureScreen(WorkbenchScreen):
     MODE = "configure"
     BINDINGS = [
         Binding("ctrl+l", "launch", "Launch"),
+        Binding("ctrl+n", "enqueue", "Queue", show=False),
         Binding("ctrl+s", "save", "Save YAML"),
         Binding("ctrl+o", "load", "Load YAML"),
         Binding("escape", "leave_field", "Leave field", show=False),
@@ -280,7 +281,11 @@ class ConfigureScreen(WorkbenchScreen):
     def _launch_pressed(self) -> None:
         self.action_launch()
 
-    def action_launch(self) -> None:
+    def action_enqueue(self) -> None:
+        """Like Launch, but the run waits in the workspace's queue (one run per device)."""
+        self.action_launch(queue=True)
+
+    def action_launch(self, queue: bool = False) -> None:
         if self.launching:
             return
         cfg = self._revalidate()
@@ -293,14 +298,19 @@ class ConfigureScreen(WorkbenchScreen):
             return
         self.launching = True
         self.query_one("#cfg-launch", Button).disabled = True
-        self._notice("Checking the data and the model, then starting the worker…", "info")
-        self._launch(cfg)
+        self._notice("Checking the data and the model, then " + ("queueing the run…" if queue else "starting the worker…"),
+                     "info")
+        self._launch(cfg, queue)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
-    def _launch(self, cfg: RunConfig) -> None:
+    def _launch(self, cfg: RunConfig, queue: bool = False) -> None:
         try:
-            from workbench.ui.actions import launch_run
+            from workbench.ui.actions import launch_run, queue_run
 
+            if queue:
+                run, position = queue_run(self.wb.store, cfg, spawn=self.wb.spawn)
+                self.post_message(RunLaunched(run.id, queue_position=position))
+                return
             run = launch_run(self.wb.store, cfg, spawn=self.wb.spawn)
         except WorkbenchError as exc:
             self.post_message(ActionFailed("launch", str(exc)))
@@ -311,6 +321,10 @@ class ConfigureScreen(WorkbenchScreen):
 
     def on_run_launched(self, message: RunLaunched) -> None:
         self._launch_done()
+        if message.queue_position is not None:
+            self._notice(f"Queued {message.run_id} at position {message.queue_position}; it starts when a device "
+                         "is free (Runs screen: queued #N).", "ok")
+            return
         self._notice(f"Launched {message.run_id}.", "ok")
         self.wb.open_monitor(message.run_id)
 
@@ -324,6 +338,8 @@ class ConfigureScreen(WorkbenchScreen):
 
     def palette_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Launch run", "Check the data and model and start training (ctrl+l)", self.action_launch)
+        yield SystemCommand("Queue run", "Check the data and model and put the run in the queue (ctrl+n)",
+                            self.action_enqueue)
         for name in PRESETS:
             yield SystemCommand(f"Preset: {name}", f"Apply the “{name}” preset to the form",
                                 lambda n=name: self.apply_preset(n))
