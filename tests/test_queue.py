@@ -215,3 +215,9 @@ def test_a_run_needing_two_gpus_waits_for_two(workspace, fake_launch):
 def _no_runner_left(workspace):
     yield
     kill_runner(workspace)
+
+
+def test_resuming_a_waiting_run_says_it_waits(workspace, cli):
+    [run] = queued_runs(workspace, 1)
+    code, _, err = cli("runs", "resume", run.id)
+    assert code == 2 and "waiting in the queue" in err

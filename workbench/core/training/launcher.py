@@ -13,7 +13,7 @@ from typing import Any
 
 from workbench.core.config import RunConfig
 from workbench.core.errors import WorkbenchError
-from workbench.core.runs import COMPLETED, Run, RunStore, now_iso, slugify
+from workbench.core.runs import COMPLETED, QUEUED, Run, RunStore, now_iso, slugify
 
 
 def worker_command(run: Run, *, resume: bool = False) -> list[str]:
@@ -98,6 +98,8 @@ def create_run(store: RunStore, cfg: RunConfig, *, extra: dict[str, Any] | None 
 def resume_run(store: RunStore, ref: str) -> tuple[Run, subprocess.Popen]:
     """Continue a stopped, failed or crashed run from its last complete checkpoint; refuse when that makes no sense."""
     run = store.get(ref)
+    if run.status == QUEUED and run.info.get("queued"):
+        raise WorkbenchError(f"run {run.name} is waiting in the queue (see `sft-workbench queue list`).")
     if run.is_active:
         raise WorkbenchError(f"run {run.name} is already running (pid {run.info.get('pid')}).")
     if run.status == COMPLETED:
