@@ -22,7 +22,6 @@ import contextlib
 import datetime as _dt
 import fcntl
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -32,11 +31,9 @@ from typing import Any, Iterator
 from workbench.core.errors import WorkbenchError, shown
 from workbench.core.runs import (COMPLETED, CRASHED, FAILED, QUEUED, RUNNING, STOPPED, Run, RunStore,
                                  atomic_write_json, now_iso, parse_iso, slugify)
+from workbench.core.sweep_study import SWEEP_FILE, SWEEPS_DIR, open_study, read_record
 from workbench.paths import Workspace
 
-SWEEPS_DIR = "sweeps"
-SWEEP_FILE = "sweep.json"
-STUDY_FILE = "study.journal"
 SEARCHES = ("grid", "random", "tpe")
 PRUNERS = ("median", "halving", "none")
 # Sweep statuses: running (in the queue), stopped (by the user), completed (every trial ended), failed.
@@ -188,16 +185,7 @@ class SweepStore:
         raise WorkbenchError(f"no sweep {ref!r} in {self.root} (see `sft-workbench sweep list`).")
 
     def _read(self, path: Path) -> dict[str, Any]:
-        try:
-            data = json.loads((path / SWEEP_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise WorkbenchError(f"{path.name} is not a sweep: {SWEEP_FILE} is missing.") from None
-        except (OSError, ValueError):
-            raise WorkbenchError(f"sweep {path.name} is corrupt: {SWEEP_FILE} is not valid JSON.") from None
-        if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
-            raise WorkbenchError(f"sweep {path.name} is corrupt: {SWEEP_FILE} is not a sweep record.")
-        data["id"] = path.name
-        return data
+        return read_record(path)
 
     @contextlib.contextmanager
     def editing(self, sweep_id: str) -> Iterator[dict[str, Any]]:
@@ -220,28 +208,8 @@ class SweepStore:
 
     # --- the study --------------------------------------------------------------------------------
     def study(self, record: dict[str, Any], *, seed_offset: int = 0, sampling: bool = False):
-        """The sweep's Optuna study with its pruner, and with its sampler when ``sampling`` (for ``ask``; neither is
-        stored, both are rebuilt here). Telling and reading use a plain sampler: the grid sampler stops the study
-        when its last point is told, which Optuna allows only inside ``optimize``."""
-        import optuna
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        seed = int(record.get("seed") or 0) + seed_offset
-        if not sampling or record["search"] in ("grid", "random"):
-            # A grid's points are enqueued in order when the sweep is created (``create``): every ask takes the
-            # next one, so no sampler is consulted.
-            sampler = optuna.samplers.RandomSampler(seed=seed)
-            sampler = optuna.samplers.RandomSampler(seed=seed)
-        else:
-            sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, min(10, record["trials_planned"] // 3)))
-        pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-                  "halving": optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=2),
-                  "none": optuna.pruners.NopPruner()}[record["pruner"]]
-        storage = JournalStorage(JournalFileBackend(str(self.root / record["id"] / STUDY_FILE)))
-        return optuna.create_study(storage=storage, study_name=record["id"], sampler=sampler, pruner=pruner,
-                                   direction=record["direction"], load_if_exists=True)
+        """The sweep's Optuna study (``sweep_study.open_study``)."""
+        return open_study(record, self.root, seed_offset=seed_offset, sampling=sampling)
 
     # --- creating ---------------------------------------------------------------------------------
     def create(self, base, params: list[Param], *, search: str = "grid", trials: int | None = None,
@@ -508,22 +476,3 @@ def _importance(study) -> dict[str, Any]:
     except (RuntimeError, ValueError, ZeroDivisionError) as exc:
         return {"values": None, "reason": str(exc).splitlines()[0][:200]}
     return {"values": {k: round(float(v), 4) for k, v in values.items()}, "reason": None}
-
-
-# ------------------------------------------------------------------------------------------ the worker side
-def report_evaluation(run_info: dict[str, Any], workspace_root: Path, evaluation: int, value: float) -> bool:
-    """Report a trial's validation value at its ``evaluation``-th evaluation to the study; whether the pruner
-    says to stop it."""
-    import optuna
-
-    info = run_info["sweep"]
-    store = SweepStore(Workspace(workspace_root))
-    record = store.get(info["id"])
-    study = store.study(record)
-    frozen = next((t for t in study.get_trials(deepcopy=False) if t.number == int(info["trial"])), None)
-    if frozen is None or frozen.state.is_finished():
-        return False
-    trial = optuna.trial.Trial(study, frozen._trial_id)
-    if evaluation not in frozen.intermediate_values:  # a resumed run repeats no report
-        trial.report(value, evaluation)
-    return trial.should_prune()

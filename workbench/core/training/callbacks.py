@@ -132,7 +132,7 @@ class SweepPruningCallback(TrainerCallback):
         value = (metrics or {}).get(f"eval_{self.metric}")
         if not self.training or not isinstance(value, (int, float)):
             return
-        from workbench.core.sweeps import report_evaluation
+        from workbench.core.sweep_study import report_evaluation
 
         evaluation = sum(1 for entry in state.log_history if any(k.startswith("eval_") for k in entry))
         if report_evaluation(self.writer.info, self.writer.path.parent.parent, evaluation, float(value)):
