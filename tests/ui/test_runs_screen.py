@@ -118,14 +118,14 @@ async def test_every_screen_has_a_key_and_a_palette_command(canned_ws):
     app = new_app(canned_ws)
     async with app.run_test(size=(80, 24)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for name in ("Runs", "Datasets", "Configure", "Monitor", "Playground"):
+        for name in ("Runs", "Datasets", "Configure", "Monitor", "Playground", "Compare", "Export", "Sweeps"):
             assert any(t.startswith(name) for t in titles)
         from workbench.ui.app import SCREENS
 
         assert "".join(key for _, _, key, _, _ in SCREENS) + " screens" in screen_text(app)  # the footer
         # F-keys work even where a text field has focus (the Playground focuses its text field).
         for key, mode in (("2", "datasets"), ("3", "configure"), ("5", "playground"), ("f4", "monitor"),
-                          ("f1", "runs")):
+                          ("8", "sweeps"), ("f8", "sweeps"), ("f1", "runs")):
             await pilot.press(key)
             assert app.current_mode == mode
         await pilot.press("ctrl+p")

@@ -68,7 +68,8 @@ class RunsScreen(WorkbenchScreen):
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
-        Binding("n", "new", "New run"),
+        # "New", not "New run": with eight screen digits in the footer, one more letter would not fit 80 columns.
+        Binding("n", "new", "New"),
         # Not in the footer (no room at 80 columns): c without a selection says how to select.
         Binding("space", "toggle_select", "Select", show=False),
         Binding("c", "compare", "Compare"),
