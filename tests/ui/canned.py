@@ -210,3 +210,106 @@ def populate(ws: Path, *, live_pid: int | None = None) -> dict[str, Path]:
         "failed": make_run(ws, "topics-bad-labels", status="failed", age_s=4 * 86400, steps=0, max_steps=90,
                            error="the evaluation data has label(s) never seen in training: 'sport'."),
     }
+
+
+# ------------------------------------------------------------------------------------------ sweeps
+EVAL_ROWS = 200
+
+
+def write_predictions(path: Path, accuracy: float, *, seed: int, labels: tuple[str, str] = ("negative", "positive"),
+                      n: int = EVAL_ROWS) -> None:
+    """predictions.jsonl of a text-classification run on ``n`` eval examples, ``accuracy`` of them right (which
+    ones depends on ``seed``), so compare's paired tests have real disagreements to count."""
+    import random
+
+    wrong = set(random.Random(seed).sample(range(n), n - round(accuracy * n)))
+    records = []
+    for i in range(n):
+        gold = labels[i % 2]
+        predicted = labels[1 - i % 2] if i in wrong else gold
+        records.append({"id": i, "input": f"eval sentence number {i}", "gold": gold, "predicted": predicted,
+                        "correct": predicted == gold, "scores": {predicted: 0.9, labels[labels.index(predicted) - 1]: 0.1}})
+    (path / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+# The canned sweep's trials: (params, outcome, accuracy). Trial 1 is the best, trial 2 the runner-up, trial 3 was
+# pruned at its first evaluation, trial 4 is training and trial 5 waits in the queue.
+SWEEP_TRIALS = (
+    ({"lr": 1e-5, "batch_size": 16}, "completed", 0.85),
+    ({"lr": 3e-5, "batch_size": 32}, "completed", 0.915),
+    ({"lr": 1e-4, "batch_size": 16}, "completed", 0.895),
+    ({"lr": 3e-4, "batch_size": 32}, "pruned", 0.62),
+    ({"lr": 2e-4, "batch_size": 16}, "running", None),
+    ({"lr": 5e-5, "batch_size": 32}, "queued", None),
+)
+
+
+def make_sweep(ws: Path, name: str = "lr-sweep", *, live_pid: int, trials=SWEEP_TRIALS, planned: int = 8,
+               status: str = "running", age_s: float = 3 * 3600) -> dict[str, Any]:
+    """A sweep as ``SweepStore.create`` and the queue runner leave it: sweeps/<id>/sweep.json written by hand, a
+    real Optuna journal study told each finished trial's value (``ask``/``tell``), and one canned run per trial
+    (run.json with its ``sweep`` field, metrics, predictions). Returns ``{"id": SWEEP_ID, "runs": [RUN_ID by trial
+    number]}``. ``live_pid``: the pid a running trial's worker has (a live process, not this one)."""
+    import time
+
+    import optuna
+
+    from workbench.core.sweeps import Param, SweepStore
+
+    created = NOW - age_s
+    sweep_id = dt.datetime.fromtimestamp(created, dt.timezone.utc).strftime("%Y%m%d-%H%M%S") + "-" + name
+    params = [Param("lr", low=1e-5, high=3e-4, log=True), Param("batch_size", values=(16, 32))]
+    record: dict[str, Any] = {
+        "id": sweep_id, "name": name, "created": iso(created), "status": status, "task": "text-classification",
+        "config": config(), "params": [p.to_dict() for p in params], "search": "random", "trials_planned": planned,
+        "pruner": "median", "metric": "accuracy", "direction": "maximize", "seed": 0, "trials": [], "error": None,
+        "finished": None}
+    (ws / "sweeps" / sweep_id).mkdir(parents=True)
+    store = SweepStore(ws)
+    study = store.study(record)
+    distributions = {p.name: p.distribution() for p in params}
+    run_ids = []
+    for number, (values, outcome, accuracy) in enumerate(trials):
+        study.enqueue_trial(values)
+        trial = study.ask(distributions)
+        assert trial.number == number and trial.params == values
+        age = age_s - 600 - 900 * number
+        run_name = f"{name}-t{number}"
+        if outcome == "completed":
+            path = make_run(ws, run_name, status="completed", age_s=age, steps=90, max_steps=90,
+                            final={"accuracy": accuracy, "macro_f1": round(accuracy - 0.001, 4),
+                                   "eval_loss": round(1.2 - accuracy, 4)})
+            write_predictions(path, accuracy, seed=number)
+            trial.report(accuracy, 3)
+            study.tell(trial, accuracy)
+        elif outcome == "pruned":
+            path = make_run(ws, run_name, status="completed", age_s=age, steps=30, max_steps=90,
+                            final={"accuracy": accuracy, "macro_f1": accuracy, "eval_loss": 0.61})
+            trial.report(accuracy, 1)
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        elif outcome == "running":
+            path = make_run(ws, run_name, status="running", age_s=age, steps=45, max_steps=90, pid=live_pid,
+                            heartbeat=time.time())
+        else:
+            path = make_run(ws, run_name, status="queued", age_s=age, steps=0, max_steps=90)
+        info = json.loads((path / "run.json").read_text())
+        info["config"].update(values, name=run_name)
+        info["sweep"] = {"id": sweep_id, "trial": number, "params": values, "metric": "accuracy"}
+        if outcome == "pruned":
+            info["pruned"] = {"evaluation": 1, "step": 30, "epoch": 1.0, "value": accuracy}
+        if outcome == "queued":
+            info.update(queued=iso(created), started=None, pid=None, progress={})
+        (path / "run.json").write_text(json.dumps(info, indent=2))
+        record["trials"].append({"number": number, "run_id": path.name, "params": values})
+        run_ids.append(path.name)
+    (ws / "sweeps" / sweep_id / "sweep.json").write_text(json.dumps(record, indent=2))
+    queue = [{"kind": "run", "id": run_ids[n], "added": iso(created)} for n, (_, o, _) in enumerate(trials)
+             if o == "queued"]
+    if status == "running":
+        queue.append({"kind": "sweep", "id": sweep_id, "added": iso(created)})
+    queue_file = ws / "queue" / "queue.json"
+    state = json.loads(queue_file.read_text()) if queue_file.exists() else {"entries": [], "paused": False, "parallel": 1}
+    state["entries"] += queue
+    queue_file.parent.mkdir(exist_ok=True)
+    queue_file.write_text(json.dumps(state))
+    return {"id": sweep_id, "runs": run_ids}

@@ -118,7 +118,7 @@ async def test_every_toggle_in_the_app_reads_as_text(workspace, task_runs, monke
     _finished_with_model(workspace)
     app = new_app(workspace)
     async with app.run_test(size=(80, 24)) as pilot:
-        for key in ("f1", "f2", "f3", "f4", "f5", "f6", "f7"):  # F-keys: a screen may focus a text field
+        for key in ("f1", "f2", "f3", "f4", "f5", "f6", "f7", "f8"):  # F-keys: a screen may focus a text field
             await pilot.press(key)
             await pilot.pause()
             screen = app.screen

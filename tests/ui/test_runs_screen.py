@@ -91,18 +91,41 @@ async def test_new_run_opens_configure_and_a_finished_run_shows_up(workspace):
         assert app.current_mode == "configure"
 
 
+async def test_a_queued_run_shows_its_place_in_the_queue(workspace):
+    """Runs waiting in the workspace's queue read "queued #N" (N from queue/queue.json, 1 = next to start)."""
+    import json
+
+    import canned
+
+    ids = []
+    for name, age in (("waits-first", 120), ("waits-second", 60)):
+        path = canned.make_run(workspace, name, status="queued", age_s=age, steps=0)
+        info = json.loads((path / "run.json").read_text())
+        info.update(queued=canned.iso(canned.NOW - age), started=None, progress={})
+        (path / "run.json").write_text(json.dumps(info))
+        ids.append(path.name)
+    (workspace / "queue").mkdir()
+    (workspace / "queue" / "queue.json").write_text(json.dumps(
+        {"entries": [{"kind": "run", "id": run_id} for run_id in ids], "paused": False, "parallel": 1}))
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        text = flat(screen_text(app))
+        assert "◌ queued #2 waits-second" in text and "◌ queued #1 waits-first" in text
+        await wait_for_text(pilot, "Waiting in the queue at #2.")  # the newest run, highlighted first
+
+
 async def test_every_screen_has_a_key_and_a_palette_command(canned_ws):
     app = new_app(canned_ws)
     async with app.run_test(size=(80, 24)) as pilot:
         titles = [c.title for c in app.get_system_commands(app.screen)]
-        for name in ("Runs", "Datasets", "Configure", "Monitor", "Playground"):
+        for name in ("Runs", "Datasets", "Configure", "Monitor", "Playground", "Compare", "Export", "Sweeps"):
             assert any(t.startswith(name) for t in titles)
         from workbench.ui.app import SCREENS
 
         assert "".join(key for _, _, key, _, _ in SCREENS) + " screens" in screen_text(app)  # the footer
         # F-keys work even where a text field has focus (the Playground focuses its text field).
         for key, mode in (("2", "datasets"), ("3", "configure"), ("5", "playground"), ("f4", "monitor"),
-                          ("f1", "runs")):
+                          ("8", "sweeps"), ("f8", "sweeps"), ("f1", "runs")):
             await pilot.press(key)
             assert app.current_mode == mode
         await pilot.press("ctrl+p")

@@ -129,3 +129,18 @@ def test_datasets_stats(snap_compare, workspace):
         await settle(pilot)
 
     assert snap_compare(new_app(workspace), terminal_size=(120, 40), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_sweeps(snap_compare, workspace, sleeper, size):
+    """A sweep half-way: three trials completed, one pruned, one training, one queued; the chart against lr."""
+    import canned
+
+    canned.make_sweep(workspace, live_pid=sleeper)
+
+    async def run_before(pilot) -> None:
+        await pilot.press("8")
+        await wait_until(pilot, lambda: pilot.app.screen.loads > 0, timeout=30, what="the sweep's results")
+        await settle(pilot)
+
+    assert snap_compare(new_app(workspace), terminal_size=size, run_before=run_before)

@@ -1,7 +1,7 @@
-"""The Textual workbench: five screens over one workspace's run store.
+"""The Textual workbench: eight screens over one workspace's run store.
 
-Each screen is an app *mode* (Runs, Datasets, Configure, Monitor, Playground) with its own stack, so
-switching keeps each screen's state. Screen modules are imported on first use: the Runs screen paints
+Each screen is an app *mode* (Runs, Datasets, Configure, Monitor, Playground, Compare, Export, Sweeps) with
+its own stack, so switching keeps each screen's state. Screen modules are imported on first use: the Runs screen paints
 before the chart library (or anything heavier) is loaded. torch, transformers and friends are only
 ever imported inside thread workers.
 """
@@ -32,6 +32,7 @@ SCREENS = (
     ("playground", "Playground", "5", "playground", "PlaygroundScreen"),
     ("compare", "Compare", "6", "compare", "CompareScreen"),
     ("export", "Export", "7", "export", "ExportScreen"),
+    ("sweeps", "Sweeps", "8", "sweeps", "SweepsScreen"),
 )
 DESCRIPTIONS = {
     "runs": "All runs: open, stop, resume or delete them",
@@ -41,6 +42,7 @@ DESCRIPTIONS = {
     "playground": "Try a finished run's model on your own text",
     "compare": "Compare runs side by side: metrics, significance, curves, per class, disagreements",
     "export": "Export a finished run to ONNX (fp32/int8), check parity, benchmark it",
+    "sweeps": "Hyper-parameter sweeps: trials ranked live, metric vs parameter, best vs runner-up",
 }
 _SCREEN_KEYS = Binding.Group("screens", compact=True)
 LIGHT_THEME, DARK_THEME = "textual-light", "textual-dark"
@@ -60,8 +62,8 @@ class WorkbenchApp(App):
     DEFAULT_MODE = "runs"
     # Screens get "-narrow" below 100 columns and stack their panels (see workbench.tcss).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    # Digits switch screens; F1–F5 do the same and also work while typing in a form field. The footer
-    # shows them as one compact group ("12345 screens") so a screen's own keys fit in 80 columns; the
+    # Digits switch screens; F1–F8 do the same and also work while typing in a form field. The footer
+    # shows them as one compact group ("12345678 screens") so a screen's own keys fit in 80 columns; the
     # nav bar at the top spells out which digit is which screen.
     BINDINGS = [
         *(Binding(f"{key},f{key}", f"goto('{mode}')", title, id=f"screen-{mode}", group=_SCREEN_KEYS)

@@ -30,6 +30,15 @@ def status_text(status: str, *, width: int = 0) -> Text:
     return Text(label.ljust(width), style=STATUS_RICH.get(status, ""))
 
 
+def queued_text(position: int, *, width: int = 11) -> Text:
+    """A waiting run's status with its place in the workspace's queue: ``◌ queued #2`` (shorter forms when the
+    number would not fit ``width``)."""
+    glyph = STATUS_GLYPH["queued"]
+    labels = (f"{glyph} queued #{position}", f"{glyph} queue #{position}", f"{glyph} #{position}")
+    label = next((x for x in labels if len(x) <= width), labels[-1])
+    return Text(label, style=STATUS_RICH["queued"])
+
+
 def count(value: Any) -> str:
     """An integer with thousands separators (``3,412``), or an em dash."""
     if value is None:

@@ -138,3 +138,26 @@ class TextGenerated(Message):
         self.prompt = prompt
         self.text = text
         self.done = done
+
+
+class SweepsListed(Message):
+    """The workspace's sweep records were read (newest first), with how many trials of each have ended
+    (``done``: completed, pruned or failed)."""
+
+    def __init__(self, records: list[dict[str, Any]], done: dict[str, int]) -> None:
+        super().__init__()
+        self.records = records
+        self.done = done
+
+
+class SweepResultsLoaded(Message):
+    """``SweepStore.results`` of one sweep (the ``sweep show --json`` shape), or why it could not be read;
+    ``signature`` says which state of its files it describes."""
+
+    def __init__(self, sweep_id: str, signature: tuple, results: dict[str, Any] | None,
+                 error: str | None = None) -> None:
+        super().__init__()
+        self.sweep_id = sweep_id
+        self.signature = signature
+        self.results = results
+        self.error = error

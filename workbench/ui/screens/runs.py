@@ -12,7 +12,8 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from workbench.core.errors import WorkbenchError
-from workbench.core.runs import ACTIVE, COMPLETED, CRASHED, FAILED, STOPPED, parse_iso
+from workbench.core.queue import RunQueue
+from workbench.core.runs import ACTIVE, COMPLETED, CRASHED, FAILED, QUEUED, STOPPED, parse_iso
 from workbench.ui import format as fmt
 from workbench.ui.messages import RunsListed
 from workbench.ui.screens.base import Notice, WorkbenchScreen
@@ -31,7 +32,10 @@ def run_detail(s: dict[str, Any], now: float) -> Text:
     data = ((s.get("data") or {}).get("train") or {}).get("source") or (s.get("config") or {}).get("data")
     text.append(f"model {s.get('model') or '—'} · data {data or '—'}\n", style="dim")
     status = s["status"]
-    if status in ACTIVE:
+    if status == QUEUED and s.get("queue_position"):
+        text.append(f"Waiting in the queue at #{s['queue_position']}. ", style="cyan")
+        text.append("The queue runner starts it when its turn comes (sft-workbench queue list).")
+    elif status in ACTIVE:
         text.append("Training. ", style="green")
         text.append("⏎ watch it live · s stop (saves a checkpoint)")
     elif status == CRASHED:
@@ -64,7 +68,8 @@ class RunsScreen(WorkbenchScreen):
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
-        Binding("n", "new", "New run"),
+        # "New", not "New run": with eight screen digits in the footer, one more letter would not fit 80 columns.
+        Binding("n", "new", "New"),
         # Not in the footer (no room at 80 columns): c without a selection says how to select.
         Binding("space", "toggle_select", "Select", show=False),
         Binding("c", "compare", "Compare"),
@@ -102,7 +107,14 @@ class RunsScreen(WorkbenchScreen):
 
     # --- data ---------------------------------------------------------------------------------------
     def _list(self) -> list[dict[str, Any]]:
-        return [r.summary() for r in self.wb.store.list()]
+        summaries = [r.summary() for r in self.wb.store.list()]
+        # A waiting run's place in the workspace's queue (queue/queue.json; read only when a run waits).
+        if any(s["status"] == QUEUED for s in summaries):
+            positions = RunQueue(self.wb.workspace).positions()
+            for s in summaries:
+                if s["status"] == QUEUED and s["id"] in positions:
+                    s["queue_position"] = positions[s["id"]]
+        return summaries
 
     @work(thread=True, exclusive=True, group="runs-list", exit_on_error=False)
     def refresh_runs(self) -> None:

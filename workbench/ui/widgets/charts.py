@@ -205,3 +205,67 @@ class Histogram(PlotextPlot):
         else:
             plt.title(self.message)
         return super().render()
+
+
+class ScatterChart(PlotextPlot):
+    """Points against an x axis that may be logarithmic or categorical (a sweep's metric against one parameter).
+
+    Each ``Series`` is drawn as points alone, with its ``marker`` as the glyph (not a plotext line marker), so
+    groups such as completed and pruned trials read apart without colour; the legend is the bottom border."""
+
+    def __init__(self, title: str = "", *, empty: str = "no data yet", id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.empty_message = empty
+        self.series: list[Series] = []
+        self.xlog = False
+        self.xticks: tuple[list[float], list[str]] | None = None
+        self.xlim: tuple[float, float] | None = None
+        self._shape: tuple | None = None
+        self.border_title = title
+
+    def show(self, series: list[Series], *, title: str, xlog: bool = False,
+             xticks: tuple[list[float], list[str]] | None = None, xlim: tuple[float, float] | None = None,
+             empty: str | None = None) -> None:
+        """Show ``series`` (x values as they are: plotext takes log10 itself when ``xlog``); ``xlim`` in data
+        units. Unchanged data costs nothing (the screen calls this on every poll)."""
+        series = [s for s in series if s.xs]
+        empty = empty or self.empty_message
+        shape = (tuple((s.label, s.marker, s.color, tuple(s.xs), tuple(s.ys)) for s in series), title, xlog,
+                 None if xticks is None else (tuple(xticks[0]), tuple(xticks[1])), xlim, empty)
+        if shape == self._shape:
+            return
+        self._shape = shape
+        self.series, self.xlog, self.xticks, self.xlim, self.empty_message = series, xlog, xticks, xlim, empty
+        self.border_title = title
+        self.border_subtitle = "  ".join(f"[{s.color}]{escape(s.marker)}[/] {escape(s.label)}" for s in series)
+        self.refresh()
+
+    @property
+    def points(self) -> int:
+        return sum(len(s.xs) for s in self.series)
+
+    def render(self):
+        import math
+
+        plt = self.plt
+        plt.clear_figure()
+        if not self.series:
+            plt.title(self.empty_message)
+            return super().render()
+        for s in self.series:
+            plt.scatter(s.xs, s.ys, marker=s.marker, color=s.color)
+        if self.xlog:
+            plt.xscale("log")
+        if self.xlim is not None:
+            lo, hi = self.xlim
+            # With a log axis plotext takes the limits as log10 values (the points and ticks in data units).
+            plt.xlim(*((math.log10(lo), math.log10(hi)) if self.xlog else (lo, hi)))
+        if self.xticks is not None:
+            plt.xticks(*self.xticks)
+        ys = {y for s in self.series for y in s.ys}
+        if len(ys) == 1:  # one value: plotext would pad the axis by half of it
+            y = ys.pop()
+            pad = max(abs(y) * 0.02, 1e-3)
+            plt.ylim(y - pad, y + pad)
+        return super().render()

@@ -29,6 +29,8 @@ def metric_cell(s: dict[str, Any]) -> Text:
 
 def run_cells(s: dict[str, Any], now: float, name_width: int) -> tuple:
     status = fmt.status_text(s["status"])
+    if s.get("queue_position"):
+        status = fmt.queued_text(s["queue_position"], width=FIXED_COLUMNS[0][2])
     if s.get("can_resume"):
         status.append(" ↻", style="bold")
     step = f"{fmt.count(s.get('step'))}/{fmt.count(s.get('max_steps'))}" if s.get("max_steps") else fmt.count(s.get("step"))
