@@ -163,3 +163,27 @@ async def test_runs_table_names_each_runs_own_metric(workspace, task_runs, size)
         assert "accuracy —" not in text and "macro-F1" not in text
         await pilot.press("up")  # the NER run finished an hour ago
         await wait_for_text(pilot, "entity F1 0.7480 · P 0.7600 · R 0.7370 · token acc 0.9600 · eval loss 0.2500")
+
+
+async def test_stop_on_a_waiting_run_takes_it_out_of_the_queue(workspace):
+    """`s` on a queued run that has not started: it leaves the queue, marked stopped (a stop file alone would be
+    cleared by the worker when the runner starts it)."""
+    import json
+
+    import canned
+
+    from workbench.core.queue import RunQueue
+    from workbench.core.runs import RunStore
+
+    path = canned.make_run(workspace, "waits", status="queued", age_s=30, steps=0)
+    info = json.loads((path / "run.json").read_text())
+    info.update(queued=canned.iso(canned.NOW - 30), started=None, progress={}, pid=None)
+    (path / "run.json").write_text(json.dumps(info))
+    RunQueue(workspace).set_paused(True)
+    RunQueue(workspace).add_run(RunStore(workspace).get(path.name))
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_for_text(pilot, "waits had not started: it left the queue.")
+    assert RunQueue(workspace).read().entries == [] and RunStore(workspace).get(path.name).status == "stopped"
+    assert not (path / STOP_FILE).exists()

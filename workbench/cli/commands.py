@@ -204,16 +204,13 @@ def cmd_runs_show(args) -> int:
 
 
 def cmd_runs_stop(args) -> int:
-    from workbench.core.queue import RunQueue
-    from workbench.core.runs import QUEUED
+    from workbench.core.queue import stop_run
 
     store = _store(args)
-    waiting = store.get(args.run)
-    if waiting.status == QUEUED and waiting.info.get("queued") and not waiting.info.get("pid"):
-        RunQueue(store.workspace).remove(waiting.id)  # never started: it leaves the queue, marked stopped
-        _console().print(f"run {waiting.name} had not started; it left the queue.")
+    run, dequeued = stop_run(store, args.run)
+    if dequeued:  # never started: it left the queue, marked stopped
+        _console().print(f"run {run.name} had not started; it left the queue.")
         return 0
-    run = store.request_stop(waiting)
     console = _console()
     if args.wait:
         deadline = time.time() + args.wait

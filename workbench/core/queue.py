@@ -252,6 +252,17 @@ class RunQueue:
         return proc.pid
 
 
+def stop_run(store: RunStore, ref: str | Run) -> tuple[Run, bool]:
+    """What `runs stop` (and the screens' stop keys) do: a run waiting in the queue leaves it, marked stopped, and
+    never starts; any other active run is asked to stop (it saves a checkpoint). Returns the run and whether it was
+    taken out of the queue."""
+    run = ref if isinstance(ref, Run) else store.get(ref)
+    if run.status == QUEUED and run.info.get("queued") and not run.info.get("pid"):
+        RunQueue(store.workspace).remove(run.id)
+        return store.get(run.id), True
+    return store.request_stop(run), False
+
+
 def runner_lock_held(queue_dir: Path) -> bool:
     """Whether a runner holds ``runner.lock`` (a flock dies with its process: no stale lock after a crash)."""
     path = queue_dir / RUNNER_LOCK

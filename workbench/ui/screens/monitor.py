@@ -256,12 +256,15 @@ class MonitorScreen(WorkbenchScreen):
     def action_stop(self) -> None:
         if not self.run_id:
             return
+        from workbench.core.queue import stop_run
+
         try:
-            self.wb.store.request_stop(self.run_id)
+            _, dequeued = stop_run(self.wb.store, self.run_id)
         except WorkbenchError as exc:
             self.query_one(Notice).show(str(exc))
             return
-        self.query_one(Notice).show("Stop requested: the run saves a checkpoint and stops at the next step.", "ok")
+        self.query_one(Notice).show("The run had not started: it left the queue." if dequeued else
+                                    "Stop requested: the run saves a checkpoint and stops at the next step.", "ok")
         self._render_header()
 
     def action_resume(self) -> None:

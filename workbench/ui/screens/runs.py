@@ -201,10 +201,15 @@ class RunsScreen(WorkbenchScreen):
         current = self.current
         if current is None:
             return
+        from workbench.core.queue import stop_run
+
         try:
-            run = self.wb.store.request_stop(current["id"])
+            run, dequeued = stop_run(self.wb.store, current["id"])
         except WorkbenchError as exc:
             self._notice(str(exc))
+            return
+        if dequeued:
+            self._notice(f"{run.name} had not started: it left the queue.", "ok")
             return
         self._notice(f"Stop requested for {run.name}: it saves a checkpoint and stops at the next step.", "ok")
 
