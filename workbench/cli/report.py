@@ -241,7 +241,7 @@ def print_sweep(console, results: dict[str, Any]) -> None:
     console.print("search space: " + "; ".join(_param_describe(p) for p in results["params"]))
     names = [p["name"] for p in results["params"]]
     table = Table(box=None, header_style="bold")
-    for col in ("rank", "trial", *names, results["metric"], "status", "epoch", "time", "run"):
+    for col in ("rank", "trial", *names, results["metric"], "status", "epochs run", "time", "run"):
         table.add_column(col)
     for row in results["trials"]:
         table.add_row(str(row["rank"] or "—"), str(row["trial"]), *(_param_text(row["params"].get(n)) for n in names),
@@ -269,7 +269,7 @@ def _param_describe(p: dict[str, Any]) -> str:
 def sweep_markdown(results: dict[str, Any]) -> str:
     """``sweep show --markdown``: the ranked table and the verdict, to paste into an issue or a pull request."""
     names = [p["name"] for p in results["params"]]
-    head = ["rank", "trial", *names, f"validation {results['metric']}", "status", "epochs", "time (s)", "run"]
+    head = ["rank", "trial", *names, f"validation {results['metric']}", "status", "epochs run", "time (s)", "run"]
     lines = [f"## Sweep {results['name']} (`{results['id']}`)", "",
              f"{results['search']} search, {results['asked']}/{results['trials_planned']} trials, pruner "
              f"{results['pruner']}; search space: " + "; ".join(_param_describe(p) for p in results["params"]), "",

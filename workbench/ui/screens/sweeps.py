@@ -23,7 +23,8 @@ from textual.worker import get_current_worker
 from workbench.core.errors import WorkbenchError
 from workbench.core.format import number
 from workbench.core.runs import COMPLETED, FAILED, PREDICTIONS_FILE, RUN_FILE, Run, read_run_json
-from workbench.core.sweeps import STUDY_FILE, SWEEP_FILE, SweepStore
+from workbench.core.sweep_study import STUDY_FILE, SWEEP_FILE
+from workbench.core.sweeps import SweepStore
 from workbench.ui import format as fmt
 from workbench.ui.messages import SweepResultsLoaded, SweepsListed
 from workbench.ui.screens.base import Notice, WorkbenchScreen
