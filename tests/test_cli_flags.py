@@ -48,7 +48,9 @@ def test_flags_follow_the_field_metadata():
     actions = {a.dest: a for a in _train_parser()._actions}
     for name, info in INFO.items():
         action = actions[name]
-        assert action.option_strings[0] == "--" + name.replace("_", "-") and action.default is None
+        # The field's name with "-", unless the field names its flag (strict_data is --strict).
+        assert action.option_strings[0] == info["flag"] and action.default is None
+        assert info["flag"] == "--" + name.replace("_", "-") or name == "strict_data"
         assert action.choices == info["choices"]
         if info["kind"] in (int, float):
             assert action.type is info["kind"]
@@ -75,6 +77,8 @@ def test_bool_flags():
     assert parse("--no-torch-compile").torch_compile is False and parse("--auto-find-batch-size").auto_find_batch_size is True
     assert parse("--trust-remote-code").trust_remote_code is True
     assert build_config(parse("--no-group-by-length")).group_by_length is False
+    assert parse().strict_data is None and build_config(parse("--strict")).strict_data is True
+    assert build_config(parse("--no-strict")).strict_data is False
 
 
 @pytest.mark.parametrize("argv,expected", [

@@ -352,8 +352,7 @@ def cmd_datasets_inspect(args) -> int:
                        f"{report['doc_stride']} ({info['multi_window']:,} questions need more than one)"
                        if "windows" in info else "")
             console.print(f"{split}: {info['passages']:,} passages; gold answers per question "
-                          + ", ".join(f"{k}: {n:,}" for k, n in info["answers_per_question"].items()) + windows
-                          + (f"; {info['skipped']} unusable question(s) skipped" if info.get("skipped") else ""))
+                          + ", ".join(f"{k}: {n:,}" for k, n in info["answers_per_question"].items()) + windows)
     for w in report["warnings"]:
         console.print(f"[yellow]warning:[/] {w}")
     if not report["warnings"]:

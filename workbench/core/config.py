@@ -38,9 +38,10 @@ DEFAULT_MODEL = "default"
 def _f(default: Any, help: str, group: str, **extra: Any) -> Any:
     """A field with its metadata. ``help`` is the long form (the form's help line, YAML readers); ``extra`` may
     hold ``choices``, ``comma_separated=True`` (a text of comma-separated names, which YAML may also give as a
-    list), and for the command line ``flag_help`` (a shorter help; default: ``help`` plus the
-    default), ``metavar``, ``exclusive`` (the name of a group of flags that exclude each other) and
-    ``negatable=False`` (a bool flag without its ``--no-`` form); for the form ``placeholder``."""
+    list), and for the command line ``flag`` (the flag's name when it is not the field's: ``--strict`` for
+    ``strict_data``), ``flag_help`` (a shorter help; default: ``help`` plus the default), ``metavar``,
+    ``exclusive`` (the name of a group of flags that exclude each other) and ``negatable=False`` (a bool flag
+    without its ``--no-`` form); for the form ``placeholder``."""
     kwargs = {"default": default} if not callable(default) else {"default_factory": default}
     return field(metadata={"help": help, "group": group, **extra}, **kwargs)
 
@@ -62,6 +63,9 @@ class RunConfig:
                                 placeholder="task default: 128, QA 384")
     doc_stride: int = _f(128, "Question answering: tokens two consecutive windows of a long passage share.", "data",
                          flag_help="question answering: overlap of consecutive passage windows (default: 128)")
+    strict_data: bool = _f(False, "Refuse the data if any row cannot be used (an empty label or output, a ragged sentence, an answer not in its passage); off: such rows are skipped, counted and named, while they are at most 1% of a split.", "data",
+                           flag="--strict", flag_help="refuse the data if any row cannot be used (default: off: such rows "
+                           "are skipped and named while they are at most 1% of a split)")
     # --- model ---
     model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (embedded all-MiniLM-L6-v2).", "model",
                     flag_help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2)")
@@ -158,7 +162,7 @@ class RunConfig:
                 "help": meta["help"],
                 "group": meta["group"],
                 "choices": meta.get("choices"),
-                "flag": flag_name(f.name),
+                "flag": meta.get("flag", flag_name(f.name)),
                 "flag_help": meta.get("flag_help"),
                 "metavar": meta.get("metavar"),
                 "exclusive": meta.get("exclusive"),

@@ -52,6 +52,12 @@ class LoadedData:
     schema: Schema
     sources: dict[str, str] = field(default_factory=dict)
     eval_split_origin: str = "file"  # "file" or "held-out from train"
+    # Rows left out because they cannot be used (see BadRows), per split of this object ("train", "dev"); a dev
+    # split held out of train has none of its own (train's skipped rows were dropped before the split).
+    skipped: dict[str, "SkippedRows"] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.skipped = {split: record for split, record in self.skipped.items() if record is not None}
 
     @property
     def train(self):
@@ -71,6 +77,101 @@ class LoadedData:
             h.update(json.dumps(row, ensure_ascii=False, sort_keys=True).encode("utf-8", "surrogatepass"))
             h.update(b"\x1e")
         return h.hexdigest()[:16]
+
+    def skipped_record(self, split: str) -> dict[str, Any] | None:
+        """What run.json records under ``data.<split>.skipped``: the skipped rows of ``split``, or None."""
+        record = self.skipped.get(split)
+        return record.to_dict() if record is not None else None
+
+    def skip_notes(self) -> list[str]:
+        """One line per split with skipped rows ("skipped 2 of 2,017 rows in train (rows 415, 1630: …)")."""
+        return [record.note for record in self.skipped.values() if record is not None]
+
+
+# --------------------------------------------------------------------------------------- bad rows
+# The one rule every task applies to rows that cannot be used (an empty label or output, a ragged sentence, an
+# answer not in its passage): they are skipped, and counted, when they are at most SKIP_FRACTION of the split
+# they are in; more, and the data set is refused with the first of them named. Strict loading refuses any.
+# The bound is a fraction, not also an absolute cap: what a few bad rows cost a fine-tune is their share of
+# the data, and every skip is printed and recorded with its count, so a large set is not quietly thinned.
+SKIP_FRACTION = 0.01
+SHOWN_ROWS = 5          # rows named in a note or an error
+RECORDED_ROWS = 100     # row numbers kept in run.json and `datasets inspect --json` (the count is always whole)
+
+
+@dataclass
+class SkippedRows:
+    """The rows of one split that were skipped: how many of how many, the first row numbers, why."""
+
+    split: str
+    total: int
+    count: int
+    rows: list[Any]                  # the first RECORDED_ROWS locations (1-based data-row numbers, or labels)
+    reasons: dict[str, int]          # reason → rows
+    note: str                        # the line training and `datasets inspect` print
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "of": self.total, "rows": list(self.rows), "reasons": dict(self.reasons),
+                "note": self.note}
+
+
+def _rows_text(locations: list[Any]) -> str:
+    """``row 7`` / ``rows 3, 9`` for data-row numbers; other locations (``question q1 (article 2, …)``) as given."""
+    # No thousands separators in row numbers: "rows 415, 1630" would read as three rows with them.
+    if all(isinstance(where, int) for where in locations):
+        return ("row " if len(locations) == 1 else "rows ") + ", ".join(map(str, locations))
+    return ", ".join(f"row {where}" if isinstance(where, int) else str(where) for where in locations)
+
+
+class BadRows:
+    """Collects the rows of one split that cannot be used, then applies the shared rule (:meth:`settle`).
+
+    ``where`` is the row as a user finds it in the file: the 1-based data-row number (the first row after a
+    CSV's header is row 1; a JSON list's first object and a JSON-lines file's first line are row 1), or for
+    nested formats a label such as ``question 5733be28 (article 3, paragraph 2)``. ``unit`` names the rows in
+    messages ("rows", "questions").
+    """
+
+    def __init__(self, source: str, split: str, *, unit: str = "rows"):
+        self.source, self.split, self.unit = source, split, unit
+        self.bad: list[tuple[Any, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.bad)
+
+    def add(self, where: Any, reason: str) -> None:
+        self.bad.append((where, reason))
+
+    def _described(self) -> str:
+        """The first SHOWN_ROWS bad rows grouped by reason: ``rows 415, 1630: the output is empty; row 9: …``."""
+        groups: dict[str, list[Any]] = {}
+        for where, reason in self.bad[:SHOWN_ROWS]:
+            groups.setdefault(reason, []).append(where)
+        text = "; ".join(f"{_rows_text(locations)}: {reason}" for reason, locations in groups.items())
+        more = len(self.bad) - SHOWN_ROWS
+        return text + (f"; and {more:,} more" if more > 0 else "")
+
+    def settle(self, total: int, *, strict: bool = False) -> SkippedRows | None:
+        """None when every one of the split's ``total`` rows can be used; the record of the skipped rows when
+        they are at most :data:`SKIP_FRACTION` of them; otherwise (or with ``strict``, for any) one
+        WorkbenchError naming the first of them."""
+        count = len(self.bad)
+        if not count:
+            return None
+        them = "it" if count == 1 else "them"
+        head = (f"{self.source}: {count:,} of {total:,} {self.unit} in {self.split} cannot be used "
+                f"({self._described()})")
+        if strict:
+            raise WorkbenchError(f"{head}, and strict data checking (--strict) skips none: fix or remove {them}.")
+        limit = int(total * SKIP_FRACTION + 1e-9)
+        if count > limit:
+            raise WorkbenchError(f"{head}; at most {SKIP_FRACTION:.0%} of a split is skipped ({limit:,} {self.unit} "
+                                 f"here): fix or remove {them}.")
+        reasons: dict[str, int] = {}
+        for _, reason in self.bad:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        note = f"skipped {count:,} of {total:,} {self.unit} in {self.split} ({self._described()})"
+        return SkippedRows(self.split, total, count, [where for where, _ in self.bad[:RECORDED_ROWS]], reasons, note)
 
 
 # --------------------------------------------------------------------------------------- files

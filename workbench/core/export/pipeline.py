@@ -328,7 +328,8 @@ def run_eval_split(run: Run, task: str):
     try:
         loaded = load_for_training(cfg["data"], cfg.get("eval_data"), text_column=cfg.get("text_column"),
                                    label_column=cfg.get("label_column"), task=task,
-                                   dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
+                                   dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42),
+                                   strict=bool(cfg.get("strict_data")))
     except (WorkbenchError, KeyError) as exc:
         raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
     recorded = (run.info.get("data") or {}).get("eval") or {}

@@ -119,9 +119,9 @@ def finetune_method(cfg) -> str:
 
 
 def load_for_config(cfg) -> "LoadedData":
-    """The train and eval splits a run config names (its columns, task, dev fraction and seed)."""
+    """The train and eval splits a run config names (its columns, task, dev fraction, seed and strictness)."""
     return load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
-                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed)
+                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed, strict=cfg.strict_data)
 
 
 def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
@@ -153,9 +153,10 @@ def run_setting(run, key: str) -> Any:
 
 def load_for_training(data: str, eval_data: str | None = None, *, text_column: str | None = None,
                       label_column: str | None = None, task: str = "auto", dev_fraction: float = 0.1,
-                      seed: int = 42) -> "LoadedData":
+                      seed: int = 42, strict: bool = False) -> "LoadedData":
     """Read ``data``, recognise (or take) its task, and let the task normalise and split it; every problem
-    is one WorkbenchError."""
+    is one WorkbenchError. Rows that cannot be used are skipped when they are at most 1% of their split and
+    recorded in ``LoadedData.skipped`` (``datasets.BadRows``); ``strict`` refuses any."""
     from workbench.core.datasets import read_source
 
     raw = read_source(data)
@@ -165,13 +166,14 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
     if name not in task_names():
         raise WorkbenchError(f"{data}: task {name!r} is not supported; supported: {', '.join(task_names())}.")
     return get_task(name).load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
-                                    label_column=label_column, dev_fraction=dev_fraction, seed=seed)
+                                    label_column=label_column, dev_fraction=dev_fraction, seed=seed, strict=strict)
 
 
 def inspect_source(path: str, *, text_column: str | None = None, label_column: str | None = None,
                    model: str | None = "default", max_length: int | None = None, sample: int = 20000,
-                   task: str = "auto") -> dict[str, Any]:
-    """Everything ``datasets inspect`` shows for ``path``: rows, columns, labels, token lengths, warnings.
+                   task: str = "auto", strict: bool = False) -> dict[str, Any]:
+    """Everything ``datasets inspect`` shows for ``path``: rows, columns, labels, token lengths, warnings, and per
+    split the rows skipped because they cannot be used (``strict``: any is an error, as training would refuse).
     ``max_length`` None: the task's default (what a run on this data would use)."""
     from workbench.core.datasets import inspect_tokenizer, read_source
 
@@ -186,7 +188,7 @@ def inspect_source(path: str, *, text_column: str | None = None, label_column: s
     if max_length is None:
         max_length = get_task(name).defaults.get("max_length", TASK_DEPENDENT_DEFAULTS["max_length"])
     report = get_task(name).inspect(raw, str(path), text_column=text_column, label_column=label_column,
-                                    tokenizer=tokenizer, max_length=max_length, sample=sample)
+                                    tokenizer=tokenizer, max_length=max_length, sample=sample, strict=strict)
     if display is not None:
         report.setdefault("tokenizer", display)
     return report

@@ -111,16 +111,20 @@ class Task(ABC):
         """Whether a table with these columns is this task's data (``--task auto``)."""
 
     def load_data(self, raw: dict[str, Any], *, data: str, eval_data: str | None, text_column: str | None,
-                  label_column: str | None, dev_fraction: float, seed: int) -> "LoadedData":
-        """The train and eval splits of ``raw`` (split name → DataFrame, as ``datasets.read_source`` gives)."""
+                  label_column: str | None, dev_fraction: float, seed: int, strict: bool = False) -> "LoadedData":
+        """The train and eval splits of ``raw`` (split name → DataFrame, as ``datasets.read_source`` gives). Rows
+        that cannot be used go through ``datasets.BadRows`` (skipped when few, recorded in ``LoadedData.skipped``;
+        ``strict``: refused)."""
         return self.part("data").load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
-                                           label_column=label_column, dev_fraction=dev_fraction, seed=seed)
+                                           label_column=label_column, dev_fraction=dev_fraction, seed=seed,
+                                           strict=strict)
 
     def inspect(self, raw: dict[str, Any], path: str, *, text_column: str | None, label_column: str | None,
-                tokenizer, max_length: int, sample: int) -> dict[str, Any]:
-        """Everything ``datasets inspect`` shows for this task's data (``tokenizer`` may be None)."""
+                tokenizer, max_length: int, sample: int, strict: bool = False) -> dict[str, Any]:
+        """Everything ``datasets inspect`` shows for this task's data (``tokenizer`` may be None), with each
+        split's skipped rows (``skipped``, None when none) and their note among the warnings."""
         return self.part("data").inspect(raw, path, text_column=text_column, label_column=label_column,
-                                         tokenizer=tokenizer, max_length=max_length, sample=sample)
+                                         tokenizer=tokenizer, max_length=max_length, sample=sample, strict=strict)
 
     # ------------------------------------------------------------------------------------ training
     def check_model(self, resolved, cfg) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.core.errors import WorkbenchError, shown_list
+from workbench.core.errors import WorkbenchError, shown, shown_list
 from workbench.core.tasks.causal_lm_sft.prompts import has_chat_template, plain_prompt, render_prompt
 
 
@@ -23,34 +23,48 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
-def normalise_rows(df, *, source: str, split: str) -> list[list[dict[str, str]]]:
-    """Rows of a DataFrame as conversations (lists of role/content dicts); every problem is a WorkbenchError."""
+def _conversation(messages: Any) -> tuple[list[dict[str, str]] | None, str | None]:
+    """A ``messages`` cell as a conversation, or why it cannot be used."""
+    if hasattr(messages, "tolist"):  # numpy arrays from parquet
+        messages = messages.tolist()
+    if not isinstance(messages, list) or not messages:
+        return None, "'messages' must be a non-empty list of {role, content} objects"
+    conv = []
+    for m in messages:
+        if not isinstance(m, dict) or "role" not in m or "content" not in m:
+            return None, "every message needs 'role' and 'content'"
+        role = _text(m["role"]).strip().lower()
+        if role not in ROLES:
+            return None, f"unknown role {shown(m['role'], 40)!r}; use system, user or assistant"
+        conv.append({"role": role, "content": _text(m["content"])})
+    if conv[-1]["role"] != "assistant":
+        return None, "the conversation must end with an assistant message (the response to learn)"
+    if not conv[-1]["content"].strip():
+        return None, "the final assistant message is empty"
+    if not any(m["role"] == "user" for m in conv):
+        return None, "the conversation has no user message"
+    return conv, None
+
+
+def normalise_rows(df, *, source: str, split: str, strict: bool = False):
+    """``(conversations, skipped)``: the rows of a DataFrame as conversations (lists of role/content dicts), and
+    the rows left out because they cannot be used (an empty output or instruction, an unknown role …), which
+    the shared rule (``datasets.BadRows``) skips when few and refuses, naming them, when more (``skipped`` is
+    None when every row could be used). Missing columns are one WorkbenchError."""
+    from workbench.core.datasets import BadRows
+
     columns = {str(c).lower(): c for c in df.columns}
     where = f"{source} ({split})"
     out: list[list[dict[str, str]]] = []
+    bad = BadRows(source, split)
     if "messages" in columns:
-        col = columns["messages"]
-        for i, messages in enumerate(df[col].tolist(), 1):
-            if hasattr(messages, "tolist"):  # numpy arrays from parquet
-                messages = messages.tolist()
-            if not isinstance(messages, list) or not messages:
-                raise WorkbenchError(f"{where} row {i}: 'messages' must be a non-empty list of {{role, content}} objects.")
-            conv = []
-            for m in messages:
-                if not isinstance(m, dict) or "role" not in m or "content" not in m:
-                    raise WorkbenchError(f"{where} row {i}: every message needs 'role' and 'content'.")
-                role = _text(m["role"]).strip().lower()
-                if role not in ROLES:
-                    raise WorkbenchError(f"{where} row {i}: unknown role {m['role']!r}; use system, user or assistant.")
-                conv.append({"role": role, "content": _text(m["content"])})
-            if conv[-1]["role"] != "assistant":
-                raise WorkbenchError(f"{where} row {i}: the conversation must end with an assistant message (the response to learn).")
-            if not conv[-1]["content"].strip():
-                raise WorkbenchError(f"{where} row {i}: the final assistant message is empty.")
-            if not any(m["role"] == "user" for m in conv):
-                raise WorkbenchError(f"{where} row {i}: the conversation has no user message.")
-            out.append(conv)
-        return out
+        for i, messages in enumerate(df[columns["messages"]].tolist(), 1):
+            conv, problem = _conversation(messages)
+            if problem is not None:
+                bad.add(i, problem)
+            else:
+                out.append(conv)
+        return out, bad.settle(len(df), strict=strict)
     missing = [c for c in ("instruction", "output") if c not in columns]
     if missing:
         raise WorkbenchError(f"{where}: instruction data needs 'instruction' and 'output' columns (or a 'messages' column); "
@@ -61,16 +75,19 @@ def normalise_rows(df, *, source: str, split: str) -> list[list[dict[str, str]]]
                                                    df[columns["output"]].tolist(), system), 1):
         ins, inp, outp, sys_ = _text(ins).strip(), _text(inp).strip(), _text(outp), _text(sys_).strip()
         if not ins:
-            raise WorkbenchError(f"{where} row {i}: the instruction is empty.")
+            bad.add(i, "the instruction is empty")
+            continue
         if not outp.strip():
-            raise WorkbenchError(f"{where} row {i}: the output is empty (nothing to learn).")
+            bad.add(i, "the output is empty")
+            continue
         conv = ([{"role": "system", "content": sys_}] if sys_ else []) + [
             {"role": "user", "content": alpaca_user_text(ins, inp)}, {"role": "assistant", "content": outp}]
         out.append(conv)
-    return out
+    return out, bad.settle(len(df), strict=strict)
 
 
-def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None, dev_fraction=0.1, seed=42):
+def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None, dev_fraction=0.1, seed=42,
+              strict=False):
     """Alpaca or chat data as a LoadedData with one ``messages`` column; a held-out dev split when there is none."""
     import random
 
@@ -78,16 +95,17 @@ def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None,
 
     from workbench.core.datasets import LoadedData, Schema, read_source
 
-    train = normalise_rows(raw["train"], source=str(data), split="train")
+    train, skipped_train = normalise_rows(raw["train"], source=str(data), split="train", strict=strict)
     sources = {"train": str(data)}
     origin = "file"
+    skipped_dev = None
     if eval_data:
         eval_raw = read_source(eval_data)
         df = eval_raw.get("dev", eval_raw.get("test", eval_raw.get("train")))
-        dev = normalise_rows(df, source=str(eval_data), split="eval")
+        dev, skipped_dev = normalise_rows(df, source=str(eval_data), split="eval", strict=strict)
         sources["dev"] = str(eval_data)
     elif "dev" in raw:
-        dev = normalise_rows(raw["dev"], source=str(data), split="dev")
+        dev, skipped_dev = normalise_rows(raw["dev"], source=str(data), split="dev", strict=strict)
         sources["dev"] = str(data)
     else:
         if len(train) < 2:
@@ -107,11 +125,11 @@ def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None,
         raise WorkbenchError(f"{sources['dev']}: the evaluation data has no rows.")
     schema = Schema("causal-lm-sft", "messages", "", [])
     splits = {"train": Dataset.from_dict({"messages": train}), "dev": Dataset.from_dict({"messages": dev})}
-    return LoadedData(splits, schema, sources, origin)
+    return LoadedData(splits, schema, sources, origin, skipped={"train": skipped_train, "dev": skipped_dev})
 
 
 def inspect(raw, path, *, text_column=None, label_column=None, tokenizer=None, max_length: int = 512,
-            sample: int = 20000) -> dict[str, Any]:
+            sample: int = 20000, strict: bool = False) -> dict[str, Any]:
     """``datasets inspect`` for instruction/chat data, in the shape of the classification report.
 
     ``label_counts`` counts conversations by number of user turns; token lengths are of the whole example
@@ -129,12 +147,15 @@ def inspect(raw, path, *, text_column=None, label_column=None, tokenizer=None, m
     warnings: list[str] = report["warnings"]
     prompts_by_split: dict[str, list[str]] = {}
     for split, df in raw.items():
-        convs = normalise_rows(df, source=str(path), split=split)
+        convs, skipped = normalise_rows(df, source=str(path), split=split, strict=strict)
+        if skipped is not None:
+            warnings.append(skipped.note + ".")
         turns = Counter(sum(1 for m in c if m["role"] == "user") for c in convs)
         prompts = ["\x1e".join(m["content"] for m in c[:-1]) for c in convs]
         prompts_by_split[split] = prompts
         info: dict[str, Any] = {
             "rows": len(convs),
+            "skipped": skipped.to_dict() if skipped is not None else None,
             "label_counts": {f"{n} turn{'s' if n > 1 else ''}": turns[n] for n in sorted(turns)},
             "with_system": sum(1 for c in convs if c[0]["role"] == "system"),
             "empty_texts": 0,

@@ -148,7 +148,7 @@ def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_co
     hf_logging.disable_progress_bar()
     raw = read_source(data_path)
     df = raw.get("dev", raw.get("test", raw.get("train")))
-    convs = normalise_rows(df, source=str(data_path), split="eval")
+    convs, skipped = normalise_rows(df, source=str(data_path), split="eval")
     if not has_model(run.model_dir):
         raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
     model, tokenizer = load_model(run.model_dir)
@@ -166,6 +166,7 @@ def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_co
         metrics = trainer.evaluate()
     samples = sample_generations(model, tokenizer, convs[:N_SAMPLES])
     return {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
+            "skipped": skipped.to_dict() if skipped is not None else None,
             "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
             "samples": samples, "data": str(data_path), "run": run.id}
 

@@ -148,13 +148,14 @@ def eval_conversations(run: Run, data: str | os.PathLike | None) -> tuple[list[l
 
     if data is not None:
         raw = read_source(data)
-        convs = normalise_rows(raw.get("dev", raw.get("test", raw.get("train"))), source=str(data), split="eval")
+        convs, _ = normalise_rows(raw.get("dev", raw.get("test", raw.get("train"))), source=str(data), split="eval")
         source = str(data)
     else:
         cfg = run.config
         try:
             loaded = load_for_training(cfg["data"], cfg.get("eval_data"), task="causal-lm-sft",
-                                       dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
+                                       dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42),
+                                       strict=bool(cfg.get("strict_data")))
         except (WorkbenchError, KeyError) as exc:
             raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
         convs = [list(m) for m in loaded.eval["messages"]]

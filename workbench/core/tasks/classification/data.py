@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from workbench.core.datasets import LoadedData, Schema, percentiles, read_source, suggest
+from workbench.core.datasets import BadRows, LoadedData, Schema, percentiles, read_source, suggest
 from workbench.core.errors import WorkbenchError, shown, shown_list
 
 TASK_NAME = "text-classification"
@@ -117,8 +117,20 @@ def sort_labels(labels) -> list[str]:
         return sorted(labels)
 
 
-def normalise(df, schema: Schema, *, split: str, source: str):
-    """``text``/``label`` columns as strings; rows with an empty label are an error, not silently dropped."""
+_LIST_LABEL = object()  # a label cell holding a list or an object (not one value): a row that cannot be used
+
+
+def _label_or_list(value: Any) -> Any:
+    try:
+        return _label_text(value)
+    except WorkbenchError:
+        return _LIST_LABEL
+
+
+def normalise(df, schema: Schema, *, split: str, source: str, strict: bool = False):
+    """``(DataFrame, skipped)``: ``text``/``label`` columns as strings, and the rows left out because they cannot
+    be used (an empty or NaN label, a list for a label), which the shared rule (``datasets.BadRows``) skips when
+    they are few and refuses, naming them, when they are more (``skipped`` is None when there were none)."""
     import pandas as pd
 
     for col in (schema.text_column, schema.label_column):
@@ -129,17 +141,18 @@ def normalise(df, schema: Schema, *, split: str, source: str):
         texts = texts.map(lambda v: v if isinstance(v, str) else ("" if v is None or (isinstance(v, float) and v != v) else str(v)))
     else:
         texts = texts.fillna("")
-    try:
-        labels = df[schema.label_column].map(_label_text)
-    except WorkbenchError as exc:
-        bad = next(i for i, v in enumerate(df[schema.label_column]) if isinstance(v, (list, dict)))
-        raise WorkbenchError(f"{source} ({split}) row {bad + 1}: {exc}") from None
-    missing = int(labels.isna().sum())
-    if missing:
-        first = int(labels.isna().to_numpy().nonzero()[0][0])
-        raise WorkbenchError(
-            f"{source} ({split}): {missing} row(s) have an empty or NaN label in column {schema.label_column!r} (first at row {first + 1})."
-        )
+    labels = df[schema.label_column].map(_label_or_list)
+    listed = labels.map(lambda v: v is _LIST_LABEL).to_numpy(dtype=bool)
+    empty = labels.isna().to_numpy(dtype=bool)
+    bad = BadRows(source, split)
+    column = shown(schema.label_column, 40)
+    for i in (listed | empty).nonzero()[0]:
+        bad.add(int(i) + 1, f"empty or NaN label in column {column!r}" if empty[i]
+                else "label values must be single values, not lists or objects")
+    skipped = bad.settle(len(df), strict=strict)
+    if skipped is not None:
+        keep = ~(listed | empty)
+        texts, labels = texts[keep], labels[keep]
     numeric = labels.map(_is_number)
     if numeric.any() and not numeric.all():
         examples = [labels[numeric].iloc[0], labels[~numeric].iloc[0]]
@@ -147,7 +160,7 @@ def normalise(df, schema: Schema, *, split: str, source: str):
             f"{source} ({split}): column {schema.label_column!r} mixes numeric and text labels "
             f"(e.g. {examples[0]!r} and {examples[1]!r}); use one kind."
         )
-    return pd.DataFrame({"text": texts.astype(str).tolist(), "label": labels.astype(str).tolist()})
+    return pd.DataFrame({"text": texts.astype(str).tolist(), "label": labels.astype(str).tolist()}), skipped
 
 
 def _is_number(text: str) -> bool:
@@ -200,21 +213,24 @@ def stratified_split(df, fraction: float, seed: int, *, source: str = "data"):
 
 
 def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, text_column: str | None = None,
-              label_column: str | None = None, dev_fraction: float = 0.1, seed: int = 42) -> LoadedData:
-    """Infer the schema, normalise and split ``raw`` (split name → DataFrame); every problem is one WorkbenchError."""
+              label_column: str | None = None, dev_fraction: float = 0.1, seed: int = 42,
+              strict: bool = False) -> LoadedData:
+    """Infer the schema, normalise and split ``raw`` (split name → DataFrame); every problem is one WorkbenchError.
+    Rows that cannot be used are skipped when few (``strict``: refused); the dev split is held out after that."""
     from datasets import Dataset
 
     schema = infer_schema(raw["train"], text_column, label_column, source=str(data))
-    train = normalise(raw["train"], schema, split="train", source=str(data))
+    train, skipped_train = normalise(raw["train"], schema, split="train", source=str(data), strict=strict)
     sources = {"train": str(data)}
     origin = "file"
+    skipped_dev = None
     if eval_data:
         eval_raw = read_source(eval_data)
         eval_df = eval_raw.get("dev", eval_raw.get("test", eval_raw.get("train")))
-        dev = normalise(eval_df, schema, split="eval", source=str(eval_data))
+        dev, skipped_dev = normalise(eval_df, schema, split="eval", source=str(eval_data), strict=strict)
         sources["dev"] = str(eval_data)
     elif "dev" in raw:
-        dev = normalise(raw["dev"], schema, split="dev", source=str(data))
+        dev, skipped_dev = normalise(raw["dev"], schema, split="dev", source=str(data), strict=strict)
         sources["dev"] = str(data)
     else:
         train, dev = stratified_split(train, dev_fraction, seed, source=str(data))
@@ -232,11 +248,11 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
         raise WorkbenchError(f"{sources['dev']}: the evaluation data has label(s) never seen in training: {names}.")
     schema.labels = labels
     splits = {"train": Dataset.from_pandas(train, preserve_index=False), "dev": Dataset.from_pandas(dev, preserve_index=False)}
-    return LoadedData(splits, schema, sources, origin)
+    return LoadedData(splits, schema, sources, origin, skipped={"train": skipped_train, "dev": skipped_dev})
 
 
 def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, label_column: str | None = None,
-            tokenizer=None, max_length: int = 128, sample: int = 20000) -> dict[str, Any]:
+            tokenizer=None, max_length: int = 128, sample: int = 20000, strict: bool = False) -> dict[str, Any]:
     """Everything ``datasets inspect`` shows for labelled texts: rows, labels, token lengths, warnings."""
     first = raw.get("train", next(iter(raw.values())))
     schema = infer_schema(first, text_column, label_column, source=str(path))
@@ -254,11 +270,14 @@ def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, l
     warnings: list[str] = report["warnings"]
     normalised = {}
     for split, df in raw.items():
-        norm = normalise(df, schema, split=split, source=str(path))
+        norm, skipped = normalise(df, schema, split=split, source=str(path), strict=strict)
         normalised[split] = norm
         counts = Counter(norm["label"])
+        if skipped is not None:
+            warnings.append(skipped.note + ".")
         info: dict[str, Any] = {
             "rows": len(norm),
+            "skipped": skipped.to_dict() if skipped is not None else None,
             "label_counts": {k: counts[k] for k in sort_labels(counts)},
             "empty_texts": int((norm["text"].str.strip() == "").sum()),
             "duplicates": int(norm["text"].duplicated().sum()),

@@ -90,7 +90,7 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     text_column = text_column or (run_data.get("text_column") if run_data.get("text_column") in df.columns else None)
     label_column = label_column or (run_data.get("label_column") if run_data.get("label_column") in df.columns else None)
     schema = infer_schema(df, text_column, label_column, source=str(data))
-    norm = normalise(df, schema, split="eval", source=str(data))
+    norm, skipped = normalise(df, schema, split="eval", source=str(data))
     model, tokenizer = load_run_model(run, AUTO_CLASS)
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     unseen = sorted(set(norm["label"]) - set(labels))
@@ -101,6 +101,7 @@ def evaluate_run(run: Run, data: str, *, text_column: str | None = None, label_c
     label2id = {l: i for i, l in enumerate(labels)}
     report = classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
     report["rows"] = len(texts)
+    report["skipped"] = skipped.to_dict() if skipped is not None else None
     report["data"] = str(data)
     report["run"] = run.id
     return report

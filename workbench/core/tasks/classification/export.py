@@ -37,7 +37,7 @@ def load_validation_data(run: Run, data: str | os.PathLike | None = None) -> Val
         df = raw.get("dev", raw.get("test", raw.get("train")))
         text_col = run_data.get("text_column") if run_data.get("text_column") in df.columns else None
         label_col = run_data.get("label_column") if run_data.get("label_column") in df.columns else None
-        norm = normalise(df, infer_schema(df, text_col, label_col, source=str(data)), split="eval", source=str(data))
+        norm, _ = normalise(df, infer_schema(df, text_col, label_col, source=str(data)), split="eval", source=str(data))
         return ValidationData(norm["text"].tolist(), norm["label"].tolist(), str(data))
 
     cfg = run.config
@@ -48,7 +48,8 @@ def load_validation_data(run: Run, data: str | os.PathLike | None = None) -> Val
         loaded = load_data(read_source(cfg["data"]), data=cfg["data"], eval_data=cfg.get("eval_data"),
                            text_column=run_data.get("text_column") or cfg.get("text_column"),
                            label_column=run_data.get("label_column") or cfg.get("label_column"),
-                           dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42))
+                           dev_fraction=cfg.get("dev_fraction", 0.1), seed=cfg.get("seed", 42),
+                           strict=bool(cfg.get("strict_data")))
     except WorkbenchError as exc:
         raise WorkbenchError(f"cannot re-read the eval split of run {run.name} ({exc}); pass --data PATH.") from None
     recorded = (run_data.get("eval") or {})

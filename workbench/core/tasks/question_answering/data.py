@@ -2,9 +2,9 @@
 (CSV/JSONL/Parquet with ``question``, ``context`` and ``answers`` as ``{text, answer_start}``, or ``answer`` and
 ``answer_start`` columns), normalised to one row per question with every gold answer.
 
-Rows that cannot be used (an empty question or passage, an answer that is not at its offset) are skipped and
-counted when they are a few in a large file (at most :data:`SKIP_FRACTION` of it), otherwise refused with the
-rows named. Unanswerable questions (SQuAD 2.0's ``is_impossible``) are refused: this task trains and scores
+Rows that cannot be used (an empty question or passage, an answer that is not at its offset) follow the rule every
+task shares (``datasets.BadRows``): skipped and counted when they are at most 1% of a split, otherwise refused
+with the rows named (``strict``: any is refused). Unanswerable questions (SQuAD 2.0's ``is_impossible``) are refused: this task trains and scores
 SQuAD v1.1-style extractive answers only.
 """
 
@@ -22,9 +22,6 @@ QUESTION_COLUMNS = ("question", "query")
 CONTEXT_COLUMNS = ("context", "passage", "paragraph")
 ID_COLUMNS = ("id", "qid", "question_id")
 COLUMNS = ("id", "title", "question", "context", "answer_texts", "answer_starts")
-# Unusable rows are skipped (and counted) when they are at most this fraction of a split; more are refused.
-SKIP_FRACTION = 0.005
-SHOWN_PROBLEMS = 5
 
 
 def recognises(columns: Sequence[str]) -> bool:
@@ -79,23 +76,25 @@ class _Rows:
     """Collects normalised questions and the problems of the rows that cannot be used."""
 
     def __init__(self, source: str, split: str):
+        from workbench.core.datasets import BadRows
+
         self.source, self.split = source, split
         self.rows: dict[str, list] = {c: [] for c in COLUMNS}
-        self.problems: list[str] = []
+        self.problems = BadRows(source, split, unit="questions")
         self.unanswerable: list[str] = []
         self.seen = 0
 
-    def add(self, where: str, qid: Any, title: str, question: Any, context: Any, texts: list, starts: list,
+    def add(self, where: Any, qid: Any, title: str, question: Any, context: Any, texts: list, starts: list,
             impossible: bool = False) -> None:
         self.seen += 1
         if impossible or not texts:
-            self.unanswerable.append(where)
+            self.unanswerable.append(where if isinstance(where, str) else f"row {where}")
             return
         if _missing(question):
-            self.problems.append(f"{where}: the question is empty")
+            self.problems.add(where, "the question is empty")
             return
         if _missing(context):
-            self.problems.append(f"{where}: the passage (context) is empty")
+            self.problems.add(where, "the passage (context) is empty")
             return
         context, question = str(context), str(question)
         clean_starts = []
@@ -105,16 +104,16 @@ class _Rows:
             if isinstance(start, str) and start.strip().lstrip("-").isdigit():
                 start = int(start)
             if not isinstance(start, (int, np.integer)) or isinstance(start, bool):
-                self.problems.append(f"{where}: answer_start {shown(repr(start), 40)} is not a character offset")
+                self.problems.add(where, f"answer_start {shown(repr(start), 40)} is not a character offset")
                 return
             start = int(start)
             if not text.strip():
-                self.problems.append(f"{where}: an answer is empty")
+                self.problems.add(where, "an answer is empty")
                 return
             if context[start:start + len(text)] != text:
                 found = context[max(0, start):start + len(text)]
-                self.problems.append(f"{where}: the answer {shown(repr(text), 60)} is not at offset {start} "
-                                     f"of the passage (it holds {shown(repr(found), 60)})")
+                self.problems.add(where, f"the answer {shown(repr(text), 60)} is not at offset {start} "
+                                         f"of the passage (it holds {shown(repr(found), 60)})")
                 return
             clean_starts.append(start)
         self.rows["id"].append(str(qid) if not _missing(qid) else f"{self.split}-{self.seen}")
@@ -124,8 +123,8 @@ class _Rows:
         self.rows["answer_texts"].append(list(texts))
         self.rows["answer_starts"].append(clean_starts)
 
-    def frame(self):
-        """The normalised DataFrame and how many rows were skipped, or a WorkbenchError naming the rows."""
+    def frame(self, strict: bool = False):
+        """The normalised DataFrame and the skipped rows (None when none), or a WorkbenchError naming the rows."""
         import pandas as pd
 
         where = f"{self.source} ({self.split})"
@@ -134,24 +133,20 @@ class _Rows:
                 f"{where} has {len(self.unanswerable)} unanswerable question(s) (SQuAD 2.0 style, e.g. "
                 f"{', '.join(self.unanswerable[:3])}); question answering here trains on answerable, SQuAD v1.1-style "
                 "questions only: remove them or give each an answer.")
-        bad = len(self.problems)
-        if bad and bad > SKIP_FRACTION * self.seen:
-            shown_rows = "; ".join(self.problems[:SHOWN_PROBLEMS])
-            more = f" (and {bad - SHOWN_PROBLEMS} more)" if bad > SHOWN_PROBLEMS else ""
-            raise WorkbenchError(f"{where}: {bad} of {self.seen} question(s) cannot be used: {shown_rows}{more}.")
+        skipped = self.problems.settle(self.seen, strict=strict)
         if not self.rows["question"]:
             raise WorkbenchError(f"{where} has no questions.")
         df = pd.DataFrame(self.rows)
         duplicated = df["id"].duplicated()
         if duplicated.any():
             raise WorkbenchError(f"{where}: question id {df['id'][duplicated].iloc[0]!r} appears more than once.")
-        return df, bad
+        return df, skipped
 
 
 def normalise(df, *, question_column: str | None = None, context_column: str | None = None, split: str,
-              source: str):
-    """One row per question (``id, title, question, context, answer_texts, answer_starts``) and the number of
-    unusable rows skipped."""
+              source: str, strict: bool = False):
+    """One row per question (``id, title, question, context, answer_texts, answer_starts``) and the unusable rows
+    skipped (``datasets.SkippedRows``, None when none were; ``strict``: any is refused)."""
     columns = [str(c) for c in df.columns]
     rows = _Rows(source, split)
     if "paragraphs" in {c.lower() for c in columns}:
@@ -172,7 +167,7 @@ def normalise(df, *, question_column: str | None = None, context_column: str | N
                     where = f"question {qa.get('id', q)!s} (article {a}, paragraph {p})"
                     rows.add(where, qa.get("id"), str(title or ""), qa.get("question"), para.get("context"), texts, starts,
                              impossible=bool(qa.get("is_impossible", False)))
-        return rows.frame()
+        return rows.frame(strict)
 
     q_col = _pick(columns, question_column, QUESTION_COLUMNS)
     c_col = _pick(columns, context_column, CONTEXT_COLUMNS)
@@ -196,16 +191,16 @@ def normalise(df, *, question_column: str | None = None, context_column: str | N
             answers = _answers_of(rec[answers_col])
             if answers is None:
                 rows.seen += 1
-                rows.problems.append(f"row {r}: 'answers' is not {{text: [...], answer_start: [...]}} or a list of {{text, answer_start}}")
+                rows.problems.add(r, "'answers' is not {text: [...], answer_start: [...]} or a list of {text, answer_start}")
                 continue
             texts, starts = answers
         else:
             texts = [] if _missing(rec[text_col]) else [str(rec[text_col])]
             starts = [rec[start_col]]
         impossible = bool(rec.get(impossible_col)) if impossible_col else False
-        rows.add(f"row {r}", rec.get(id_col) if id_col else None, str(rec.get(title_col) or "") if title_col else "",
+        rows.add(r, rec.get(id_col) if id_col else None, str(rec.get(title_col) or "") if title_col else "",
                  rec[q_col], rec[c_col], texts, starts, impossible=impossible)
-    return rows.frame()
+    return rows.frame(strict)
 
 
 def split_by_passage(df, fraction: float, seed: int):
@@ -220,7 +215,7 @@ def split_by_passage(df, fraction: float, seed: int):
 
 
 def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, text_column: str | None = None,
-              label_column: str | None = None, dev_fraction: float = 0.1, seed: int = 42):
+              label_column: str | None = None, dev_fraction: float = 0.1, seed: int = 42, strict: bool = False):
     """Train and dev questions; the dev split is the eval file, the folder's dev file, or a seeded
     ``dev_fraction`` of train's passages. ``text_column`` names the question column, ``label_column`` the
     passage (context) column when they are not inferred."""
@@ -228,10 +223,10 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
 
     from workbench.core.datasets import LoadedData, Schema, read_source
 
-    kw = dict(question_column=text_column, context_column=label_column)
+    kw = dict(question_column=text_column, context_column=label_column, strict=strict)
     train, skipped_train = normalise(raw["train"], split="train", source=str(data), **kw)
     sources, origin = {"train": str(data)}, "file"
-    skipped_dev = 0
+    skipped_dev = None
     if eval_data:
         eval_raw = read_source(eval_data)
         dev, skipped_dev = normalise(eval_raw.get("dev", eval_raw.get("test", eval_raw.get("train"))), split="eval",
@@ -249,9 +244,7 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
         sources["dev"] = f"{data} (random {dev_fraction:.0%} of train's passages, seed {seed})"
     schema = Schema("question-answering", "question", "answers", [])
     splits = {"train": Dataset.from_pandas(train, preserve_index=False), "dev": Dataset.from_pandas(dev, preserve_index=False)}
-    loaded = LoadedData(splits, schema, sources, origin)
-    loaded.skipped = {"train": skipped_train, "dev": skipped_dev}
-    return loaded
+    return LoadedData(splits, schema, sources, origin, skipped={"train": skipped_train, "dev": skipped_dev})
 
 
 # --------------------------------------------------------------------------------------- inspect
@@ -269,7 +262,8 @@ def answer_length_counts(golds) -> dict[str, int]:
 
 
 def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, label_column: str | None = None,
-            tokenizer=None, max_length: int = 384, sample: int | None = None, stride: int = 128) -> dict[str, Any]:
+            tokenizer=None, max_length: int = 384, sample: int | None = None, stride: int = 128,
+            strict: bool = False) -> dict[str, Any]:
     """``datasets inspect`` for QA data: questions, passages, gold answers per question, answer lengths, and with
     a tokenizer the passage token lengths and how many questions need more than one window."""
     from workbench.core.datasets import percentiles
@@ -289,13 +283,14 @@ def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, l
     if problem:
         warnings.append(problem)
     for split, df in raw.items():
-        norm, skipped = normalise(df, question_column=text_column, context_column=label_column, split=split, source=str(path))
+        norm, skipped = normalise(df, question_column=text_column, context_column=label_column, split=split,
+                                  source=str(path), strict=strict)
         golds = norm["answer_texts"]
         info: dict[str, Any] = {
             "rows": len(norm),
             "questions": len(norm),
             "passages": int(norm["context"].nunique()),
-            "skipped": skipped,
+            "skipped": skipped.to_dict() if skipped is not None else None,
             "answers_per_question": dict(sorted(Counter(len(g) for g in golds).items())),
             "answer_words": percentiles([len(g[0].split()) for g in golds]),
             "passage_chars": percentiles(norm["context"].drop_duplicates().str.len().tolist()),
@@ -305,8 +300,8 @@ def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, l
             # What the Datasets screen charts for QA: gold answers by length in words.
             "label_counts": answer_length_counts(golds),
         }
-        if skipped:
-            warnings.append(f"{split}: {skipped} unusable question(s) skipped (see `datasets inspect --json` problems).")
+        if skipped is not None:
+            warnings.append(skipped.note + ".")
         if tokenizer is not None and not problem:
             n = len(norm) if not sample else min(len(norm), int(sample))
             rows = norm.iloc[np.random.default_rng(0).permutation(len(norm))[:n]] if n < len(norm) else norm

@@ -122,7 +122,8 @@ def evaluate_run(run, data: str, *, text_column: str | None = None, label_column
     questions, contexts, golds = df["question"].tolist(), df["context"].tolist(), df["answer_texts"].tolist()
     spans = predict_spans(model, tokenizer, questions, contexts, WindowSettings.of_run(run.config), batch_size=batch_size)
     report = _report([s["text"] for s in spans], golds, contexts)
-    report.update(task="question-answering", rows=len(df), skipped=skipped, data=str(data), run=run.id)
+    report.update(task="question-answering", rows=len(df), skipped=skipped.to_dict() if skipped is not None else None,
+                  data=str(data), run=run.id)
     return report
 
 

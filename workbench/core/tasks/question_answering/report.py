@@ -31,7 +31,7 @@ def export_report(manifest: dict[str, Any]) -> list[Any]:
 
 def eval_report(report: dict[str, Any], *, title: str) -> list[Any]:
     """``sft-workbench eval``: SQuAD exact match and F1."""
-    skipped = f", {report['skipped']} unusable skipped" if report.get("skipped") else ""
+    skipped = f", {report['skipped']['count']} unusable skipped" if report.get("skipped") else ""
     return [Text.assemble((title, "bold"), f" ({report['rows']} questions, {report.get('passages', '?')} passages{skipped}): "
                           "exact match ", (f"{report['exact_match']:.4f}", "bold"), "  F1 ", (f"{report['f1']:.4f}", "bold"),
                           f"  (SQuAD scale: EM {100 * report['exact_match']:.2f}, F1 {100 * report['f1']:.2f})")]

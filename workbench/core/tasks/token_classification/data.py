@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from workbench.core.datasets import IOB_TAG_RE
-from workbench.core.errors import WorkbenchError, shown_list
+from workbench.core.errors import WorkbenchError, shown, shown_list
 from workbench.core.tasks.token_classification.spans import iob1_to_iob2, split_tag, tags_to_spans
 
 
@@ -41,34 +41,50 @@ def _as_list(value: Any) -> list | None:
     return None
 
 
-def normalise_sentences(df, *, token_column: str | None, tag_column: str | None, split: str, source: str):
-    """``tokens``/``tags`` list columns with IOB2 tags; returns ``(DataFrame, converted_from_iob1)``."""
+def _problem(toks, tags, tok_col: str, tag_col: str) -> str | None:
+    """Why a sentence cannot be used (lists of words and IOB tags, one tag per word), or None."""
+    if toks is None or tags is None:
+        return f"{tok_col!r} and {tag_col!r} must be lists (one entry per word)"
+    if not toks:
+        return "an empty sentence (no tokens)"
+    if len(toks) != len(tags):
+        return f"{len(toks)} tokens but {len(tags)} tags"
+    if any(isinstance(t, (int, float)) and not isinstance(t, bool) for t in tags):
+        return "tags are numbers; give tag names such as B-PER, I-PER and O"
+    bad = next((t for t in (str(t).strip() for t in tags) if not IOB_TAG_RE.match(t)), None)
+    if bad is not None:
+        return f"{shown(bad, 40)!r} is not an IOB tag (O, B-TYPE or I-TYPE)"
+    return None
+
+
+def normalise_sentences(df, *, token_column: str | None, tag_column: str | None, split: str, source: str,
+                        strict: bool = False):
+    """``tokens``/``tags`` list columns with IOB2 tags; returns ``(DataFrame, converted_from_iob1, skipped)``.
+    Sentences that cannot be used (ragged, empty, tags that are not IOB) are skipped when few, by the shared
+    rule (``datasets.BadRows``; ``skipped`` is None when none were), and refused, naming them, when more."""
     import pandas as pd
+
+    from workbench.core.datasets import BadRows
 
     tok_col = _column(df, token_column, TOKEN_COLUMNS, "token", source)
     tag_col = _column(df, tag_column, TAG_COLUMNS, "tag", source)
     all_tokens, all_tags, converted = [], [], False
+    bad = BadRows(source, split)
     for row, (toks, tags) in enumerate(zip(df[tok_col], df[tag_col]), 1):
         toks, tags = _as_list(toks), _as_list(tags)
-        if toks is None or tags is None:
-            raise WorkbenchError(f"{source} ({split}) row {row}: {tok_col!r} and {tag_col!r} must be lists (one entry per word).")
-        if not toks:
-            raise WorkbenchError(f"{source} ({split}) row {row} is an empty sentence (no tokens).")
-        if len(toks) != len(tags):
-            raise WorkbenchError(f"{source} ({split}) row {row} has {len(toks)} tokens but {len(tags)} tags.")
-        if any(isinstance(t, (int, float)) and not isinstance(t, bool) for t in tags):
-            raise WorkbenchError(f"{source} ({split}) row {row}: tags are numbers; give tag names such as B-PER, I-PER and O.")
+        problem = _problem(toks, tags, tok_col, tag_col)
+        if problem is not None:
+            bad.add(row, problem)
+            continue
         tags = [str(t).strip() for t in tags]
-        bad = next((t for t in tags if not IOB_TAG_RE.match(t)), None)
-        if bad is not None:
-            raise WorkbenchError(f"{source} ({split}) row {row}: {bad!r} is not an IOB tag (O, B-TYPE or I-TYPE).")
         iob2 = iob1_to_iob2(tags)
         converted = converted or iob2 != tags
         all_tokens.append([str(t) for t in toks])
         all_tags.append(iob2)
+    skipped = bad.settle(len(df), strict=strict)
     if not all_tokens:
         raise WorkbenchError(f"{source} ({split}) has no sentences.")
-    return pd.DataFrame({"tokens": all_tokens, "tags": all_tags}), converted
+    return pd.DataFrame({"tokens": all_tokens, "tags": all_tags}), converted, skipped
 
 
 def label_set(tag_lists) -> list[str]:
@@ -78,24 +94,25 @@ def label_set(tag_lists) -> list[str]:
 
 
 def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, text_column: str | None = None,
-              label_column: str | None = None, dev_fraction: float = 0.1, seed: int = 42):
+              label_column: str | None = None, dev_fraction: float = 0.1, seed: int = 42, strict: bool = False):
     """Splits with ``tokens`` and ``tags`` columns; the dev split is the eval file, the folder's dev file,
     or a seeded random ``dev_fraction`` of train."""
     from datasets import Dataset
 
     from workbench.core.datasets import LoadedData, Schema, read_source
 
-    kw = dict(token_column=text_column, tag_column=label_column)
-    train, iob1 = normalise_sentences(raw["train"], split="train", source=str(data), **kw)
+    kw = dict(token_column=text_column, tag_column=label_column, strict=strict)
+    train, iob1, skipped_train = normalise_sentences(raw["train"], split="train", source=str(data), **kw)
     sources = {"train": str(data)}
     origin = "file"
+    skipped_dev = None
     if eval_data:
         eval_raw = read_source(eval_data)
         eval_df = eval_raw.get("dev", eval_raw.get("test", eval_raw.get("train")))
-        dev, dev_iob1 = normalise_sentences(eval_df, split="eval", source=str(eval_data), **kw)
+        dev, dev_iob1, skipped_dev = normalise_sentences(eval_df, split="eval", source=str(eval_data), **kw)
         sources["dev"] = str(eval_data)
     elif "dev" in raw:
-        dev, dev_iob1 = normalise_sentences(raw["dev"], split="dev", source=str(data), **kw)
+        dev, dev_iob1, skipped_dev = normalise_sentences(raw["dev"], split="dev", source=str(data), **kw)
         sources["dev"] = str(data)
     else:
         if len(train) < 2:
@@ -117,7 +134,7 @@ def load_data(raw: dict[str, Any], *, data: str, eval_data: str | None = None, t
                              f"{', '.join(map(repr, unseen[:5]))}.")
     schema = Schema("token-classification", "tokens", "tags", labels)
     splits = {"train": Dataset.from_pandas(train, preserve_index=False), "dev": Dataset.from_pandas(dev, preserve_index=False)}
-    loaded = LoadedData(splits, schema, sources, origin)
+    loaded = LoadedData(splits, schema, sources, origin, skipped={"train": skipped_train, "dev": skipped_dev})
     loaded.tag_scheme = "IOB1 (converted to IOB2)" if (iob1 or dev_iob1) else "IOB2"
     return loaded
 
@@ -132,7 +149,7 @@ def entity_counts(tag_lists) -> dict[str, int]:
 
 
 def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, label_column: str | None = None,
-            tokenizer=None, max_length: int = 128, sample: int | None = None) -> dict[str, Any]:
+            tokenizer=None, max_length: int = 128, sample: int | None = None, strict: bool = False) -> dict[str, Any]:
     """``datasets inspect`` for tagged data: sentences, words, entity counts per type, word-piece lengths (of
     every sentence: tagged data sets are small enough that ``sample`` is not needed)."""
     from workbench.core.datasets import percentiles
@@ -143,7 +160,10 @@ def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, l
     all_tags = []
     schemes = set()
     for split, df in raw.items():
-        norm, iob1 = normalise_sentences(df, token_column=text_column, tag_column=label_column, split=split, source=str(path))
+        norm, iob1, skipped = normalise_sentences(df, token_column=text_column, tag_column=label_column, split=split,
+                                                  source=str(path), strict=strict)
+        if skipped is not None:
+            warnings.append(skipped.note + ".")
         schemes.add("IOB1" if iob1 else "IOB2")
         report.setdefault("text_column", "tokens")
         report.setdefault("label_column", "tags")
@@ -151,6 +171,7 @@ def inspect(raw: dict[str, Any], path: str, *, text_column: str | None = None, l
         counts = entity_counts(norm["tags"])
         info: dict[str, Any] = {
             "rows": len(norm),
+            "skipped": skipped.to_dict() if skipped is not None else None,
             "words": int(sum(len(t) for t in norm["tokens"])),
             "label_counts": counts,  # entities per type: what the label charts show for NER
             "entities": int(sum(counts.values())),

@@ -165,7 +165,8 @@ def evaluate_run(run, data: str, *, text_column: str | None = None, label_column
         raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
     raw = read_source(data)
     df = raw.get("dev", raw.get("test", raw.get("train")))
-    norm, iob1 = normalise_sentences(df, token_column=text_column, tag_column=label_column, split="eval", source=str(data))
+    norm, iob1, skipped = normalise_sentences(df, token_column=text_column, tag_column=label_column, split="eval",
+                                              source=str(data))
     model, tokenizer = load_run_model(run, AUTO_CLASS)
     known = {split_tag(l)[1] for l in model.config.id2label.values()}
     unseen = sorted({split_tag(t)[1] for tags in norm["tags"] for t in tags if t != "O"} - known)
@@ -175,6 +176,7 @@ def evaluate_run(run, data: str, *, text_column: str | None = None, label_column
     pred = predict_word_tags(model, tokenizer, sentences, max_length=int(run_setting(run, "max_length")), batch_size=batch_size)
     report = ner_report(gold, pred)
     report.update(task="token-classification", rows=len(sentences), data=str(data), run=run.id,
+                  skipped=skipped.to_dict() if skipped is not None else None,
                   tag_scheme="IOB1 (converted to IOB2)" if iob1 else "IOB2",
                   sentence_accuracy=float(np.mean([g == p for g, p in zip(gold, pred)])))
     return report

@@ -30,7 +30,7 @@ def load_validation_sentences(run: Run, data: str | os.PathLike | None = None) -
     if data is not None:
         raw = read_source(data)
         df = raw.get("dev", raw.get("test", raw.get("train")))
-        norm, _ = normalise_sentences(df, token_column=None, tag_column=None, split="eval", source=str(data))
+        norm, _, _ = normalise_sentences(df, token_column=None, tag_column=None, split="eval", source=str(data))
         return norm["tokens"].tolist(), norm["tags"].tolist(), str(data), None
     loaded, source, warning = base.run_eval_split(run, "token-classification")
     return list(loaded.eval["tokens"]), list(loaded.eval["tags"]), source, warning
