@@ -10,6 +10,7 @@ import pytest
 
 from workbench.core.datasets import BadRows
 from workbench.core.errors import WorkbenchError
+from workbench.core.runs import RunStore
 from workbench.core.tasks import inspect_source, load_for_training
 
 
@@ -138,13 +139,15 @@ def test_too_many_bad_rows_refuse_the_data_naming_them(task, tmp_path, cli):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_strict_refuses_even_one(task, tmp_path):
+def test_strict_refuses_even_one(task, tmp_path, cli):
     write, name, reason, unit = TASKS[task]
     path = write(tmp_path / name, 300, {42})
     assert load_for_training(str(path)).skipped_record("train")["rows"] == [42]
     with pytest.raises(WorkbenchError, match=rf"1 of 300 {unit} in train cannot be used \(row 42: .*{reason}.*\), and "
                                              r"strict data checking \(--strict\) skips none"):
         load_for_training(str(path), strict=True)
+    err = one_error_line(*cli("datasets", "inspect", str(path), "--no-tokenizer", "--strict")[::2])
+    assert "row 42" in err and "--strict" in err
     with pytest.raises(WorkbenchError, match="strict data checking"):
         inspect_source(path, model=None, strict=True)
     clean = write(tmp_path / ("clean-" + name), 300, set())
@@ -198,3 +201,23 @@ def test_what_is_left_must_still_train(tmp_path):
     (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(WorkbenchError, match="1 of 2 classes have a single example"):
         load_for_training(str(tmp_path / "d.csv"))
+
+
+def test_training_records_and_prints_the_skipped_rows(tmp_path, cli, workspace, tiny_model_dir):
+    path = classification_csv(tmp_path / "reviews.csv", 300, {17, 250})
+    code, out, err = cli("train", "--data", str(path), "--model", str(tiny_model_dir), "--batch-size", "32",
+                         "--max-length", "16", "--max-steps", "2", "--name", "skips")
+    assert code == 0, err
+    note = "skipped 2 of 300 rows in train (rows 17, 250: empty or NaN label in column 'label')"
+    assert note in " ".join(out.split())  # before the launch
+    run = RunStore(workspace).get("skips")
+    assert run.status == "completed"
+    train, evaluation = run.info["data"]["train"], run.info["data"]["eval"]
+    assert train["skipped"] == {"count": 2, "of": 300, "rows": [17, 250],
+                                "reasons": {"empty or NaN label in column 'label'": 2}, "note": note}
+    assert train["rows"] + evaluation["rows"] == 298 and evaluation["skipped"] is None
+    assert f"note: {note}." in (run.path / "stdout.log").read_text()
+    assert run.config["strict_data"] is False
+    code, _, err = cli("train", "--data", str(path), "--model", str(tiny_model_dir), "--strict", "--name", "strict")
+    assert "rows 17, 250" in one_error_line(code, err) and "--strict" in err
+    assert [r.name for r in RunStore(workspace).list()] == ["skips"]  # refused before a run directory exists

@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="tokenizer for token-length statistics")
     p.add_argument("--max-length", type=int, default=None, help="default: the task's (128; 384 for question answering)")
     p.add_argument("--no-tokenizer", action="store_true", help="skip token-length statistics")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse the data if any row cannot be used, as `train --strict` would (default: rows that "
+                        "cannot be used are skipped and named while they are at most 1%% of a split)")
     p.set_defaults(func=commands.cmd_datasets_inspect)
 
     x = common(sub.add_parser("export", help="export a run's model to ONNX (optionally int8), validated on real data"))

@@ -35,9 +35,9 @@ def _store(args):
 def cmd_train(args) -> int:
     from workbench.cli.flags import build_config
     from workbench.core.runs import RunStore
-    from workbench.core.training.launcher import start_run
+    from workbench.core.training.launcher import create_run, launch_worker
 
-    cfg = build_config(args)  # start_run makes paths absolute; a saved config keeps them as given
+    cfg = build_config(args)  # create_run makes paths absolute; a saved config keeps them as given
     if args.group_by_length is True and cfg.dp_epsilon is not None:
         # Without the flag a DP run just turns length grouping off (a default must not make --dp-epsilon fail).
         raise WorkbenchError("--group-by-length cannot be combined with --dp-epsilon: differential privacy needs "
@@ -57,7 +57,11 @@ def cmd_train(args) -> int:
 
             (run, position), proc = queue_run(store, cfg), None
         else:
-            run, proc = start_run(store, cfg)
+            run = create_run(store, cfg)  # start_run's two steps, so that the note comes before the launch
+        if not args.json:
+            _print_skipped_rows(console, run.info.get("data"))  # the rows this run will not see
+        if not args.queue:
+            proc = launch_worker(run)
     if run.info.get("privacy") and not args.json:
         from workbench.core.training.privacy import PrivacyPlan
 
@@ -73,6 +77,14 @@ def cmd_train(args) -> int:
             console.print(f"  follow: sft-workbench runs show {run.id}   stop: sft-workbench runs stop {run.id}")
         return 0
     return follow_run(store, run.id, proc, console, as_json=args.json)
+
+
+def _print_skipped_rows(console, data: dict[str, Any] | None) -> None:
+    """The note of each split whose unusable rows were skipped (run.json ``data.<split>.skipped``)."""
+    for split in ("train", "eval"):
+        skipped = ((data or {}).get(split) or {}).get("skipped")
+        if skipped:
+            console.print(f"[yellow]note:[/] {skipped['note']}; --strict refuses such data instead.")
 
 
 def _print_memory_estimate(console, cfg) -> None:
@@ -261,7 +273,10 @@ def cmd_eval(args) -> int:
     if args.json:
         _print_json(result)
         return 0
-    report.print_all(_console(), task.eval_report(result, title=f"{run.name} on {args.data}"))
+    console = _console()
+    report.print_all(console, task.eval_report(result, title=f"{run.name} on {args.data}"))
+    if result.get("skipped"):
+        console.print(f"[yellow]note:[/] {result['skipped']['note']}.")
     return 0
 
 
@@ -322,7 +337,8 @@ def cmd_datasets_inspect(args) -> int:
     from workbench.core.tasks import inspect_source
 
     report = inspect_source(args.path, text_column=args.text_column, label_column=args.label_column,
-                            model=None if args.no_tokenizer else args.model, max_length=args.max_length)
+                            model=None if args.no_tokenizer else args.model, max_length=args.max_length,
+                            strict=args.strict)
     if args.json:
         for split in report["splits"].values():
             split.pop("token_lengths", None)

@@ -86,8 +86,10 @@ def create_run(store: RunStore, cfg: RunConfig, *, extra: dict[str, Any] | None 
 
     cfg = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. token classification's own learning rate
     extra = {**(extra or {}), "labels": data.schema.labels,
-             "data": {"train": {"source": data.sources["train"], "rows": len(data.train)},
-                      "eval": {"source": data.sources["dev"], "rows": len(data.eval)}}}
+             "data": {"train": {"source": data.sources["train"], "rows": len(data.train),
+                                "skipped": data.skipped_record("train")},
+                      "eval": {"source": data.sources["dev"], "rows": len(data.eval),
+                               "skipped": data.skipped_record("dev")}}}
     plan = plan_private_run(cfg, resolved, data)
     if plan is not None:  # shown before launch (run.json), confirmed by the worker
         extra["privacy"] = plan.to_dict()

@@ -220,6 +220,9 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
                               **{k: getattr(cfg, k) for k in (*TASK_DEPENDENT_DEFAULTS, "finetune")}})
     labels = data.schema.labels
     set_seed(cfg.seed)
+    if is_main_process():
+        for note in data.skip_notes():
+            print(f"note: {note}.", flush=True)
 
     checkpoint = None
     if resume:
@@ -261,9 +264,10 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         labels=labels,
         model_source={"ref": cfg.model, "path": resolved.path, "source": resolved.source, "name": resolved.display_name},
         data={
-            "train": {"source": data.sources["train"], "rows": len(data.train), "fingerprint": data.fingerprint("train")},
+            "train": {"source": data.sources["train"], "rows": len(data.train), "fingerprint": data.fingerprint("train"),
+                      "skipped": data.skipped_record("train")},
             "eval": {"source": data.sources["dev"], "rows": len(data.eval), "fingerprint": data.fingerprint("dev"),
-                     "origin": data.eval_split_origin},
+                     "origin": data.eval_split_origin, "skipped": data.skipped_record("dev")},
             "text_column": data.schema.text_column,
             "label_column": data.schema.label_column,
         },
