@@ -179,6 +179,13 @@ def test_the_code_alpaca_case(tmp_path, cli):
     assert "skipped 2 of 2,017 rows in train (rows 415, 1630: the output is empty)." in " ".join(out.split())
 
 
+def test_the_datasets_screen_shows_the_note_among_the_health_warnings(tmp_path):
+    from workbench.ui.widgets.dataset_stats import warnings_text
+
+    report = inspect_source(sft_jsonl(tmp_path / "d.jsonl", 300, {8}), model=None)  # what the screen's quick pass asks
+    assert "⚠ skipped 1 of 300 rows in train (row 8: the output is empty)." in warnings_text(report).plain
+
+
 def test_an_eval_file_is_judged_on_its_own_rows(tmp_path):
     """Each split has its own bound: a dev file's bad rows are counted against the dev file."""
     folder = tmp_path / "set"
