@@ -31,6 +31,8 @@ SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DP_ACCOUNTANTS = ("prv", "rdp")
 # report_to: the Trainer integrations offered (transformers' own callbacks; training/trackers.py keeps them local).
 TRACKERS = ("tensorboard", "trackio", "mlflow", "wandb")
+# Causal-LM SFT: the generation metrics (tasks/causal_lm_sft/generation.py computes them).
+GENERATION_METRICS = ("rouge", "bleu", "chrf", "exact_match")
 MAX_DP_EPSILON = 100.0
 DEFAULT_MODEL = "default"
 
@@ -58,6 +60,8 @@ class RunConfig:
     label_column: str | None = _f(None, "Column holding the label (inferred when empty).", "data", placeholder="inferred")
     task: str = _f("auto", "Task; 'auto' infers it from the data.", "data", choices=TASKS,
                    flag_help="task (default: inferred from the data)")
+    instruction: str | None = _f(None, "Causal-LM SFT on summarisation or translation data (document/summary or source/target columns, parallel text): the instruction put before each source; empty: the preset ('Summarise:', 'Translate English to German:').", "data",
+                                 placeholder="preset")
     dev_fraction: float = _f(0.1, "Fraction of train held out as dev when no eval data is given.", "data")
     max_length: int | None = _f(None, "Maximum tokens per example (a window, for question answering); longer inputs are truncated; empty: the task's default (128; 384 for question answering).", "data",
                                 placeholder="task default: 128, QA 384")
@@ -67,8 +71,8 @@ class RunConfig:
                            flag="--strict", flag_help="refuse the data if any row cannot be used (default: off: such rows "
                            "are skipped and named while they are at most 1% of a split)")
     # --- model ---
-    model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (embedded all-MiniLM-L6-v2).", "model",
-                    flag_help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2)")
+    model: str = _f(DEFAULT_MODEL, "Model: a local HF directory, a hub id, or 'default' (the task's embedded model: all-MiniLM-L6-v2; SmolLM2-135M-Instruct for causal-LM SFT).", "model",
+                    flag_help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2; SmolLM2-135M-Instruct for causal-LM SFT)")
     trust_remote_code: bool = _f(False, "Allow model repositories to run their own Python code (off unless you trust it).", "model",
                                  flag_help="allow the model's own Python code (off by default)", negatable=False)
     # --- training ---
@@ -97,6 +101,10 @@ class RunConfig:
                         flag_help="also log to these trackers, comma-separated: tensorboard, trackio, mlflow, wandb (default: none)",
                         metavar="NAMES", comma_separated=True)
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the best one is always kept).", "evaluation")
+    generation_metrics: str = _f("auto", "Causal-LM SFT: score greedy generations on the eval set with these metrics, comma-separated: rouge, bleu, chrf, exact_match; 'auto': BLEU and chrF for translation data, ROUGE for summaries, none for other instructions; 'none': loss only.", "evaluation",
+                                 metavar="NAMES", comma_separated=True)
+    max_new_tokens: int = _f(128, "Causal-LM SFT: tokens generated at most per eval example.", "evaluation")
+    generation_eval_limit: int = _f(100, "Causal-LM SFT: eval examples generated and scored at each evaluation during training (0: none); the final evaluation generates for all of them.", "evaluation")
     # --- performance ---
     attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and eager attention on CPU (faster there under bf16, measured).", "performance", choices=ATTENTIONS,
                      flag_help="attention kernel (auto: SDPA on GPU, eager on CPU)")
@@ -262,6 +270,12 @@ class RunConfig:
         problem = _report_to_problem(self.report_to)
         if problem:
             errors["report_to"] = problem
+        problem = _generation_metrics_problem(self.generation_metrics)
+        if problem:
+            errors["generation_metrics"] = problem
+        positive("max_new_tokens", self.max_new_tokens, integer=True)
+        if isinstance(self.generation_eval_limit, bool) or not isinstance(self.generation_eval_limit, int) or self.generation_eval_limit < 0:
+            errors["generation_eval_limit"] = f"generation_eval_limit must be a whole number ≥ 0, got {_got(self.generation_eval_limit)}."
         if not isinstance(self.lora_target_modules, str) or not self.lora_target_modules.strip():
             errors["lora_target_modules"] = "lora_target_modules must be 'auto' or comma-separated module names."
         if "lr" not in errors and self.lr is not None and self.lr >= 1.0:
@@ -288,7 +302,7 @@ class RunConfig:
             if choices and getattr(self, f.name) not in choices:
                 errors[f.name] = f"{f.name} must be one of {', '.join(choices)}; got {_got(getattr(self, f.name))}."
         if not self.model and "model" not in errors:
-            errors["model"] = "model is required ('default' for the embedded all-MiniLM-L6-v2)."
+            errors["model"] = "model is required ('default' for the task's embedded model)."
         if self.name is not None:
             from workbench.core.runs import name_problem
 
@@ -389,6 +403,19 @@ def _report_to_problem(value: Any) -> str | None:
         return f"report_to has unknown tracker(s) {', '.join(hints)}; {valid}."
     if "none" in names and len(names) > 1:
         return f"report_to 'none' cannot be combined with trackers, got {_got(value)}."
+    return None
+
+
+def _generation_metrics_problem(value: Any) -> str | None:
+    valid = f"valid: auto, none, {', '.join(GENERATION_METRICS)} (comma-separated for several)"
+    if not isinstance(value, str):
+        return f"generation_metrics must be metric names, got {_got(value)}; {valid}."
+    names = [n.lower() for n in _names(value)]
+    unknown = [n for n in names if n not in (*GENERATION_METRICS, "auto", "none")]
+    if unknown:
+        return f"generation_metrics has unknown metric(s) {', '.join(repr(shown(n, 40)) for n in unknown)}; {valid}."
+    if len(names) > 1 and {"auto", "none"} & set(names):
+        return f"generation_metrics 'auto' and 'none' stand alone, got {_got(value)}."
     return None
 
 

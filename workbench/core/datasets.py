@@ -55,6 +55,11 @@ class LoadedData:
     # Rows left out because they cannot be used (see BadRows), per split of this object ("train", "dev"); a dev
     # split held out of train has none of its own (train's skipped rows were dropped before the split).
     skipped: dict[str, "SkippedRows"] = field(default_factory=dict)
+    # Source/target data for causal-LM SFT: "summarisation" or "translation", the language pair (source, target)
+    # when known, and the instruction each source was given.
+    kind: str | None = None
+    languages: tuple[str, str] | None = None
+    instruction: str | None = None
 
     def __post_init__(self) -> None:
         self.skipped = {split: record for split, record in self.skipped.items() if record is not None}
@@ -279,11 +284,72 @@ def read_table(path: Path):
     return df
 
 
+# Parallel text (translation): one sentence a line, a file per language, named <split>.<language code>.
+LANGUAGE_CODES = frozenset({"ar", "bg", "cs", "da", "de", "el", "en", "es", "et", "fi", "fr", "he", "hi", "hu", "id",
+                            "it", "ja", "ko", "lt", "lv", "nl", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sv", "th",
+                            "tr", "uk", "vi", "zh"})
+
+
+def parallel_siblings(path: Path) -> list[Path]:
+    """The files of one parallel corpus a file belongs to: ``train.en`` → [train.de, train.en] (sorted), or []
+    when ``path`` is not a ``<name>.<language code>`` file with at least one sibling in another language."""
+    lang = path.suffix.lower().lstrip(".")
+    if lang not in LANGUAGE_CODES or not path.is_file():
+        return []
+    found = sorted(p for p in path.parent.glob(f"{glob_escape(path.stem)}.*")
+                   if p.is_file() and p.suffix.lower().lstrip(".") in LANGUAGE_CODES)
+    return found if len(found) >= 2 else []
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def read_parallel(files: list[Path]):
+    """Aligned parallel text files as a DataFrame with one column per language (named by the file suffix). The
+    files must have the same number of lines; an error names each count otherwise."""
+    import pandas as pd
+
+    columns: dict[str, list[str]] = {}
+    for path in files:
+        _check_readable(path)
+        try:
+            with open(path, encoding="utf-8-sig") as fh:
+                columns[path.suffix.lower().lstrip(".")] = fh.read().splitlines()
+        except UnicodeDecodeError:
+            raise WorkbenchError(f"{path.name} is not UTF-8 text.") from None
+    counts = {f.name: len(columns[f.suffix.lower().lstrip(".")]) for f in files}
+    if len(set(counts.values())) > 1:
+        raise WorkbenchError("parallel files must have one sentence a line and the same number of lines: "
+                             + ", ".join(f"{name} has {n:,}" for name, n in counts.items()) + ".")
+    return pd.DataFrame(columns)
+
+
+def find_parallel_splits(folder: Path) -> dict[str, list[Path]]:
+    """A folder of parallel text (``train.en`` + ``train.de``, ``dev.*``/``val.*``, ``test.*``): split → files."""
+    out: dict[str, list[Path]] = {}
+    for child in sorted(folder.iterdir()):
+        siblings = parallel_siblings(child)
+        if not siblings:
+            continue
+        stem = child.stem.lower()
+        split = next((s for s, aliases in SPLIT_ALIASES.items() if stem in aliases), None)
+        if split is not None:
+            out.setdefault(split, siblings)
+    return {split: out[split] for split in SPLIT_ALIASES if split in out}
+
+
 def read_source(path: str | Path) -> dict[str, Any]:
-    """Read a source into ``{split: DataFrame}`` (a lone file is the ``train`` split)."""
+    """Read a source into ``{split: DataFrame}`` (a lone file is the ``train`` split; a parallel text file reads
+    with its siblings in the other languages)."""
     path = expand_user(path)
     _check_readable(path)
     if path.is_file():
+        siblings = parallel_siblings(path)
+        if siblings:
+            return {"train": read_parallel(siblings)}
         return {"train": read_table(path)}
     if is_saved_dataset(path):
         from datasets import DatasetDict, load_from_disk
@@ -299,6 +365,9 @@ def read_source(path: str | Path) -> dict[str, Any]:
             canon = next((s for s, aliases in SPLIT_ALIASES.items() if name.lower() in aliases), name)
             out[canon] = split.to_pandas()
         return out
+    parallel = find_parallel_splits(path)
+    if parallel:
+        return {split: read_parallel(files) for split, files in parallel.items()}
     files = find_split_files(path)
     if not files:
         raise WorkbenchError(f"{path} holds no train/dev/test data files (CSV, TSV, JSON, JSONL or Parquet).")
@@ -379,11 +448,11 @@ def percentiles(values: Sequence[int]) -> dict[str, float]:
     return out
 
 
-def inspect_tokenizer(model: str):
-    """The tokenizer for token-length statistics, and the model's display name."""
+def inspect_tokenizer(model: str, task: str | None = None):
+    """The tokenizer for token-length statistics (``default``: the task's embedded model), and its display name."""
     from transformers import AutoTokenizer
 
     from workbench.core.models import resolve_model
 
-    resolved = resolve_model(model)
+    resolved = resolve_model(model, task)
     return AutoTokenizer.from_pretrained(resolved.path), resolved.display_name

@@ -107,7 +107,8 @@ def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
     from workbench.core.telemetry import gpu_readings
     from workbench.core.training.devices import resolve_precision
 
-    resolved = resolve_model(cfg.model)
+    # `default` with task auto reads as the encoder: the estimate does not load the data to learn the task.
+    resolved = resolve_model(cfg.model, None if cfg.task == "auto" else cfg.task)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
     trainable = lora_trainable_parameters(config, cfg, resolved.path) if finetune_method(cfg) == "lora" else None
     est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable)

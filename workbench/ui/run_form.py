@@ -117,7 +117,11 @@ def cli_command(cfg: RunConfig) -> tuple[str, list[str]]:
 def model_choices(workspace: Path, runs: list[Any] = ()) -> list[tuple[str, str]]:
     """(label, value) pairs for the model picker: the embedded default, local model folders in the
     workspace (``models/*`` and top-level folders with a config.json), and finished runs' models."""
-    choices = [("default — embedded all-MiniLM-L6-v2", DEFAULT_MODEL)]
+    from workbench.core.models import embedded_lm_gguf
+
+    choices = [("default — embedded all-MiniLM-L6-v2 (SmolLM2 for causal-LM SFT)", DEFAULT_MODEL)]
+    if embedded_lm_gguf() is not None:
+        choices.append(("smollm2 — embedded SmolLM2-135M-Instruct (causal LM)", "smollm2"))
     candidates: list[Path] = []
     for folder in (workspace / "models", workspace):
         try:

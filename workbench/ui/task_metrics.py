@@ -16,7 +16,10 @@ from workbench.ui import format as fmt
 LABELS = {
     "accuracy": "accuracy", "macro_f1": "macro-F1", "f1": "entity F1", "precision": "precision", "recall": "recall",
     "token_accuracy": "token accuracy", "eval_loss": "eval loss", "loss": "eval loss", "perplexity": "perplexity",
+    "rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "BLEU", "chrf": "chrF", "exact_match": "EM",
 }
+# Causal-LM SFT's generation scores (0–100), in eval events and run.json metrics when a run scores generations.
+GENERATION_KEYS = ("rougeL", "rouge1", "rouge2", "bleu", "chrf", "exact_match")
 SHORT_LABELS = {"precision": "P", "recall": "R", "token_accuracy": "token acc"}
 # Lower is better for these whatever the task's main metric is.
 LOWER_IS_BETTER = {"eval_loss", "loss", "perplexity"}

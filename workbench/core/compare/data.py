@@ -159,6 +159,11 @@ class PairTest:
     ci_low_loss: float | None = None
     ci_high_loss: float | None = None
     p_exact_match: float | None = None
+    # measure "generation" (causal-LM runs that scored their generations): the score compared (rougeL, bleu, chrf,
+    # exact_match), each run's mean per-example score (0–100); diff_pt and the interval are B − A in points.
+    metric: str | None = None
+    score_a: float | None = None
+    score_b: float | None = None
 
 
 @dataclass

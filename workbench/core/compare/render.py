@@ -28,12 +28,17 @@ def _pt(value: float, signed: bool = True) -> str:
     return f"{value:+.1f}" if signed else f"{value:.1f}"
 
 
+GENERATION_NAMES = {"rouge1": "ROUGE-1", "rouge2": "ROUGE-2", "rougeL": "ROUGE-L", "bleu": "sentence BLEU",
+                    "chrf": "chrF", "exact_match": "exact match"}
+
+
 def verdict_text(test: PairTest, name_a: str, name_b: str, *, confidence: float = 0.95) -> str:
     """The plain-words verdict for a computed ``PairTest`` (names are how the runs are called)."""
     level = f"{confidence * 100:g}%"
     p, lo, hi, diff = test.p_value, test.ci_low_pt, test.ci_high_pt, test.diff_pt
-    on, test_name = {"entity_f1": (" on entity F1", "randomization"),
-                     "qa_f1": (" on F1", "permutation")}.get(test.measure, ("", "McNemar"))
+    on, test_name = {"entity_f1": (" on entity F1", "randomization"), "qa_f1": (" on F1", "permutation"),
+                     "generation": (f" on {GENERATION_NAMES.get(test.metric or '', test.metric)}", "permutation"),
+                     }.get(test.measure, ("", "McNemar"))
     if test.significant:
         # Speak from the winner's side, so the difference is always positive.
         if diff > 0:

@@ -121,7 +121,8 @@ def finetune_method(cfg) -> str:
 def load_for_config(cfg) -> "LoadedData":
     """The train and eval splits a run config names (its columns, task, dev fraction, seed and strictness)."""
     return load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,
-                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed, strict=cfg.strict_data)
+                             task=cfg.task, dev_fraction=cfg.dev_fraction, seed=cfg.seed, strict=cfg.strict_data,
+                             instruction=cfg.instruction)
 
 
 def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
@@ -153,7 +154,8 @@ def run_setting(run, key: str) -> Any:
 
 def load_for_training(data: str, eval_data: str | None = None, *, text_column: str | None = None,
                       label_column: str | None = None, task: str = "auto", dev_fraction: float = 0.1,
-                      seed: int = 42, strict: bool = False) -> "LoadedData":
+                      seed: int = 42, strict: bool = False,
+                      instruction: str | None = None) -> "LoadedData":
     """Read ``data``, recognise (or take) its task, and let the task normalise and split it; every problem
     is one WorkbenchError. Rows that cannot be used are skipped when they are at most 1% of their split and
     recorded in ``LoadedData.skipped`` (``datasets.BadRows``); ``strict`` refuses any."""
@@ -166,7 +168,8 @@ def load_for_training(data: str, eval_data: str | None = None, *, text_column: s
     if name not in task_names():
         raise WorkbenchError(f"{data}: task {name!r} is not supported; supported: {', '.join(task_names())}.")
     return get_task(name).load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
-                                    label_column=label_column, dev_fraction=dev_fraction, seed=seed, strict=strict)
+                                    label_column=label_column, dev_fraction=dev_fraction, seed=seed, strict=strict,
+                                    instruction=instruction)
 
 
 def inspect_source(path: str, *, text_column: str | None = None, label_column: str | None = None,
@@ -184,7 +187,7 @@ def inspect_source(path: str, *, text_column: str | None = None, label_column: s
         raise WorkbenchError(f"{path}: task {name!r} is not supported (columns: {shown_list(map(str, first.columns))}).")
     tokenizer = display = None
     if model:
-        tokenizer, display = inspect_tokenizer(model)
+        tokenizer, display = inspect_tokenizer(model, name)
     if max_length is None:
         max_length = get_task(name).defaults.get("max_length", TASK_DEPENDENT_DEFAULTS["max_length"])
     report = get_task(name).inspect(raw, str(path), text_column=text_column, label_column=label_column,

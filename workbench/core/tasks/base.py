@@ -111,10 +111,16 @@ class Task(ABC):
         """Whether a table with these columns is this task's data (``--task auto``)."""
 
     def load_data(self, raw: dict[str, Any], *, data: str, eval_data: str | None, text_column: str | None,
-                  label_column: str | None, dev_fraction: float, seed: int, strict: bool = False) -> "LoadedData":
+                  label_column: str | None, dev_fraction: float, seed: int, strict: bool = False,
+                  instruction: str | None = None) -> "LoadedData":
         """The train and eval splits of ``raw`` (split name → DataFrame, as ``datasets.read_source`` gives). Rows
         that cannot be used go through ``datasets.BadRows`` (skipped when few, recorded in ``LoadedData.skipped``;
-        ``strict``: refused)."""
+        ``strict``: refused). ``instruction`` (the prompt put before each source of summarisation/translation data) is
+        for the tasks that turn such data into instructions; the others refuse one."""
+        if instruction:
+            from workbench.core.errors import WorkbenchError
+
+            raise WorkbenchError(f"instruction applies to causal-LM SFT data (source/target pairs), not to {self.title}.")
         return self.part("data").load_data(raw, data=data, eval_data=eval_data, text_column=text_column,
                                            label_column=label_column, dev_fraction=dev_fraction, seed=seed,
                                            strict=strict)
@@ -127,6 +133,11 @@ class Task(ABC):
                                          tokenizer=tokenizer, max_length=max_length, sample=sample, strict=strict)
 
     # ------------------------------------------------------------------------------------ training
+    def eval_extras(self, data, tokenizer, cfg):
+        """A callable ``(model) → {metric: value}`` run at every evaluation during training, whose values join the
+        Trainer's eval metrics (causal-LM SFT: generation scores on the first eval examples), or None."""
+        return None
+
     def check_model(self, resolved, cfg) -> None:
         """Refuse, with a WorkbenchError, a model this task cannot train (before a run directory exists)."""
 

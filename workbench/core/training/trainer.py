@@ -26,8 +26,8 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     """Everything that can fail on user input, checked before a run directory exists."""
     cfg.check()
     check_installed(cfg.trackers())  # a missing tracker package is refused before any data is read
-    resolved = resolve_model(cfg.model)
     data = load_for_config(cfg)
+    resolved = resolve_model(cfg.model, data.schema.task)  # `default` is the task's embedded model
     effective = apply_task_defaults(cfg, data.schema.task, len(data.train))  # e.g. the task's own max_length
     limit = resolved.max_positions
     if limit and effective.max_length > limit:
@@ -163,18 +163,30 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
 
 
 def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str | None = None, accountant=None,
-                 **kwargs):
+                 eval_extras=None, **kwargs):
     """A Trainer whose training batches come from :class:`BucketedLengthSampler` when ``lengths`` is given, or
-    that trains with DP-SGD (``training/privacy.py``) when ``privacy_plan`` is given."""
+    that trains with DP-SGD (``training/privacy.py``) when ``privacy_plan`` is given. ``eval_extras`` (the task's,
+    ``Task.eval_extras``) adds metrics to every evaluation while ``trainer.eval_extras_on`` is true."""
     from transformers import Trainer
 
     from workbench.core.training.sampler import BucketedLengthSampler
 
     class WorkbenchTrainer(Trainer):
+        eval_extras_on = True
+
         def _get_train_sampler(self, train_dataset=None):
             if lengths is None:
                 return super()._get_train_sampler(train_dataset)
             return BucketedLengthSampler(lengths, self.args.train_batch_size, seed=self.args.seed)
+
+        def evaluation_loop(self, *args, **kw):
+            # The extras join the metrics before Trainer.evaluate logs them: one eval event, the best-checkpoint
+            # choice and the callbacks all see them.
+            output = super().evaluation_loop(*args, **kw)
+            if eval_extras is not None and self.eval_extras_on:
+                prefix = kw.get("metric_key_prefix", "eval")
+                output.metrics.update({f"{prefix}_{k}": v for k, v in eval_extras(self.model).items()})
+            return output
 
     if privacy_plan is None:
         return WorkbenchTrainer(**kwargs)
@@ -268,6 +280,8 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
                       "skipped": data.skipped_record("train")},
             "eval": {"source": data.sources["dev"], "rows": len(data.eval), "fingerprint": data.fingerprint("dev"),
                      "origin": data.eval_split_origin, "skipped": data.skipped_record("dev")},
+            **({"kind": data.kind, "languages": list(data.languages) if data.languages else None,
+                "instruction": data.instruction} if data.kind else {}),  # source/target data as instructions
             "text_column": data.schema.text_column,
             "label_column": data.schema.label_column,
         },
@@ -302,6 +316,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
         compute_metrics=task.compute_metrics(data, tokenizer, cfg),
         callbacks=[*task.callbacks(data, cfg), callback, *sweep_callbacks(writer)],
+        eval_extras=task.eval_extras(data, tokenizer, cfg),
     )
     if checkpoint is not None and "tensorboard" in cfg.trackers() and is_main_process():
         tensorboard_resumes_at(trainer, int(checkpoint.name.split("-")[-1]))
@@ -315,6 +330,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     if callback.stopped_by_user:
         return TrainOutcome(stopped=True, metrics={})
     # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
+    trainer.eval_extras_on = False  # the task's final evaluation below scores every example
     with final_evaluation_in_the_same_run(cfg.trackers() if is_main_process() else []):
         eval_metrics = trainer.evaluate()
     if not is_main_process():
@@ -340,7 +356,9 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     os.replace(tmp, final)
 
     scalars = task.metrics.scalars
-    metrics = task.final_metrics({**{k: report[k] for k in scalars}, "eval_loss": eval_metrics.get("eval_loss")})
+    # extra_metrics: scores a task computes only in its final evaluation (causal-LM SFT: generation metrics).
+    metrics = task.final_metrics({**{k: report[k] for k in scalars}, "eval_loss": eval_metrics.get("eval_loss"),
+                                  **(report.pop("extra_metrics", None) or {})})
     if plan is not None:
         metrics.update(epsilon=writer.info["privacy"]["epsilon"], delta=plan.delta)
     state = trainer.state

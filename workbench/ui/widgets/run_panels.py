@@ -15,7 +15,7 @@ from textual.widgets import Static
 from workbench.core.runs import ACTIVE, parse_iso
 from workbench.ui import format as fmt
 from workbench.ui.history import RunHistory
-from workbench.ui.task_metrics import greater_is_better, label, task_metrics, task_words
+from workbench.ui.task_metrics import GENERATION_KEYS, greater_is_better, label, task_metrics, task_words
 
 
 def elapsed_seconds(info: dict[str, Any], status: str, now: float) -> float | None:
@@ -128,7 +128,7 @@ class ProgressPanel(Static):
                 item.append(f" best {fmt.number(best[0], 3)} @{fmt.count(best[1])}", style="dim")
             items.append(item)
             # The task's other metrics at the latest evaluation, each named (token accuracy is not entity F1).
-            others = [k for k in (*tm.scalars, "perplexity") if k not in (main, tm.main)
+            others = [k for k in (*tm.scalars, "perplexity", *GENERATION_KEYS) if k not in (main, tm.main)
                       and isinstance(h.last_eval.get(k), (int, float))]
             if others:
                 items.append(Text(" ".join(f"{label(k, short=True, task=tm.task)} {fmt.number(h.last_eval[k], 3)}" for k in others)))

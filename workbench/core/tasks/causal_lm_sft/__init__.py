@@ -40,8 +40,23 @@ class CausalLMSFT(Task):
     example_input = '"your prompt"'
 
     def recognises(self, columns: Sequence[str]) -> bool:
+        from workbench.core.datasets import LANGUAGE_CODES
+
         cols = {c.lower() for c in columns}
-        return "messages" in cols or {"instruction", "output"} <= cols
+        return ("messages" in cols or {"instruction", "output"} <= cols or {"document", "summary"} <= cols
+                or {"source", "target"} <= cols or len(cols & LANGUAGE_CODES) == 2)
+
+    def load_data(self, raw, *, data, eval_data, text_column, label_column, dev_fraction, seed, strict=False,
+                  instruction=None):
+        from workbench.core.tasks.causal_lm_sft.data import load_data
+
+        return load_data(raw, data=data, eval_data=eval_data, text_column=text_column, label_column=label_column,
+                         dev_fraction=dev_fraction, seed=seed, strict=strict, instruction=instruction)
+
+    def eval_extras(self, data, tokenizer, cfg):
+        from workbench.core.tasks.causal_lm_sft.evaluate import generation_during_training
+
+        return generation_during_training(data, tokenizer, cfg)
 
     def has_model(self, run) -> bool:
         from workbench.core.tasks.causal_lm_sft.train import has_model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from workbench.core.errors import WorkbenchError, shown, shown_list
@@ -9,6 +10,96 @@ from workbench.core.tasks.causal_lm_sft.prompts import has_chat_template, plain_
 
 
 ROLES = ("system", "user", "assistant")
+LANGUAGE_NAMES = {"ar": "Arabic", "bg": "Bulgarian", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
+                  "en": "English", "es": "Spanish", "et": "Estonian", "fi": "Finnish", "fr": "French", "he": "Hebrew",
+                  "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "ko": "Korean",
+                  "lt": "Lithuanian", "lv": "Latvian", "nl": "Dutch", "no": "Norwegian", "pl": "Polish",
+                  "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sk": "Slovak", "sl": "Slovenian",
+                  "sv": "Swedish", "th": "Thai", "tr": "Turkish", "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese"}
+
+
+# ------------------------------------------------------------------------------------------ pairs
+@dataclass(frozen=True)
+class PairSpec:
+    """Source/target data (summarisation or translation) and how it becomes an instruction."""
+
+    source: str                 # the source column (as in the file)
+    target: str                 # the target column: one reference, or a list of them
+    kind: str                   # "summarisation" | "translation"
+    languages: tuple[str, str] | None = None
+
+    def preset(self) -> str:
+        """The instruction put before each source when ``instruction`` is left empty."""
+        if self.kind == "summarisation":
+            return "Summarise:"
+        if self.languages:
+            src, tgt = (LANGUAGE_NAMES.get(code, code) for code in self.languages)
+            return f"Translate {src} to {tgt}:"
+        return "Translate:"
+
+
+def pair_spec(df, *, text_column: str | None = None, label_column: str | None = None) -> PairSpec | None:
+    """Whether a table is source/target data: ``document``/``summary`` columns, ``source``/``target`` (a list of
+    sentences as the source makes it a summary, as in SciTLDR; strings, a translation), or two language-code columns
+    (parallel text: ``en``/``de``; English is the source unless ``text_column`` names another). ``text_column`` and
+    ``label_column`` choose the source and target columns explicitly. None for instruction or chat data."""
+    from workbench.core.datasets import LANGUAGE_CODES
+
+    columns = {str(c).lower(): str(c) for c in df.columns}
+    if "messages" in columns or "instruction" in columns:
+        return None
+    langs = [c for c in columns if c in LANGUAGE_CODES]
+    if text_column and label_column and text_column in df.columns and label_column in df.columns:
+        src, tgt = text_column, label_column
+    elif "document" in columns and "summary" in columns:
+        return PairSpec(columns["document"], columns["summary"], "summarisation")
+    elif "source" in columns and "target" in columns:
+        src, tgt = columns["source"], columns["target"]
+    elif len(langs) == 2:
+        first = text_column.lower() if text_column and text_column.lower() in langs else ("en" if "en" in langs else langs[0])
+        src, tgt = columns[first], columns[next(c for c in langs if c != first)]
+        return PairSpec(src, tgt, "translation", (first, tgt.lower()))
+    else:
+        return None
+    values = [v for v in df[src].tolist()[:50] if v is not None]
+    listed = any(isinstance(v, list) or hasattr(v, "tolist") for v in values)
+    codes = (src.lower(), tgt.lower())
+    return PairSpec(src, tgt, "summarisation" if listed else "translation",
+                    codes if all(c in LANGUAGE_CODES for c in codes) else None)
+
+
+def _pieces(value: Any) -> list[str]:
+    """A cell as a list of strings: a list (numpy array from parquet) or one string."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_text(v).strip() for v in value if _text(v).strip()]
+    text = _text(value).strip()
+    return [text] if text else []
+
+
+def pair_rows(df, spec: PairSpec, *, source: str, split: str, instruction: str | None = None, strict: bool = False):
+    """``(conversations, references, skipped)``: source/target rows as conversations (the instruction, a blank line
+    and the source as the user turn; the first target as the response), each row's references (every target), and
+    the rows left out (an empty source or target: ``datasets.BadRows``, the rule every task shares)."""
+    from workbench.core.datasets import BadRows
+
+    prompt = (instruction or spec.preset()).strip()
+    convs, refs = [], []
+    bad = BadRows(source, split)
+    for i, (src, tgt) in enumerate(zip(df[spec.source].tolist(), df[spec.target].tolist()), 1):
+        text = " ".join(_pieces(src))  # a list of sentences (SciTLDR's abstracts) joined
+        targets = _pieces(tgt)
+        if not text:
+            bad.add(i, f"the {spec.source} is empty")
+            continue
+        if not targets:
+            bad.add(i, f"the {spec.target} is empty")
+            continue
+        convs.append([{"role": "user", "content": f"{prompt}\n\n{text}" if prompt else text},
+                      {"role": "assistant", "content": targets[0]}])
+        refs.append(targets)
+    return convs, refs, bad.settle(len(df), strict=strict)
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -46,12 +137,18 @@ def _conversation(messages: Any) -> tuple[list[dict[str, str]] | None, str | Non
     return conv, None
 
 
-def normalise_rows(df, *, source: str, split: str, strict: bool = False):
+def normalise_rows(df, *, source: str, split: str, strict: bool = False, instruction: str | None = None):
     """``(conversations, skipped)``: the rows of a DataFrame as conversations (lists of role/content dicts), and
     the rows left out because they cannot be used (an empty output or instruction, an unknown role …), which
     the shared rule (``datasets.BadRows``) skips when few and refuses, naming them, when more (``skipped`` is
-    None when every row could be used). Missing columns are one WorkbenchError."""
+    None when every row could be used). Missing columns are one WorkbenchError. Source/target data
+    (``pair_spec``) becomes instructions (``instruction``, else the preset)."""
     from workbench.core.datasets import BadRows
+
+    spec = pair_spec(df)
+    if spec is not None:
+        convs, _, skipped = pair_rows(df, spec, source=source, split=split, instruction=instruction, strict=strict)
+        return convs, skipped
 
     columns = {str(c).lower(): c for c in df.columns}
     where = f"{source} ({split})"
@@ -87,25 +184,38 @@ def normalise_rows(df, *, source: str, split: str, strict: bool = False):
 
 
 def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None, dev_fraction=0.1, seed=42,
-              strict=False):
-    """Alpaca or chat data as a LoadedData with one ``messages`` column; a held-out dev split when there is none."""
+              strict=False, instruction=None):
+    """Alpaca, chat or source/target data as a LoadedData with a ``messages`` column (source/target data also a
+    ``references`` column: every target of a row); a held-out dev split when there is none."""
     import random
 
     from datasets import Dataset
 
     from workbench.core.datasets import LoadedData, Schema, read_source
 
-    train, skipped_train = normalise_rows(raw["train"], source=str(data), split="train", strict=strict)
+    spec = pair_spec(raw["train"], text_column=text_column, label_column=label_column)
+
+    def rows(df, where: str, split: str):
+        if spec is None:
+            convs, skipped = normalise_rows(df, source=where, split=split, strict=strict)
+            return convs, None, skipped
+        here = pair_spec(df, text_column=spec.source, label_column=spec.target)
+        if here is None or here.source != spec.source or here.target != spec.target:
+            raise WorkbenchError(f"{where} ({split}): needs the columns {spec.source} and {spec.target}, as the training "
+                                 f"data has; columns are: {shown_list(map(str, df.columns))}.")
+        return pair_rows(df, spec, source=where, split=split, instruction=instruction, strict=strict)
+
+    train, train_refs, skipped_train = rows(raw["train"], str(data), "train")
     sources = {"train": str(data)}
     origin = "file"
     skipped_dev = None
     if eval_data:
         eval_raw = read_source(eval_data)
         df = eval_raw.get("dev", eval_raw.get("test", eval_raw.get("train")))
-        dev, skipped_dev = normalise_rows(df, source=str(eval_data), split="eval", strict=strict)
+        dev, dev_refs, skipped_dev = rows(df, str(eval_data), "eval")
         sources["dev"] = str(eval_data)
     elif "dev" in raw:
-        dev, skipped_dev = normalise_rows(raw["dev"], source=str(data), split="dev", strict=strict)
+        dev, dev_refs, skipped_dev = rows(raw["dev"], str(data), "dev")
         sources["dev"] = str(data)
     else:
         if len(train) < 2:
@@ -116,7 +226,9 @@ def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None,
         n_dev = max(1, int(round(len(train) * dev_fraction)))
         dev_idx = set(order[:n_dev])
         dev = [train[i] for i in sorted(dev_idx)]
+        dev_refs = [train_refs[i] for i in sorted(dev_idx)] if train_refs is not None else None
         train = [c for i, c in enumerate(train) if i not in dev_idx]
+        train_refs = [r for i, r in enumerate(train_refs) if i not in dev_idx] if train_refs is not None else None
         origin = "held-out from train"
         sources["dev"] = f"{data} (random {dev_fraction:.0%} of train, seed {seed})"
     if not train:
@@ -124,8 +236,14 @@ def load_data(raw, *, data, eval_data=None, text_column=None, label_column=None,
     if not dev:
         raise WorkbenchError(f"{sources['dev']}: the evaluation data has no rows.")
     schema = Schema("causal-lm-sft", "messages", "", [])
-    splits = {"train": Dataset.from_dict({"messages": train}), "dev": Dataset.from_dict({"messages": dev})}
-    return LoadedData(splits, schema, sources, origin, skipped={"train": skipped_train, "dev": skipped_dev})
+    skipped = {"train": skipped_train, "dev": skipped_dev}
+    if spec is None:
+        splits = {"train": Dataset.from_dict({"messages": train}), "dev": Dataset.from_dict({"messages": dev})}
+        return LoadedData(splits, schema, sources, origin, skipped=skipped)
+    splits = {"train": Dataset.from_dict({"messages": train, "references": train_refs}),
+              "dev": Dataset.from_dict({"messages": dev, "references": dev_refs})}
+    return LoadedData(splits, schema, sources, origin, skipped=skipped, kind=spec.kind, languages=spec.languages,
+                      instruction=(instruction or spec.preset()).strip())
 
 
 def inspect(raw, path, *, text_column=None, label_column=None, tokenizer=None, max_length: int = 512,
@@ -181,6 +299,23 @@ def inspect(raw, path, *, text_column=None, label_column=None, tokenizer=None, m
             if over:
                 warnings.append(f"{split}: {info['over_max_length']} example(s) are longer than max_length {max_length} "
                                 "tokens; the start of their prompt (or the end of the response) will be cut.")
+        spec = pair_spec(df)
+        if spec is not None:  # summarisation / translation: the pairs themselves
+            sources = [" ".join(_pieces(v)) for v in df[spec.source].tolist()]
+            targets = [_pieces(v) for v in df[spec.target].tolist()]
+            identical = sum(1 for src, tgts in zip(sources, targets) if src in tgts)
+            pair_info: dict[str, Any] = {"kind": spec.kind, "languages": list(spec.languages) if spec.languages else None,
+                                         "source_column": spec.source, "target_column": spec.target,
+                                         "identical": identical,
+                                         "references": percentiles([len(t) for t in targets])}
+            if tokenizer is not None:
+                pair_info["source_token_length"] = percentiles([len(tokenizer(t, add_special_tokens=False)["input_ids"])
+                                                                for t in sources[:sample]])
+                pair_info["target_token_length"] = percentiles([len(tokenizer(t[0], add_special_tokens=False)["input_ids"])
+                                                                for t in targets[:sample]])
+            info["pairs"] = pair_info
+            if identical:
+                warnings.append(f"{split}: {identical} pair(s) whose target equals the source.")
         if info["duplicates"]:
             warnings.append(f"{split}: {info['duplicates']} duplicate prompt(s).")
         report["splits"][split] = info

@@ -77,9 +77,43 @@ def example_losses(model, tokenizer, conversations: Sequence[Sequence[dict[str, 
     return out
 
 
+def generation_groups(data, cfg) -> tuple[str, ...]:
+    """The generation metric groups a run scores (``--generation-metrics``; ``auto`` follows the data's kind)."""
+    from workbench.core.tasks.causal_lm_sft.generation import resolve_metrics
+
+    return resolve_metrics(cfg.generation_metrics, getattr(data, "kind", None))
+
+
+def _references(ds):
+    return ds["references"] if "references" in ds.column_names else None
+
+
+def generation_during_training(data, tokenizer, cfg):
+    """At every evaluation during training: generate for the first ``generation_eval_limit`` eval examples and score
+    them (the values join the eval metrics: metrics.jsonl, the Monitor); None when the run scores no generations."""
+    from workbench.core.tasks.causal_lm_sft.generation import evaluate_generation
+
+    groups = generation_groups(data, cfg)
+    limit = int(cfg.generation_eval_limit or 0)
+    if not groups or limit <= 0:
+        return None
+    conversations = [list(m) for m in data.eval["messages"][:limit]]
+    refs = _references(data.eval)
+    refs = refs[:limit] if refs is not None else None
+
+    def run(model) -> dict[str, float]:
+        corpus, _, _ = evaluate_generation(model, tokenizer, conversations, groups, max_new_tokens=cfg.max_new_tokens,
+                                           batch_size=max(1, min(cfg.eval_batch_size, 16)), extra_references=refs)
+        return {**corpus, "generated": len(conversations)}
+
+    return run
+
+
 def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Sample generations on the first N_SAMPLES held-out prompts (in run.json evaluation.samples), and one
-    record per eval example with its loss and response-token count: what ``compare`` pairs SFT runs on."""
+    record per eval example with its loss and response-token count: what ``compare`` pairs SFT runs on. A run that
+    scores generations (``generation_groups``) generates for every eval example: the corpus scores go to the
+    report (``generation``), each example's generation and scores to its record."""
     model.eval()
     conversations = [list(m) for m in data.eval["messages"]]
     samples = sample_generations(model, tokenizer, conversations[:N_SAMPLES])
@@ -87,12 +121,32 @@ def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[
                             batch_size=max(1, min(cfg.eval_batch_size, 8)))
     records = [{"id": i, "input": conv[-2]["content"] if len(conv) > 1 else "", "reference": conv[-1]["content"],
                 "loss": loss, "tokens": tokens}
-               for i, (conv, (loss, tokens)) in enumerate(zip(conversations, losses)) if tokens]
-    total = sum(r["tokens"] for r in records)
-    report = {"samples": samples, "sample_settings": {"decoding": "greedy", "max_new_tokens": SAMPLE_MAX_NEW_TOKENS},
-              # token-weighted mean of the per-example losses (the Trainer's eval_loss averages per batch)
-              "example_loss": sum(r["loss"] * r["tokens"] for r in records) / total if total else None,
-              "response_tokens": total}
+               for i, (conv, (loss, tokens)) in enumerate(zip(conversations, losses))]
+    report: dict[str, Any] = {}
+    groups = generation_groups(data, cfg)
+    if groups:
+        from workbench.core.tasks.causal_lm_sft.generation import evaluate_generation, primary_score
+
+        refs = _references(data.eval)
+        corpus, generations, per = evaluate_generation(model, tokenizer, conversations, groups,
+                                                       max_new_tokens=cfg.max_new_tokens,
+                                                       batch_size=max(1, min(cfg.eval_batch_size, 16)),
+                                                       extra_references=refs)
+        for record, text, scores, i in zip(records, generations, per, range(len(records))):
+            record.update(generated=text, scores=scores)
+            if refs is not None:
+                record["references"] = list(refs[i])
+        report["extra_metrics"] = corpus  # run.json metrics (rougeL, bleu, chrf …) beside eval_loss and perplexity
+        report["generation"] = {"metrics": corpus, "groups": list(groups), "primary": primary_score(groups),
+                                "examples": len(conversations), "decoding": "greedy",
+                                "max_new_tokens": int(cfg.max_new_tokens)}
+    records = [r for r in records if r["tokens"] or "scores" in r]
+    scored = [r for r in records if r["tokens"]]
+    total = sum(r["tokens"] for r in scored)
+    report.update({"samples": samples, "sample_settings": {"decoding": "greedy", "max_new_tokens": SAMPLE_MAX_NEW_TOKENS},
+                   # token-weighted mean of the per-example losses (the Trainer's eval_loss averages per batch)
+                   "example_loss": sum(r["loss"] * r["tokens"] for r in scored) / total if total else None,
+                   "response_tokens": total})
     return report, records
 
 
@@ -146,15 +200,22 @@ def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_co
 
     hf_logging.set_verbosity_error()  # the CLI prints the result; library chatter would land in the middle
     hf_logging.disable_progress_bar()
+    from workbench.core.tasks.causal_lm_sft.data import pair_rows, pair_spec
+
     raw = read_source(data_path)
     df = raw.get("dev", raw.get("test", raw.get("train")))
-    convs, skipped = normalise_rows(df, source=str(data_path), split="eval")
+    cfg = RunConfig.from_dict(run.config)
+    spec = pair_spec(df, text_column=cfg.text_column, label_column=cfg.label_column)
+    refs = None
+    if spec is not None:  # source/target data: the run's own instruction (recorded in run.json), else the preset
+        convs, refs, skipped = pair_rows(df, spec, source=str(data_path), split="eval", instruction=run_instruction(run))
+    else:
+        convs, skipped = normalise_rows(df, source=str(data_path), split="eval")
     if not has_model(run.model_dir):
         raise WorkbenchError(f"run {run.name} has no final model (status: {run.status}).")
     model, tokenizer = load_model(run.model_dir)
     from datasets import Dataset
 
-    cfg = RunConfig.from_dict(run.config)
     ds = Dataset.from_dict({"messages": convs})
     loaded = LoadedData({"train": ds, "dev": ds}, Schema("causal-lm-sft", "messages", "", []), {"dev": str(data_path)})
     encoded = tokenize(ds, tokenizer, loaded, cfg)
@@ -165,10 +226,30 @@ def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_co
         trainer.remove_callback(PrinterCallback)  # it would print the metrics dict into the CLI's output
         metrics = trainer.evaluate()
     samples = sample_generations(model, tokenizer, convs[:N_SAMPLES])
-    return {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
-            "skipped": skipped.to_dict() if skipped is not None else None,
-            "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
-            "samples": samples, "data": str(data_path), "run": run.id}
+    result = {"eval_loss": metrics["eval_loss"], "perplexity": perplexity(metrics["eval_loss"]), "rows": len(convs),
+              "skipped": skipped.to_dict() if skipped is not None else None,
+              "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
+              "samples": samples, "data": str(data_path), "run": run.id}
+    recorded = ((run.info.get("evaluation") or {}).get("generation") or {}).get("groups")
+    groups = tuple(recorded) if recorded else generation_groups(LoadedData({}, loaded.schema, {}, kind=spec.kind if spec else None), cfg)
+    if groups:  # the run scores generations: so does its evaluation on other data (every example)
+        from workbench.core.tasks.causal_lm_sft.generation import evaluate_generation, primary_score
+
+        corpus, generations, per = evaluate_generation(model, tokenizer, convs, groups, max_new_tokens=cfg.max_new_tokens,
+                                                       batch_size=max(1, min(int(batch_size), 16)), extra_references=refs)
+        result.update(corpus)
+        result["generation"] = {"groups": list(groups), "primary": primary_score(groups), "examples": len(convs),
+                                "decoding": "greedy", "max_new_tokens": int(cfg.max_new_tokens)}
+        result["examples"] = [{"id": i, "input": conv[-2]["content"] if len(conv) > 1 else "",
+                               "references": (refs[i] if refs is not None else [conv[-1]["content"]]),
+                               "generated": text, "scores": sc}
+                              for i, (conv, text, sc) in enumerate(zip(convs, generations, per))]
+    return result
+
+
+def run_instruction(run) -> str | None:
+    """The instruction a run's source/target data was given (run.json ``data.instruction``), else its config's."""
+    return (run.info.get("data") or {}).get("instruction") or (run.config or {}).get("instruction")
 
 
 class TorchGenerator:
