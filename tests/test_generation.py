@@ -241,3 +241,15 @@ def test_inspect_reports_the_pairs(cli, tmp_path):
     pairs = report["splits"]["train"]["pairs"]
     assert report["task"] == "causal-lm-sft" and pairs["kind"] == "translation" and pairs["languages"] == ["en", "de"]
     assert pairs["identical"] == 1 and any("target equals the source" in w for w in report["warnings"])
+
+
+def test_the_datasets_browser_and_preview_read_parallel_text():
+    from workbench.core.preview import open_preview
+    from workbench.ui.sources import discover
+
+    [entry] = [e for e in discover(SAMPLE_DATA).entries if e.path.name == "translation"]
+    assert entry.kind == "folder" and {f.name for f in entry.files} == {"train.en", "train.de", "dev.en", "dev.de"}
+    for target in (TRANSLATION, TRANSLATION / "train.en"):
+        preview = open_preview(target)
+        preview.build()
+        assert list(preview._frame.columns) == ["de", "en"] and len(preview._frame) == 46

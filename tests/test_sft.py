@@ -155,7 +155,8 @@ def test_unknown_lora_target_module_is_refused(tiny_gpt2_dir, cli, workspace):
 
 
 def test_encoder_only_model_is_refused(cli, workspace):
-    code, _, err = cli("train", "--data", str(INSTRUCTIONS), "--model", "default")
+    # `default` on instruction data is the embedded LM; the encoder named outright is refused.
+    code, _, err = cli("train", "--data", str(INSTRUCTIONS), "--model", "all-MiniLM-L6-v2")
     assert code == 2 and err.startswith("error: ") and "not a causal language model" in err
     assert "Traceback" not in err
 

@@ -60,8 +60,6 @@ class RunConfig:
     label_column: str | None = _f(None, "Column holding the label (inferred when empty).", "data", placeholder="inferred")
     task: str = _f("auto", "Task; 'auto' infers it from the data.", "data", choices=TASKS,
                    flag_help="task (default: inferred from the data)")
-    instruction: str | None = _f(None, "Causal-LM SFT on summarisation or translation data (document/summary or source/target columns, parallel text): the instruction put before each source; empty: the preset ('Summarise:', 'Translate English to German:').", "data",
-                                 placeholder="preset")
     dev_fraction: float = _f(0.1, "Fraction of train held out as dev when no eval data is given.", "data")
     max_length: int | None = _f(None, "Maximum tokens per example (a window, for question answering); longer inputs are truncated; empty: the task's default (128; 384 for question answering).", "data",
                                 placeholder="task default: 128, QA 384")
@@ -101,10 +99,6 @@ class RunConfig:
                         flag_help="also log to these trackers, comma-separated: tensorboard, trackio, mlflow, wandb (default: none)",
                         metavar="NAMES", comma_separated=True)
     save_total_limit: int = _f(2, "Checkpoints kept on disk (the best one is always kept).", "evaluation")
-    generation_metrics: str = _f("auto", "Causal-LM SFT: score greedy generations on the eval set with these metrics, comma-separated: rouge, bleu, chrf, exact_match; 'auto': BLEU and chrF for translation data, ROUGE for summaries, none for other instructions; 'none': loss only.", "evaluation",
-                                 metavar="NAMES", comma_separated=True)
-    max_new_tokens: int = _f(128, "Causal-LM SFT: tokens generated at most per eval example.", "evaluation")
-    generation_eval_limit: int = _f(100, "Causal-LM SFT: eval examples generated and scored at each evaluation during training (0: none); the final evaluation generates for all of them.", "evaluation")
     # --- performance ---
     attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and eager attention on CPU (faster there under bf16, measured).", "performance", choices=ATTENTIONS,
                      flag_help="attention kernel (auto: SDPA on GPU, eager on CPU)")
@@ -131,6 +125,13 @@ class RunConfig:
     lora_dropout: float = _f(0.05, "Dropout on the LoRA path.", "lora", flag_help="LoRA dropout (default: 0.05)")
     lora_target_modules: str = _f("auto", "Comma-separated module names to adapt; 'auto' uses peft's default for the architecture.", "lora",
                                  flag_help="comma-separated modules to adapt (default: auto, per architecture)", metavar="NAMES")
+    # --- causal-LM SFT: instructions from source/target data, generation-based evaluation ---
+    instruction: str | None = _f(None, "Causal-LM SFT on summarisation or translation data (document/summary or source/target columns, parallel text): the instruction put before each source; empty: the preset ('Summarise:', 'Translate English to German:').", "generation",
+                                 placeholder="preset")
+    generation_metrics: str = _f("auto", "Causal-LM SFT: score greedy generations on the eval set with these metrics, comma-separated: rouge, bleu, chrf, exact_match; 'auto': BLEU and chrF for translation data, ROUGE for summaries, none for other instructions; 'none': loss only.", "generation",
+                                 metavar="NAMES", comma_separated=True)
+    max_new_tokens: int = _f(128, "Causal-LM SFT: tokens generated at most per eval example.", "generation")
+    generation_eval_limit: int = _f(100, "Causal-LM SFT: eval examples generated and scored at each evaluation during training (0: none); the final evaluation generates for all of them.", "generation")
     # --- privacy (differentially private training, DP-SGD through Opacus) ---
     dp_epsilon: float | None = _f(None, "Differential privacy: the target epsilon for the whole run (DP-SGD with Opacus: per-example clipping, noise, Poisson-sampled batches); empty: no privacy.", "privacy",
                                   flag_help="train with differential privacy (DP-SGD) to this target epsilon", metavar="EPSILON",

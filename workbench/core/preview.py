@@ -22,7 +22,7 @@ from array import array
 from pathlib import Path
 from typing import Any, Callable
 
-from workbench.core.datasets import find_split_files, is_saved_dataset
+from workbench.core.datasets import find_parallel_splits, find_split_files, is_saved_dataset, parallel_siblings
 from workbench.core.errors import WorkbenchError
 from workbench.paths import expand_user
 
@@ -40,8 +40,8 @@ def preview_file(path: str | Path) -> Path:
         raise WorkbenchError(f"data not found: {path}")
     if path.is_file():
         return path
-    if is_saved_dataset(path):
-        return path
+    if is_saved_dataset(path) or find_parallel_splits(path):
+        return path  # a saved data set or a folder of parallel text: read whole (TablePreview)
     files = find_split_files(path)
     if not files:
         raise WorkbenchError(f"{path} holds no train/dev/test data files (CSV, TSV, JSON, JSONL or Parquet).")
@@ -55,7 +55,7 @@ def open_preview(path: str | Path) -> "RecordIndex | TablePreview":
         return RecordIndex(target)
     if target.is_file() and target.suffix.lower() == ".json" and _looks_like_json_lines(target):
         return RecordIndex(target, fmt="jsonl")
-    if target.is_dir() or target.suffix.lower() in TABLE_FORMATS:
+    if target.is_dir() or target.suffix.lower() in TABLE_FORMATS or parallel_siblings(target):
         return TablePreview(target)
     raise WorkbenchError(
         f"{target.name}: unknown data format {target.suffix or '(no extension)'!r}; use CSV, TSV, JSON, JSONL or Parquet."
@@ -233,7 +233,7 @@ class TablePreview:
     def build(self, cancelled: Callable[[], bool] = lambda: False, on_chunk: Callable[[], None] | None = None) -> None:
         from workbench.core.datasets import read_source, read_table
 
-        if self.path.is_dir():
+        if self.path.is_dir() or parallel_siblings(self.path):
             splits = read_source(self.path)
             self._frame = splits.get("train", next(iter(splits.values())))
         else:

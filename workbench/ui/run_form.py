@@ -38,7 +38,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 GROUP_TITLES = {"data": "Data", "model": "Model", "training": "Training", "evaluation": "Evaluation & checkpoints",
                 "performance": "Performance", "distributed": "Distributed (torchrun)",
-                "privacy": "Privacy (differential privacy, DP-SGD)", "run": "Run"}
+                "generation": "Generation (causal-LM SFT)", "privacy": "Privacy (differential privacy, DP-SGD)",
+                "run": "Run"}
 
 
 def _exists(path: Path, test: str = "exists") -> bool:
@@ -119,9 +120,7 @@ def model_choices(workspace: Path, runs: list[Any] = ()) -> list[tuple[str, str]
     workspace (``models/*`` and top-level folders with a config.json), and finished runs' models."""
     from workbench.core.models import embedded_lm_gguf
 
-    choices = [("default — embedded all-MiniLM-L6-v2 (SmolLM2 for causal-LM SFT)", DEFAULT_MODEL)]
-    if embedded_lm_gguf() is not None:
-        choices.append(("smollm2 — embedded SmolLM2-135M-Instruct (causal LM)", "smollm2"))
+    choices = [("default — embedded all-MiniLM-L6-v2", DEFAULT_MODEL)]
     candidates: list[Path] = []
     for folder in (workspace / "models", workspace):
         try:
@@ -136,4 +135,6 @@ def model_choices(workspace: Path, runs: list[Any] = ()) -> list[tuple[str, str]
     for run in runs:
         if (run.model_dir / "config.json").is_file():
             choices.append((f"run: {run.name}", str(run.model_dir)))
+    if embedded_lm_gguf() is not None:  # `default` is this LM on causal-LM data; named, it is for any
+        choices.append(("smollm2 — embedded SmolLM2-135M-Instruct (causal LM)", "smollm2"))
     return choices

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.core.datasets import FORMATS, find_split_files, is_saved_dataset
+from workbench.core.datasets import FORMATS, find_parallel_splits, find_split_files, is_saved_dataset
 from workbench.core.errors import WorkbenchError
 
 # Folders that never hold a user's data sets, or hold our own outputs (run directories carry
@@ -86,7 +86,12 @@ def discover(root: Path, *, max_depth: int = MAX_DEPTH, limit: int = MAX_ENTRIES
             return
         files = [Path(c.path) for c in children if c.is_file(follow_symlinks=True) and Path(c.name).suffix.lower() in FORMATS]
         grouped: set[Path] = set()
-        if files:
+        parallel = find_parallel_splits(folder)  # train.en + train.de …: one data set, as read_source reads it
+        if parallel:
+            members = [f for fs in parallel.values() for f in fs]
+            grouped |= set(members)
+            result.entries.append(DataEntry(folder, "folder", members, sum(f.stat().st_size for f in members)))
+        if files and not parallel:
             try:
                 splits = find_split_files(folder)
             except (WorkbenchError, OSError):
