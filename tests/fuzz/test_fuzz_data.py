@@ -302,7 +302,7 @@ def cached_tokenizer(monkeypatch):
     """`datasets inspect` loads its tokenizer per call; the fuzz tests load it once."""
     import workbench.core.datasets as datasets
 
-    monkeypatch.setattr(datasets, "inspect_tokenizer", lambda model: (embedded_tokenizer(), "all-MiniLM-L6-v2"))
+    monkeypatch.setattr(datasets, "inspect_tokenizer", lambda model, task=None: (embedded_tokenizer(), "all-MiniLM-L6-v2"))
 
 
 @budget(150)

@@ -168,8 +168,11 @@ def test_model_choices_find_local_models_and_finished_runs(tmp_path):
     (run / "model" / "config.json").write_text("{}")
     from workbench.core.runs import RunStore
 
+    from workbench.core.models import embedded_lm_gguf
+
     labels = [label for label, _ in model_choices(tmp_path, RunStore(tmp_path).list())]
-    assert labels == ["default — embedded all-MiniLM-L6-v2", "local: tiny", "run: done"]
+    lm = ["smollm2 — embedded SmolLM2-135M-Instruct (causal LM)"] if embedded_lm_gguf() is not None else []
+    assert labels == ["default — embedded all-MiniLM-L6-v2", "local: tiny", "run: done", *lm]
 
 
 # --- sources --------------------------------------------------------------------------------------------
