@@ -213,6 +213,29 @@ def chart_spec(results: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 # --- reading (thread workers) -------------------------------------------------------------------------------
+def sync_rows(table: DataTable, column_keys: Iterable[str], rows: list[tuple[str, tuple]],
+              shown: list[tuple[str, tuple]], keep: str | None) -> list[tuple[str, tuple]]:
+    """Show ``rows`` ((key, cells) pairs) in ``table``, which shows ``shown``: the same keys in the same order update
+    only the changed cells (no flicker, the cursor stays); other keys rebuild the table with the cursor back on the
+    row ``keep`` when it is still there. Returns what the table now shows."""
+    if rows == shown:
+        return shown
+    keys = [k for k, _ in rows]
+    if keys == [k for k, _ in shown]:
+        column_keys = list(column_keys)
+        for (key, cells), (_, old) in zip(rows, shown):
+            for col, new, prev in zip(column_keys, cells, old):
+                if new != prev:
+                    table.update_cell(key, col, new, update_width=True)
+    else:
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        if keep in keys:
+            table.move_cursor(row=keys.index(keep), animate=False)
+    return rows
+
+
 def _stat(path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -361,20 +384,8 @@ class SweepsScreen(WorkbenchScreen):
         rows = [(r["id"], (fmt.status_text(r["status"]), Text(r["name"]),
                            Text(f"{done.get(r['id'], 0)}/{r.get('trials_planned')}", justify="right")))
                 for r in records]
-        if rows != self._shown_list:
-            if [k for k, _ in rows] == [k for k, _ in self._shown_list]:
-                for (key, cells), (_, old) in zip(rows, self._shown_list):
-                    for col, new, prev in zip(("status", "name", "trials"), cells, old):
-                        if new != prev:
-                            table.update_cell(key, col, new, update_width=True)
-            else:
-                current = self.sweep_id
-                table.clear()
-                for key, cells in rows:
-                    table.add_row(*cells, key=key)
-                if current in self.records:
-                    table.move_cursor(row=table.get_row_index(current), animate=False)
-            self._shown_list = rows
+        self._shown_list = sync_rows(table, ("status", "name", "trials"), rows, self._shown_list,
+                                     self.sweep_id if self.sweep_id in self.records else None)
         if self.sweep_id not in self.records:
             self.sweep_id = records[0]["id"] if records else None
             self.results = None
@@ -405,21 +416,9 @@ class SweepsScreen(WorkbenchScreen):
             for key, label in columns:
                 table.add_column(label, key=key)
             self._columns, self._shown_rows = columns, []
-        if rows != self._shown_rows:
-            keys = [k for k, _ in rows]
-            if keys == [k for k, _ in self._shown_rows]:
-                for (key, cells), (_, old) in zip(rows, self._shown_rows):
-                    for (col, _), new, prev in zip(columns, cells, old):
-                        if new != prev:
-                            table.update_cell(key, col, new, update_width=True)
-            else:
-                current = self.current_trial
-                table.clear()
-                for key, cells in rows:
-                    table.add_row(*cells, key=key)
-                if current is not None and current["run_id"] in keys:
-                    table.move_cursor(row=keys.index(current["run_id"]), animate=False)
-            self._shown_rows = rows
+        current = self.current_trial
+        self._shown_rows = sync_rows(table, [key for key, _ in columns], rows, self._shown_rows,
+                                     current["run_id"] if current is not None else None)
         names = [p["name"] for p in results["params"]]
         if self.chart_param not in names:
             self.chart_param = names[0] if names else None

@@ -77,11 +77,11 @@ def example_losses(model, tokenizer, conversations: Sequence[Sequence[dict[str, 
     return out
 
 
-def generation_groups(data, cfg) -> tuple[str, ...]:
+def generation_groups(kind: str | None, cfg) -> tuple[str, ...]:
     """The generation metric groups a run scores (``--generation-metrics``; ``auto`` follows the data's kind)."""
     from workbench.core.tasks.causal_lm_sft.generation import resolve_metrics
 
-    return resolve_metrics(cfg.generation_metrics, getattr(data, "kind", None))
+    return resolve_metrics(cfg.generation_metrics, kind)
 
 
 def _references(ds):
@@ -93,7 +93,7 @@ def generation_during_training(data, tokenizer, cfg):
     them (the values join the eval metrics: metrics.jsonl, the Monitor); None when the run scores no generations."""
     from workbench.core.tasks.causal_lm_sft.generation import evaluate_generation
 
-    groups = generation_groups(data, cfg)
+    groups = generation_groups(data.kind, cfg)
     limit = int(cfg.generation_eval_limit or 0)
     if not groups or limit <= 0:
         return None
@@ -123,7 +123,7 @@ def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[
                 "loss": loss, "tokens": tokens}
                for i, (conv, (loss, tokens)) in enumerate(zip(conversations, losses))]
     report: dict[str, Any] = {}
-    groups = generation_groups(data, cfg)
+    groups = generation_groups(data.kind, cfg)
     if groups:
         from workbench.core.tasks.causal_lm_sft.generation import evaluate_generation, primary_score
 
@@ -231,7 +231,7 @@ def evaluate(run, data_path, *, batch_size: int = 16, text_column=None, label_co
               "response_tokens": int(sum(sum(1 for x in r if x != IGNORE_INDEX) for r in encoded["labels"])),
               "samples": samples, "data": str(data_path), "run": run.id}
     recorded = ((run.info.get("evaluation") or {}).get("generation") or {}).get("groups")
-    groups = tuple(recorded) if recorded else generation_groups(LoadedData({}, loaded.schema, {}, kind=spec.kind if spec else None), cfg)
+    groups = tuple(recorded) if recorded else generation_groups(spec.kind if spec else None, cfg)
     if groups:  # the run scores generations: so does its evaluation on other data (every example)
         from workbench.core.tasks.causal_lm_sft.generation import evaluate_generation, primary_score
 
