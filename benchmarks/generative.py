@@ -1,17 +1,33 @@
-"""Generative fine-tuning of the embedded SmolLM2-135M-Instruct, scored by generation against the untuned model.
+"""Generative fine-tuning of the embedded SmolLM2-135M-Instruct, scored against the untuned model; its ONNX export.
 
-Translation (the row run so far): Multi30k en→de from ``../shared/datasets/multi30k``. The first ``--pairs``
-training pairs are the training data; the first ``--selection`` lines of ``val`` are the run's eval split (the
-checkpoint is chosen on its loss; generation scored at the end); the first ``--test`` lines of
-``test_2016_flickr`` are scored afterwards with `sft-workbench eval`, a set neither run saw.
+Rows (``--row``), each written to its own results file:
+
+``translation``  Multi30k en→de (``../shared/datasets/multi30k``). The first ``--pairs`` training pairs train; the
+                 first ``--selection`` lines of ``val`` are the runs' eval split (the checkpoint is chosen on its
+                 loss; generation scored at the end); the first ``--test`` lines of ``test_2016_flickr`` are
+                 scored afterwards with `sft-workbench eval`, a set neither run saw. Verdicts: `compare` on the
+                 selection split (paired per-example sentence BLEU) and, on the test lines, a paired bootstrap of
+                 corpus BLEU (Koehn 2004: 1,000 resamples of sentences) computed here.
+``summarisation``  SciTLDR-A (``../shared/datasets/scitldr``): abstract → one-sentence TLDR. The first ``--pairs``
+                 train papers train, the first ``--selection`` dev papers are the eval split, the first
+                 ``--test`` test papers are scored with `eval` against all their references (ROUGE-1/2/L, the
+                 best over references per paper); bootstrap of mean ROUGE-L over papers.
+``instructions``  Alpaca (``../shared/datasets/alpaca``, 1,000 rows): the first 800 train, the last 200 are the
+                 held-out eval split; one epoch with one evaluation at its end, so nothing is chosen on it.
+                 Verdict: `compare` (paired per-example response loss: bootstrap CI, permutation p).
+``export``       The tuned translation run of ``--workspace`` exported with ``--int8`` (weight-only, see
+                 ``workbench.core.export.pipeline.DECODER_INT8_SETTINGS``), the held-out perplexity of each
+                 engine, then torch-free greedy generation by ONNX fp32 and int8 on the first ``--test`` test
+                 lines (BLEU against PyTorch's on the same lines) and ``bench`` (prefill/decode tokens/s).
 
 The base model is a run too: one optimiser step at lr 1e-30 (AdamW's update is then below fp32 resolution, so
 its saved weights are the untuned model's; checked below), so both go through the same final evaluation,
-``compare`` and ``eval``. Verdicts: `compare` on the selection split (paired per-example sentence BLEU), and on
-the test lines a paired bootstrap of corpus BLEU (Koehn 2004: 1,000 resamples of sentences) computed here.
+``compare`` and ``eval``.
 
-    python benchmarks/generative.py --pairs 4000            # about how many a 30-minute budget trains on this CPU
-    python benchmarks/generative.py --pairs 4000 --test 1000  # the whole test set once
+    python benchmarks/generative.py --row translation --pairs 6000 --test 1000 --workspace /tmp/gen-mt
+    python benchmarks/generative.py --row export --workspace /tmp/gen-mt --test 500
+    python benchmarks/generative.py --row summarisation --pairs 1000 --test 200
+    python benchmarks/generative.py --row instructions
 """
 
 from __future__ import annotations
@@ -24,9 +40,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, SHARED, write_results  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+MODEL = "SmolLM2-135M-Instruct (embedded GGUF, fp32 weights, bf16 autocast where the CPU has it)"
 
 
 def cli(workspace: Path, *argv: str) -> dict:
@@ -40,30 +60,44 @@ def cli(workspace: Path, *argv: str) -> dict:
     return out
 
 
-def write_pairs(folder: Path, split: str, src: list[str], tgt: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{split}.en").write_text("".join(s + "\n" for s in src), encoding="utf-8")
-    (folder / f"{split}.de").write_text("".join(t + "\n" for t in tgt), encoding="utf-8")
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
-def corpus_bootstrap(base: list[dict], tuned: list[dict], *, resamples: int = 1000, seed: int = 0) -> dict:
-    """Paired bootstrap of corpus BLEU (tuned − base) over sentences: the difference, its 95% interval, and p = the
-    share of resamples in which the tuned model is not better."""
-    import sacrebleu
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(s + "\n" for s in lines), encoding="utf-8")
 
-    refs = [r["references"][0] for r in base]
+
+def paired_bootstrap(base: list[dict], tuned: list[dict], corpus: Callable[[list[str], list[list[str]]], float], *,
+                     resamples: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap over examples of a corpus score (tuned − base): the difference, its 95% interval, and
+    p = the share of resamples in which the tuned model is not better."""
+    refs = [r["references"] for r in base]
     hyp_a, hyp_b = [r["generated"] for r in base], [r["generated"] for r in tuned]
-    full = sacrebleu.corpus_bleu(hyp_b, [refs]).score - sacrebleu.corpus_bleu(hyp_a, [refs]).score
+    full = corpus(hyp_b, refs) - corpus(hyp_a, refs)
     rng = random.Random(seed)
     n, diffs = len(refs), []
     for _ in range(resamples):
         idx = [rng.randrange(n) for _ in range(n)]
         r = [refs[i] for i in idx]
-        diffs.append(sacrebleu.corpus_bleu([hyp_b[i] for i in idx], [r]).score
-                     - sacrebleu.corpus_bleu([hyp_a[i] for i in idx], [r]).score)
+        diffs.append(corpus([hyp_b[i] for i in idx], r) - corpus([hyp_a[i] for i in idx], r))
     diffs.sort()
-    return {"bleu_diff": round(full, 2), "ci95": [round(diffs[int(0.025 * resamples)], 2), round(diffs[int(0.975 * resamples) - 1], 2)],
+    return {"diff": round(full, 2), "ci95": [round(diffs[int(0.025 * resamples)], 2), round(diffs[int(0.975 * resamples) - 1], 2)],
             "p_value": max(sum(d <= 0 for d in diffs), 1) / resamples if full > 0 else 1.0, "resamples": resamples}
+
+
+def corpus_bleu(hyps: list[str], refs: list[list[str]]) -> float:
+    import sacrebleu
+
+    width = max(len(r) for r in refs)
+    return sacrebleu.corpus_bleu(hyps, [[r[k] if k < len(r) else None for r in refs] for k in range(width)]).score
+
+
+def mean_rouge_l(hyps: list[str], refs: list[list[str]]) -> float:
+    from workbench.core.tasks.causal_lm_sft.generation import score
+
+    return score(hyps, refs, ("rouge",))[0]["rougeL"]
 
 
 def same_weights(a: Path, b: Path) -> bool:
@@ -73,65 +107,220 @@ def same_weights(a: Path, b: Path) -> bool:
     return wa.keys() == wb.keys() and all(bool((wa[k] == wb[k]).all()) for k in wa)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=SHARED / "multi30k")
-    parser.add_argument("--pairs", type=int, default=4000, help="training pairs (the first N of train)")
-    parser.add_argument("--selection", type=int, default=300, help="val lines: the runs' eval split")
-    parser.add_argument("--test", type=int, default=500, help="test_2016_flickr lines scored with `eval`")
-    parser.add_argument("--epochs", default="1")
-    parser.add_argument("--lr", default=None, help="default: the task's")
-    parser.add_argument("--max-new-tokens", default="64")
-    parser.add_argument("--workspace", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "generative_multi30k_cpu.json")
-    args = parser.parse_args()
-    d = args.data_dir
-    if not (d / "train.en").is_file():
-        raise SystemExit(f"no Multi30k in {d} (see ../shared/datasets/README.md)")
-    ws = args.workspace or Path(tempfile.mkdtemp(prefix="generative-"))
-    ws.mkdir(parents=True, exist_ok=True)
-    read = lambda name: (d / name).read_text(encoding="utf-8").splitlines()  # noqa: E731
-    data, test = ws / "mt", ws / "mt-test"
-    write_pairs(data, "train", read("train.en")[:args.pairs], read("train.de")[:args.pairs])
-    write_pairs(data, "dev", read("val.en")[:args.selection], read("val.de")[:args.selection])
-    write_pairs(test, "test", read("test_2016_flickr.en")[:args.test], read("test_2016_flickr.de")[:args.test])
-    common = ["--data", str(data), "--model", "default", "--generation-metrics", "bleu,chrf",
-              "--generation-eval-limit", "0", "--max-new-tokens", args.max_new_tokens]
-    print(f"workspace {ws}: {args.pairs} training pairs, {args.selection} selection, {args.test} test", flush=True)
+def base_and_tuned(ws: Path, common: list[str], tuned: list[str]) -> tuple[dict, dict, bool]:
     base = cli(ws, "train", *common, "--max-steps", "1", "--lr", "1e-30", "--name", "base")
-    print(f"base: {base['_wall_s']} s, selection BLEU {base['metrics'].get('bleu')}", flush=True)
-    tuned = cli(ws, "train", *common, "--epochs", args.epochs, *(["--lr", args.lr] if args.lr else []), "--name", "tuned")
-    print(f"tuned: {tuned['_wall_s']} s, selection BLEU {tuned['metrics'].get('bleu')}", flush=True)
+    say(f"base: {base['_wall_s']} s, metrics {({k: round(v, 3) for k, v in base['metrics'].items() if isinstance(v, float)})}")
+    run = cli(ws, "train", *common, *tuned, "--name", "tuned")
+    say(f"tuned: {run['_wall_s']} s, metrics {({k: round(v, 3) for k, v in run['metrics'].items() if isinstance(v, float)})}")
     from workbench.core.models import embedded_lm_dir
 
-    unchanged = same_weights(embedded_lm_dir(), Path(base["run_dir"]) / "model")
-    compare = cli(ws, "compare", "base", "tuned")
-    pair = compare["pairs"][0]
-    print(f"selection split: {pair['verdict']}", flush=True)
+    return base, run, same_weights(embedded_lm_dir(), Path(base["run_dir"]) / "model")
+
+
+def train_runtime(run: dict) -> float | None:
+    info = json.loads((Path(run["run_dir"]) / "run.json").read_text())
+    return (info.get("train_summary") or {}).get("train_runtime")
+
+
+def scored_rows(ws: Path, test: Path, keys: Sequence[str]) -> dict:
     scored = {}
     for name in ("base", "tuned"):
         scored[name] = cli(ws, "eval", name, "--data", str(test))
-        print(f"{name} on test: BLEU {scored[name]['bleu']:.2f} chrF {scored[name]['chrf']:.2f} "
-              f"({scored[name]['_wall_s']} s)", flush=True)
-    boot = corpus_bootstrap(scored["base"]["examples"], scored["tuned"]["examples"])
-    print(f"test, corpus BLEU tuned − base: {boot['bleu_diff']:+.2f}, 95% CI {boot['ci95']}, p {boot['p_value']}", flush=True)
+        say(f"{name} on test: " + " ".join(f"{k} {scored[name][k]:.2f}" for k in keys) + f" ({scored[name]['_wall_s']} s)")
+    return scored
+
+
+def samples(scored: dict, n: int = 8) -> list[dict]:
+    return [{"source": b["input"][:600], "references": b["references"], "base": b["generated"], "tuned": t["generated"]}
+            for b, t in zip(scored["base"]["examples"][:n], scored["tuned"]["examples"][:n])]
+
+
+# ------------------------------------------------------------------------------------------- rows
+def translation(args, ws: Path) -> None:
+    d = args.data_dir or SHARED / "multi30k"
+    if not (d / "train.en").is_file():
+        raise SystemExit(f"no Multi30k in {d} (see ../shared/datasets/README.md)")
+    read = lambda name: (d / name).read_text(encoding="utf-8").splitlines()  # noqa: E731
+    pairs = args.pairs or 6000
+    data, test = ws / "mt", ws / "mt-test"
+    for lang in ("en", "de"):
+        write_lines(data / f"train.{lang}", read(f"train.{lang}")[:pairs])
+        write_lines(data / f"dev.{lang}", read(f"val.{lang}")[:args.selection])
+        write_lines(test / f"test.{lang}", read(f"test_2016_flickr.{lang}")[:args.test])
+    common = ["--data", str(data), "--model", "default", "--generation-metrics", "bleu,chrf",
+              "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64)]
+    say(f"workspace {ws}: {pairs} training pairs, {args.selection} selection, {args.test} test")
+    base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
+    pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
+    say(f"selection split: {pair['verdict']}")
+    scored = scored_rows(ws, test, ("bleu", "chrf"))
+    boot = paired_bootstrap(scored["base"]["examples"], scored["tuned"]["examples"], corpus_bleu)
+    say(f"test, corpus BLEU tuned − base: {boot['diff']:+.2f}, 95% CI {boot['ci95']}, p {boot['p_value']}")
+    row = {"row": "translation en→de", "pairs": pairs, "tuned_flags": args.tuned_flags, "base_unchanged_weights": unchanged,
+           "selection": {"lines": args.selection, "base": {k: base["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")},
+                         "tuned": {k: tuned["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")},
+                         "compare_verdict": pair["verdict"], "compare_pair": pair},
+           "test": {"data": "test_2016_flickr", "lines": args.test,
+                    "base": {k: scored["base"][k] for k in ("bleu", "chrf", "eval_loss")},
+                    "tuned": {k: scored["tuned"][k] for k in ("bleu", "chrf", "eval_loss")},
+                    "bootstrap_corpus_bleu": boot, "samples": samples(scored)},
+           "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_runtime(tuned),
+                      "eval_base": scored["base"]["_wall_s"], "eval_tuned": scored["tuned"]["_wall_s"]},
+           "met": {"bleu_gain_10": boot["diff"] >= 10.0 and boot["p_value"] < 0.01, "bleu_abs_20": scored["tuned"]["bleu"] >= 20.0}}
+    # Kept for the export row: the test lines and PyTorch's generations on them.
+    (ws / "translation_row.json").write_text(json.dumps({**row, "tuned_examples": scored["tuned"]["examples"]}))
+    write_results(args.out or RESULTS / "generative_multi30k_cpu.json", None, [row],
+                  targets={"bleu_gain": 10.0, "p": 0.01, "bleu_abs": 20.0},
+                  setup={"data": "multi30k en→de", "model": MODEL, "max_new_tokens": args.max_new_tokens or 64,
+                         "decoding": "greedy", "workspace": str(ws)})
+
+
+def summarisation(args, ws: Path) -> None:
+    d = args.data_dir or SHARED / "scitldr"
+    if not (d / "train.jsonl").is_file():
+        raise SystemExit(f"no SciTLDR in {d} (see ../shared/datasets/README.md)")
+    read = lambda name: (d / name).read_text(encoding="utf-8").splitlines()  # noqa: E731
+    pairs = args.pairs or 1000
+    data, test = ws / "tldr", ws / "tldr-test"
+    write_lines(data / "train.jsonl", read("train.jsonl")[:pairs])
+    write_lines(data / "dev.jsonl", read("dev.jsonl")[:args.selection])
+    write_lines(test / "test.jsonl", read("test.jsonl")[:args.test])
+    common = ["--data", str(data), "--model", "default", "--generation-metrics", "rouge",
+              "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64),
+              "--max-length", "512"]
+    say(f"workspace {ws}: {pairs} training papers, {args.selection} selection, {args.test} test")
+    base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
+    pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
+    say(f"selection split: {pair['verdict']}")
+    keys = ("rouge1", "rouge2", "rougeL")
+    scored = scored_rows(ws, test, keys)
+    boot = paired_bootstrap(scored["base"]["examples"], scored["tuned"]["examples"], mean_rouge_l)
+    say(f"test, ROUGE-L tuned − base: {boot['diff']:+.2f}, 95% CI {boot['ci95']}, p {boot['p_value']}")
+    refs = [len(e["references"]) for e in scored["base"]["examples"]]
+    row = {"row": "summarisation (SciTLDR-A)", "pairs": pairs, "tuned_flags": args.tuned_flags,
+           "base_unchanged_weights": unchanged,
+           "selection": {"papers": args.selection, "base": {k: base["metrics"].get(k) for k in (*keys, "eval_loss")},
+                         "tuned": {k: tuned["metrics"].get(k) for k in (*keys, "eval_loss")},
+                         "compare_verdict": pair["verdict"], "compare_pair": pair},
+           "test": {"papers": args.test, "references_per_paper": {"min": min(refs), "max": max(refs), "mean": round(sum(refs) / len(refs), 2)},
+                    "base": {k: scored["base"][k] for k in (*keys, "eval_loss")},
+                    "tuned": {k: scored["tuned"][k] for k in (*keys, "eval_loss")},
+                    "bootstrap_rougeL": boot, "samples": samples(scored, 5)},
+           "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_runtime(tuned),
+                      "eval_base": scored["base"]["_wall_s"], "eval_tuned": scored["tuned"]["_wall_s"]},
+           "met": {"rougeL_gain_5": boot["diff"] >= 5.0 and boot["p_value"] < 0.01}}
+    write_results(args.out or RESULTS / "generative_scitldr_cpu.json", None, [row], targets={"rougeL_gain": 5.0, "p": 0.01},
+                  setup={"data": "SciTLDR-A (abstract → TLDR)", "model": MODEL, "max_new_tokens": args.max_new_tokens or 64,
+                         "max_length": 512, "decoding": "greedy", "workspace": str(ws)})
+
+
+def instructions(args, ws: Path) -> None:
+    d = args.data_dir or SHARED / "alpaca"
+    source = d / "alpaca_data_1k.json"
+    if not source.is_file():
+        raise SystemExit(f"no Alpaca sample in {d} (see ../shared/datasets/README.md)")
+    rows = json.loads(source.read_text(encoding="utf-8"))
+    train_rows = args.pairs or 800
+    held = rows[train_rows:]
+    (ws / "alpaca").mkdir(parents=True, exist_ok=True)
+    train, heldout = ws / "alpaca" / "train.json", ws / "alpaca-heldout.json"
+    train.write_text(json.dumps(rows[:train_rows]))
+    heldout.write_text(json.dumps(held))
+    common = ["--data", str(train), "--eval-data", str(heldout), "--model", "default", "--generation-metrics", "none"]
+    say(f"workspace {ws}: {train_rows} training rows, {len(held)} held out")
+    base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
+    pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
+    say(f"held-out: {pair['verdict']}")
     info = json.loads((Path(tuned["run_dir"]) / "run.json").read_text())
-    train_s = (info.get("train_summary") or {}).get("train_runtime")
-    results = [{"row": "translation en→de", "pairs": args.pairs, "epochs": args.epochs,
-                "base_unchanged_weights": unchanged,
-                "selection": {"base": {k: base["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")},
-                              "tuned": {k: tuned["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")},
-                              "compare_verdict": pair["verdict"], "compare_pair": pair},
-                "test": {"lines": args.test, "base": {k: scored["base"][k] for k in ("bleu", "chrf", "eval_loss")},
-                         "tuned": {k: scored["tuned"][k] for k in ("bleu", "chrf", "eval_loss")}, "bootstrap": boot,
-                         "samples": [{"source": b["input"], "reference": b["references"][0], "base": b["generated"],
-                                      "tuned": t["generated"]} for b, t in zip(scored["base"]["examples"][:8],
-                                                                                scored["tuned"]["examples"][:8])]},
-                "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_s,
-                           "eval_base": scored["base"]["_wall_s"], "eval_tuned": scored["tuned"]["_wall_s"]}}]
-    write_results(args.out, None, results, targets={"bleu_gain": 10.0, "p": 0.01, "bleu_abs": 20.0},
-                  setup={"data": "multi30k en→de", "model": "SmolLM2-135M-Instruct (embedded GGUF, fp32)",
-                         "max_new_tokens": args.max_new_tokens, "decoding": "greedy"})
+    evals = [e for e in (json.loads(line) for line in (Path(tuned["run_dir"]) / "metrics.jsonl").read_text().splitlines())
+             if e.get("kind") == "eval"]
+    row = {"row": "instructions (Alpaca)", "train_rows": train_rows, "heldout_rows": len(held), "tuned_flags": args.tuned_flags,
+           "base_unchanged_weights": unchanged, "evaluations_during_training": len(evals),
+           "heldout": {"base": {k: base["metrics"].get(k) for k in ("eval_loss", "perplexity")},
+                       "tuned": {k: tuned["metrics"].get(k) for k in ("eval_loss", "perplexity")},
+                       "compare_verdict": pair["verdict"], "compare_pair": pair},
+           "samples": (info.get("evaluation") or {}).get("samples", [])[:3],
+           "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_runtime(tuned)},
+           "met": {"heldout_loss_lower": bool(pair.get("significant")) and pair.get("winner") == 1}}
+    write_results(args.out or RESULTS / "generative_alpaca_cpu.json", None, [row], targets={"heldout_loss": "lower, p < 0.05"},
+                  setup={"data": "alpaca_data_1k.json: first 800 train, last 200 held out", "model": MODEL,
+                         "workspace": str(ws)})
+
+
+def export(args, ws: Path) -> None:
+    """Export the translation row's tuned run with int8, then generate on the test lines with each ONNX engine."""
+    from workbench.core.tasks.causal_lm_sft.export import onnx_generations
+
+    saved = ws / "translation_row.json"
+    if not saved.is_file():
+        raise SystemExit(f"{ws} has no translation row (run --row translation --workspace {ws} first)")
+    row = json.loads(saved.read_text())
+    examples = row.pop("tuned_examples")[:args.test]
+    target = ws / "exports" / "tuned"
+    manifest = cli(ws, "export", "tuned", "--int8", "--force", "--out", str(target))
+    say(f"export: {manifest['_wall_s']} s; quality " + ", ".join(
+        f"{e['engine']} ppl {e['perplexity']:.3f}" for e in manifest["validation"]["quality"]["engines"]))
+    refs = [e["references"] for e in examples]
+    prompts = [e["input"] for e in examples]
+    # `input` is the whole user turn (instruction + source); the export's prompt format wraps it as training did.
+    engines = {"pytorch": {"generated": [e["generated"] for e in examples], "wall_s": None}}
+    for name, int8 in (("onnx-fp32", False), ("onnx-int8", True)):
+        start = time.time()
+        texts = onnx_generations(target, prompts, max_new_tokens=int(args.max_new_tokens or 64), int8=int8,
+                                 threads=2, progress=say)
+        engines[name] = {"generated": texts, "wall_s": round(time.time() - start, 1)}
+    from workbench.core.tasks.causal_lm_sft.generation import score
+
+    table = []
+    for name, e in engines.items():
+        corpus, _ = score(e["generated"], refs, ("bleu", "chrf"))
+        same = sum(a == b for a, b in zip(e["generated"], engines["pytorch"]["generated"]))
+        table.append({"engine": name, **corpus, "same_text_as_pytorch": same, "generation_wall_s": e["wall_s"]})
+        say(f"{name}: BLEU {corpus['bleu']:.2f} chrF {corpus['chrf']:.2f}, {same}/{len(refs)} texts as PyTorch's")
+    boot = paired_bootstrap([{"references": r, "generated": g} for r, g in zip(refs, engines["pytorch"]["generated"])],
+                            [{"references": r, "generated": g} for r, g in zip(refs, engines["onnx-int8"]["generated"])],
+                            corpus_bleu)
+    bench = cli(ws, "bench", str(target))
+    say("bench: " + ", ".join(f"{n} prefill {r['prefill_tokens_per_s']:.0f} tok/s, decode {r['decode_tokens_per_s']:.0f} tok/s"
+                              for n, r in bench["engines"].items()))
+    quality = {e["engine"]: e for e in manifest["validation"]["quality"]["engines"]}
+    pt = next(t for t in table if t["engine"] == "pytorch")
+    int8 = next(t for t in table if t["engine"] == "onnx-int8")
+    result = {"row": "export of the tuned translation model", "source_run": manifest["source_run"],
+              "quality": manifest["validation"]["quality"], "generation_in_export": manifest["validation"].get("generation"),
+              "parity": {k: manifest["validation"][k] for k in ("prompts", "identical", "max_abs_logit_diff_prompt")},
+              "int8_greedy_identical": manifest["validation"].get("int8_greedy_identical"),
+              "quantization": manifest["quantization"], "sizes_bytes": manifest["sizes_bytes"],
+              "test_generation": {"lines": len(refs), "engines": table, "bootstrap_int8_minus_pytorch_bleu": boot},
+              "bench": {k: bench[k] for k in ("engines", "settings", "notes")},
+              "met": {"int8_perplexity_within_5pct": quality["onnx-int8"]["perplexity_increase_pct"] <= 5.0,
+                      "int8_bleu_within_1": abs(int8["bleu"] - pt["bleu"]) <= 1.0},
+              "wall_s": {"export": manifest["_wall_s"], "bench": bench["_wall_s"]}}
+    write_results(args.out or RESULTS / "export_smollm2_multi30k_cpu.json", None, [result],
+                  targets={"int8_perplexity_increase_pct": 5.0, "int8_bleu_diff": 1.0},
+                  setup={"model": "the translation row's tuned SmolLM2 run", "threads": 2, "workspace": str(ws)})
+
+
+ROWS = {"translation": translation, "summarisation": summarisation, "instructions": instructions, "export": export}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--row", choices=ROWS, required=True)
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: the row's folder in ../shared/datasets")
+    parser.add_argument("--pairs", type=int, default=None, help="training pairs (translation 6000, summarisation 1000, instructions 800)")
+    parser.add_argument("--selection", type=int, default=200, help="dev lines/papers: the runs' eval split")
+    parser.add_argument("--test", type=int, default=500, help="test lines/papers scored with `eval`")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="default 64")
+    parser.add_argument("--tuned", dest="tuned_flags", default="--epochs 1",
+                        help="training flags of the tuned run, e.g. '--epochs 1 --lr 2e-4 --batch-size 16'")
+    parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    args.tuned_flags = args.tuned_flags.split()
+    ws = args.workspace or Path(tempfile.mkdtemp(prefix=f"generative-{args.row}-"))
+    ws.mkdir(parents=True, exist_ok=True)
+    ROWS[args.row](args, ws)
     return 0
 
 

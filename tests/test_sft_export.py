@@ -219,6 +219,16 @@ def test_int8_export_scores_every_engine_on_the_eval_conversations(gpt2_int8_exp
     assert "| onnx-int8 |" in (export_dir / "README.md").read_text()
     text = OnnxGenerator(export_dir, int8=True).generate(PROMPTS[1], max_new_tokens=5)
     assert isinstance(text, str)
+    # Decoders get 8-bit weights (MatMulNBits), not dynamic int8: no activation is quantised per batch.
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(export_dir / "model.int8.onnx"), load_external_data=False).graph.node}
+    assert "MatMulNBits" in ops and "DynamicQuantizeLinear" not in ops
+    q = manifest["quantization"]
+    assert q["bits"] == 8 and "MatMulNBits" in q["method"]
+    # GPT-2's Conv1D layers are Gemm nodes, which MatMulNBits does not take: only the lm_head is quantised, and the
+    # manifest says what stayed fp32 (2 layers × 4 projections).
+    assert q["quantized"] == 1 and q["left_in_fp32"] == {"Gemm": 8}
 
 
 def test_int8_export_is_refused_when_perplexity_rises_too_much(gpt2_int8_export, monkeypatch):
@@ -251,11 +261,43 @@ def test_bench_of_a_causal_lm_export(gpt2_int8_export, capsys):
     for name, row in result["engines"].items():
         assert row["prefill_p50_ms"] > 0 and row["decode_p50_ms"] > 0
         assert row["decode_tokens_per_s"] == pytest.approx(1000 / row["decode_p50_ms"], rel=1e-2)
+        assert row["prefill_tokens_per_s"] == pytest.approx(128 * 1000 / row["prefill_p50_ms"], rel=1e-2)
         if name != "pytorch":
             assert row["speedup_decode_p50"] == pytest.approx(
                 result["engines"]["pytorch"]["decode_p50_ms"] / row["decode_p50_ms"], rel=1e-2)
     saved = json.loads((Path(manifest["path"]) / "manifest.json").read_text())["benchmark"]
     assert saved["engines"].keys() == result["engines"].keys()
+    # Each engine's held-out perplexity and greedy agreement, as the export measured them, beside its speed.
+    quality = {e["engine"]: e["perplexity"] for e in manifest["validation"]["quality"]["engines"]}
+    assert {n: r["perplexity"] for n, r in result["engines"].items()} == quality
+    assert result["engines"]["onnx-fp32"]["greedy_identical"] == "4/4"
     assert main(["--workspace", str(ws), "bench", manifest["path"], "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    assert "decode ms/token" in out and "onnx-int8" in out
+    assert "decode ms/token" in out and "onnx-int8" in out and "greedy = pytorch" in out
+
+
+def test_export_of_a_run_scored_by_generation_scores_every_engine(tiny_llama_dir, tmp_path):
+    """A translation run (scored by BLEU/chrF): each engine generates for the same eval prompts, scored as the run
+    was; ONNX fp32 writes PyTorch's texts, so its scores are PyTorch's."""
+    from workbench.core.export import export_run
+
+    store = RunStore(tmp_path)
+    cfg = RunConfig(data=str(SAMPLE_DATA / "translation"), task="causal-lm-sft", name="mt", max_new_tokens=6).to_dict()
+    run = store.create(cfg, name="mt", task="causal-lm-sft")
+    shutil.copytree(tiny_llama_dir, run.model_dir)
+    atomic_write_json(run.path / RUN_FILE, {**run.info, "status": "completed", "metrics": {"eval_loss": 6.0},
+                                            "evaluation": {"generation": {"groups": ["bleu", "chrf"]}}})
+    manifest = export_run(store.get(run.id), workspace=store.workspace, int8=True, max_int8_drop=1000.0)
+    generation = manifest["validation"]["generation"]
+    assert generation["groups"] == ["bleu", "chrf"] and generation["primary"] == "bleu" and generation["max_new_tokens"] == 6
+    dev = (SAMPLE_DATA / "translation" / "dev.en").read_text().splitlines()
+    assert generation["rows"] == min(len(dev), 32)
+    engines = {e["engine"]: e for e in generation["engines"]}
+    assert list(engines) == ["pytorch", "onnx-fp32", "onnx-int8"]
+    fp32 = engines["onnx-fp32"]
+    assert fp32["same_text_as_pytorch"] == generation["rows"] and fp32["bleu_diff"] == 0.0
+    assert (fp32["bleu"], fp32["chrf"]) == (engines["pytorch"]["bleu"], engines["pytorch"]["chrf"])
+    assert 0 <= engines["onnx-int8"]["same_text_as_pytorch"] <= generation["rows"]
+    # A Llama's projections are MatMuls: all 7 per layer and the lm_head get 8-bit weights, none stays fp32.
+    assert manifest["quantization"]["quantized"] == 2 * 7 + 1 and manifest["quantization"]["left_in_fp32"] == {}
+    assert "| onnx-int8 |" in (Path(manifest["path"]) / "README.md").read_text().split("Greedy generations")[1]

@@ -113,9 +113,9 @@ class CausalLMSFT(Task):
         return side_by_side(infos)
 
     def bench_report(self, result):
-        from workbench.core.tasks.causal_lm_sft.report import bench_table
+        from workbench.core.tasks.causal_lm_sft.report import bench_quality_table, bench_table
 
-        return [bench_table(result)]
+        return [t for t in (bench_table(result), bench_quality_table(result)) if t is not None]
 
 
 TASK = CausalLMSFT()

@@ -118,6 +118,21 @@ def bench_lm_export(export_dir: Path, manifest: dict[str, Any], s: BenchSettings
         rows[name].update(prefill_p50_ms=percentile_ms(prefill_s[name], 50), prefill_min_ms=percentile_ms(prefill_s[name], 0),
                           decode_p50_ms=percentile_ms(decode_s[name], 50), decode_min_ms=percentile_ms(decode_s[name], 0))
         rows[name]["decode_tokens_per_s"] = round(1000.0 / rows[name]["decode_p50_ms"], 1)
+        rows[name]["prefill_tokens_per_s"] = round(seq_len * 1000.0 / rows[name]["prefill_p50_ms"], 1)
+    # What the export measured of each engine's output (held-out perplexity, greedy agreement, generation
+    # scores), beside its speed: a fast engine is only worth it when these hold.
+    validation = manifest.get("validation") or {}
+    for row in (validation.get("quality") or {}).get("engines") or []:
+        if row["engine"] in rows:
+            rows[row["engine"]]["perplexity"] = row["perplexity"]
+    if ONNX_FP32 in rows and validation.get("prompts"):
+        rows[ONNX_FP32]["greedy_identical"] = f"{validation['identical']}/{validation['prompts']}"
+    if ONNX_INT8 in rows and validation.get("int8_greedy_identical") is not None:
+        rows[ONNX_INT8]["greedy_identical"] = f"{validation['int8_greedy_identical']}/{validation['prompts']}"
+    generation = validation.get("generation") or {}
+    for row in generation.get("engines") or []:
+        if row["engine"] in rows:
+            rows[row["engine"]][generation["primary"]] = row[generation["primary"]]
     if PYTORCH in rows:
         base = rows[PYTORCH]
         for name, row in rows.items():

@@ -3,7 +3,8 @@
     exports/<run-name>/
       model.onnx       decoder: (input_ids, attention_mask, position_ids, past_key_values.{i}.key/value)
                        → (logits, present.{i}.key/value); all axes dynamic (batch, sequence, past length)
-      model.int8.onnx  with --int8: the same graph, dynamic int8 quantisation of its matrix products
+      model.int8.onnx  with --int8: the same graph with 8-bit weights (MatMulNBits, weight-only; see
+                       ``DECODER_INT8_SETTINGS`` for why not dynamic int8)
       tokenizer.json   the run's tokenizer (plus its config files)
       config.json      the (merged) model config
       manifest.json    task, prompt format, cache layout, EOS ids, LoRA merge, parity, versions
@@ -30,6 +31,9 @@ Choices:
   engine's eval loss and perplexity. Greedy decoding amplifies int8's small logit changes into different
   (not worse) texts, so int8 is judged on perplexity: it fails when its perplexity exceeds PyTorch's by more
   than ``max_int8_drop`` percent. Its greedy agreement with PyTorch is recorded too.
+* Generation: a run scored by generation (BLEU, ROUGE …) has each engine generate greedily for the same
+  :data:`QUALITY_ROWS` eval prompts, scored as the run was; the manifest records each engine's scores and their
+  difference from PyTorch's (recorded, not gated: on a few dozen prompts a corpus score moves by whole points).
 """
 
 from __future__ import annotations
@@ -252,6 +256,51 @@ def quality_report(torch_model, tokenizer, export_dir: Path, convs: Sequence[Seq
             "rows": len(convs), "response_tokens": int(weights.sum()), "engines": rows}
 
 
+def onnx_generations(export_dir: Path, prompts: Sequence[str], *, max_new_tokens: int, int8: bool = False,
+                     threads: int | None = None, progress: Progress | None = None) -> list[str]:
+    """Greedy ONNX Runtime generations (torch-free) for each user message, in order."""
+    from workbench.core.tasks.causal_lm_sft.predict import OnnxGenerator
+
+    gen = OnnxGenerator(export_dir, int8=int8, threads=threads)
+    out = []
+    for i, text in enumerate(prompts):
+        if progress and i % 50 == 0:
+            progress(f"{'int8' if int8 else 'fp32'}: generating {i + 1}–{min(i + 50, len(prompts))} of {len(prompts)}…")
+        out.append(gen.generate(text, max_new_tokens=int(max_new_tokens)).strip())
+    return out
+
+
+def generation_report(torch_model, tokenizer, export_dir: Path, convs: Sequence[Sequence[dict[str, str]]],
+                      groups: Sequence[str], *, max_new_tokens: int, int8: bool,
+                      progress: Progress | None = None) -> dict[str, Any] | None:
+    """Greedy generations of PyTorch, ONNX fp32 and (``int8``) ONNX int8 for the same single-turn eval prompts,
+    each scored against the references with the run's generation metrics; None when no prompt is single-turn."""
+    from workbench.core.tasks.causal_lm_sft.generation import generate_batch, primary_score, references_of, score
+
+    convs = [list(c) for c in convs if len(c) == 2 and c[0]["role"] == "user"]
+    if not convs or not groups:
+        return None
+    say = progress or (lambda _msg: None)
+    refs = references_of(convs)
+    say(f"generating for {len(convs)} eval prompts: pytorch…")
+    texts = {"pytorch": generate_batch(torch_model, tokenizer, [c[:1] for c in convs], max_new_tokens=max_new_tokens)}
+    for name, use_int8 in [("onnx-fp32", False)] + ([("onnx-int8", True)] if int8 else []):
+        say(f"generating for {len(convs)} eval prompts: {name}…")
+        texts[name] = onnx_generations(export_dir, [c[0]["content"] for c in convs], max_new_tokens=max_new_tokens,
+                                       int8=use_int8)
+    primary = primary_score(groups)
+    engines = []
+    for name, generated in texts.items():
+        corpus, _ = score(generated, refs, groups)
+        row = {"engine": name, **corpus}
+        if name != "pytorch":
+            row["same_text_as_pytorch"] = sum(a == b for a, b in zip(generated, texts["pytorch"]))
+            row[f"{primary}_diff"] = round(corpus[primary] - engines[0][primary], 4)
+        engines.append(row)
+    return {"method": "greedy generation per engine, scored against the references as the run was", "rows": len(convs),
+            "groups": list(groups), "primary": primary, "max_new_tokens": int(max_new_tokens), "engines": engines}
+
+
 def _quality_card(manifest: dict[str, Any]) -> str:
     quality = (manifest.get("validation") or {}).get("quality")
     if not quality:
@@ -261,8 +310,15 @@ def _quality_card(manifest: dict[str, Any]) -> str:
                      for e in quality["engines"])
     int8 = ("\n\n`model.int8.onnx` (dynamic int8): `OnnxGenerator(path, int8=True)` or `predict --int8`."
             if (manifest.get("files") or {}).get("int8") else "")
-    return (f"\n\nEval loss of the responses of {quality['rows']} eval conversations (teacher-forced, prompt masked):\n\n"
+    card = (f"\n\nEval loss of the responses of {quality['rows']} eval conversations (teacher-forced, prompt masked):\n\n"
             f"| engine | eval loss | perplexity | Δ perplexity |\n|---|---|---|---|\n{rows}{int8}")
+    generation = (manifest.get("validation") or {}).get("generation")
+    if generation:
+        names = [n for g in generation["groups"] for n in {"rouge": ("rouge1", "rouge2", "rougeL")}.get(g, (g,))]
+        lines = "\n".join(f"| {e['engine']} | " + " | ".join(f"{e[n]:.2f}" for n in names) + " |" for e in generation["engines"])
+        card += (f"\n\nGreedy generations for {generation['rows']} eval prompts, scored against the references:\n\n"
+                 f"| engine | {' | '.join(names)} |\n|---|{'---|' * len(names)}\n{lines}")
+    return card
 
 
 def model_card(manifest: dict[str, Any]) -> str:
@@ -308,7 +364,8 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
     Called by ``export.export_run``, which has checked the run, the opset and the target."""
     from transformers.utils import logging as hf_logging
 
-    from workbench.core.export.pipeline import base_manifest, build_in_place, int8_settings, privacy_card, quantize_int8, sizes
+    from workbench.core.export.pipeline import (DECODER_INT8_SETTINGS, base_manifest, build_in_place, privacy_card,
+                                                quantize_weight_only_int8, sizes)
     from workbench.core.tasks.causal_lm_sft.train import load_model
 
     say = progress or (lambda _msg: None)
@@ -329,8 +386,8 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
             raise WorkbenchError(f"run {run.name}'s tokenizer has no fast (tokenizer.json) form; it cannot run without transformers.")
         del export_model
         if int8:
-            say("quantising to int8…")
-            quantize_int8(partial / FP32_FILE, partial / INT8_FILE)
+            say("quantising the weights to int8…")
+            quantized = quantize_weight_only_int8(partial / FP32_FILE, partial / INT8_FILE)
         eos = tokenizer.eos_token_id
         manifest = base_manifest(run, target, labels=[], max_position_embeddings=_max_positions(partial / "config.json"))
         manifest.update({
@@ -341,8 +398,7 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
                          "cache": "DynamicCache built from flat past tensors in a wrapper module"},
             "lora": ({"merged": True, "adapter": "adapter_model.safetensors of the run, merged with merge_and_unload"}
                      if lora else None),
-            "quantization": ({**int8_settings(), "max_perplexity_increase_pct": max_int8_drop,
-                              "why": "the export's matrix products, per-channel as for encoders (see workbench.core.export)"}
+            "quantization": ({**DECODER_INT8_SETTINGS, **quantized, "max_perplexity_increase_pct": max_int8_drop}
                              if int8 else None),
             "files": {"fp32": FP32_FILE, "int8": INT8_FILE if int8 else None},
             "sizes_bytes": sizes(partial),
@@ -364,6 +420,11 @@ def export_lm_run(run: Run, *, target: Path, opset: int, data: str | os.PathLike
                                  max_length=int(run_setting(run, "max_length")), int8=int8, progress=say)
         quality["data"] = source
         manifest["validation"]["quality"] = quality
+        groups = ((run.info.get("evaluation") or {}).get("generation") or {}).get("groups")
+        if groups:
+            manifest["validation"]["generation"] = generation_report(
+                ref_model, ref_tokenizer, partial, convs[:QUALITY_ROWS], groups, int8=int8, progress=say,
+                max_new_tokens=int((run.config or {}).get("max_new_tokens") or 128))
         if int8:
             say("checking int8 greedy agreement…")
             agreement = check_parity(ref_model, ref_tokenizer, partial, prompts, int8=True)

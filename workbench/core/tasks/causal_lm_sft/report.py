@@ -32,6 +32,10 @@ def export_report(manifest: dict[str, Any]) -> list[Any]:
     quality = quality_table(manifest)
     if quality is not None:
         parts.append(quality)
+    generation = v.get("generation")
+    if generation:
+        parts.append(Text("generation on " + f"{generation['rows']} eval prompts ({generation['primary']}): " + ", ".join(
+            f"{e['engine']} {e[generation['primary']]:.2f}" for e in generation["engines"]), style="dim"))
     if v.get("int8_greedy_identical") is not None:
         parts.append(Text(f"int8 greedy generations identical to PyTorch on {v['int8_greedy_identical']} of "
                           f"{v.get('prompts', '?')} prompts (int8 is judged on perplexity)", style="dim"))
@@ -63,15 +67,33 @@ def bench_table(result: dict[str, Any]) -> Any:
     table = Table(title=f"{st.get('threads')} thread(s), batch 1: prefill of a {st.get('prompt_tokens')}-token prompt, then "
                         "one token with its cache", title_justify="left", title_style="dim", box=None, header_style="bold",
                   padding=(0, 1), pad_edge=False)
-    for col in ("engine", "prefill ms", "×", "decode ms/token", "tokens/s", "×", "size"):
+    engines = result.get("engines") or {}
+    for col in ("engine", "prefill ms", "prompt tok/s", "×", "decode ms/token", "tokens/s", "×", "size"):
         table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
-    for name, row in (result.get("engines") or {}).items():
+    for name, row in engines.items():
         size = row.get("size_bytes")
         table.add_row(name, f"{row['prefill_p50_ms']:.2f}",
+                      f"{row['prefill_tokens_per_s']:.0f}" if "prefill_tokens_per_s" in row else "—",
                       f"{row['speedup_prefill_p50']:.2f}" if "speedup_prefill_p50" in row else "1.00",
                       f"{row['decode_p50_ms']:.2f}", f"{row['decode_tokens_per_s']:.0f}",
                       f"{row['speedup_decode_p50']:.2f}" if "speedup_decode_p50" in row else "1.00",
                       "—" if size is None else f"{size / 1e6:.1f} MB")
+    return table
+
+
+def bench_quality_table(result: dict[str, Any]) -> Any:
+    """What the export measured of each engine's output, beside the speed table (None when it measured nothing)."""
+    engines = result.get("engines") or {}
+    if not any("perplexity" in row for row in engines.values()):
+        return None
+    score = next((k for row in engines.values() for k in row if k in ("bleu", "chrf", "rougeL", "rouge1", "exact_match")), None)
+    table = Table(title="the export's checks on held-out data", title_justify="left", title_style="dim", box=None,
+                  header_style="bold", padding=(0, 1), pad_edge=False)
+    for col in ("engine", "perplexity", "greedy = pytorch", *([score] if score else [])):
+        table.add_column(col, justify="left" if col == "engine" else "right", no_wrap=True)
+    for name, row in engines.items():
+        table.add_row(name, f"{row['perplexity']:.4g}" if "perplexity" in row else "—", row.get("greedy_identical", "—"),
+                      *([f"{row[score]:.2f}" if score in row else "—"] if score else []))
     return table
 
 
