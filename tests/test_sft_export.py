@@ -226,9 +226,10 @@ def test_int8_export_scores_every_engine_on_the_eval_conversations(gpt2_int8_exp
     assert "MatMulNBits" in ops and "DynamicQuantizeLinear" not in ops
     q = manifest["quantization"]
     assert q["bits"] == 8 and "MatMulNBits" in q["method"]
-    # GPT-2's Conv1D layers are Gemm nodes, which MatMulNBits does not take: only the lm_head is quantised, and the
-    # manifest says what stayed fp32 (2 layers × 4 projections).
-    assert q["quantized"] == 1 and q["left_in_fp32"] == {"Gemm": 8}
+    # GPT-2's Conv1D layers export as Gemm nodes, which MatMulNBits does not take: they are rewritten as MatMul + Add
+    # first, so all 2 layers × 4 projections and the lm_head get 8-bit weights and nothing stays fp32.
+    assert q["gemm_rewritten"] == 8 and q["quantized"] == 9 and q["left_in_fp32"] == {}
+    assert "Gemm" not in ops
 
 
 def test_int8_export_is_refused_when_perplexity_rises_too_much(gpt2_int8_export, monkeypatch):
@@ -299,5 +300,6 @@ def test_export_of_a_run_scored_by_generation_scores_every_engine(tiny_llama_dir
     assert (fp32["bleu"], fp32["chrf"]) == (engines["pytorch"]["bleu"], engines["pytorch"]["chrf"])
     assert 0 <= engines["onnx-int8"]["same_text_as_pytorch"] <= generation["rows"]
     # A Llama's projections are MatMuls: all 7 per layer and the lm_head get 8-bit weights, none stays fp32.
-    assert manifest["quantization"]["quantized"] == 2 * 7 + 1 and manifest["quantization"]["left_in_fp32"] == {}
+    q = manifest["quantization"]
+    assert q["quantized"] == 2 * 7 + 1 and q["gemm_rewritten"] == 0 and q["left_in_fp32"] == {}
     assert "| onnx-int8 |" in (Path(manifest["path"]) / "README.md").read_text().split("Greedy generations")[1]

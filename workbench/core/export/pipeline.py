@@ -291,12 +291,14 @@ def quantize_weight_only_int8(fp32: Path, out: Path, *, block_size: int = DECODE
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    model = onnx.load(str(fp32))
+    rewritten = gemm_to_matmul(model)
     quantizer_log = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
     level = quantizer_log.level
     quantizer_log.setLevel(logging.WARNING)  # it logs every node it visits at INFO
     try:
         with quiet():
-            quantizer = MatMulNBitsQuantizer(onnx.load(str(fp32)), bits=DECODER_INT8_SETTINGS["bits"],
+            quantizer = MatMulNBitsQuantizer(model, bits=DECODER_INT8_SETTINGS["bits"],
                                              block_size=int(block_size), is_symmetric=DECODER_INT8_SETTINGS["symmetric"],
                                              accuracy_level=int(accuracy_level))
             quantizer.process()
@@ -308,9 +310,40 @@ def quantize_weight_only_int8(fp32: Path, out: Path, *, block_size: int = DECODE
     graph = quantizer.model.model.graph
     weights = {init.name for init in graph.initializer}
     left = [n.op_type for n in graph.node if n.op_type in ("MatMul", "Gemm") and len(n.input) > 1 and n.input[1] in weights]
-    return {"quantized": sum(n.op_type == "MatMulNBits" for n in graph.node),
-            # GPT-2's Conv1D layers export as Gemm, which MatMulNBits does not take: they stay fp32.
+    return {"quantized": sum(n.op_type == "MatMulNBits" for n in graph.node), "gemm_rewritten": rewritten,
             "left_in_fp32": {op: left.count(op) for op in sorted(set(left))}}
+
+
+def gemm_to_matmul(model) -> int:
+    """Rewrite each plain ``Gemm`` with a constant weight (``alpha = beta = 1``, ``transA = 0``) as ``MatMul`` +
+    ``Add``, in place, so ``MatMulNBits`` can take it: GPT-2's Conv1D layers export as Gemm, which the weight-only
+    quantiser skips. ``transB`` weights are transposed once here. Returns how many were rewritten."""
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    weights = {init.name: init for init in graph.initializer}
+    count = 0
+    nodes = []
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if (node.op_type != "Gemm" or len(node.input) < 2 or node.input[1] not in weights or attrs.get("transA", 0)
+                or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0):
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attrs.get("transB", 0):
+            transposed = numpy_helper.from_array(numpy_helper.to_array(weights[weight]).T.copy(), f"{weight}_T_for_matmul")
+            graph.initializer.append(transposed)
+            weight = transposed.name
+        has_bias = len(node.input) > 2 and node.input[2]
+        product = f"{node.output[0]}_matmul" if has_bias else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], weight], [product], name=f"{node.name}_MatMul"))
+        if has_bias:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_Add"))
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return count
 
 
 # --------------------------------------------------------------------------------------- manifest, card
