@@ -187,7 +187,9 @@ def summarisation(args, ws: Path) -> None:
     write_lines(test / "test.jsonl", read("test.jsonl")[:args.test])
     common = ["--data", str(data), "--model", "default", "--generation-metrics", "rouge",
               "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64),
-              "--max-length", "512"]
+              "--max-length", "512", "--batch-size", "16", "--eval-batch-size", "16"]
+    # Batches of 16: at the defaults (32 to train, 128 to evaluate) 512-token examples with SmolLM2's 49,152-token
+    # vocabulary need more than this machine's 24 GB (the first attempt was killed by the kernel's OOM killer).
     say(f"workspace {ws}: {pairs} training papers, {args.selection} selection, {args.test} test")
     base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
     pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
