@@ -26,7 +26,8 @@ its saved weights are the untuned model's; checked below), so both go through th
 
     python benchmarks/generative.py --row translation --pairs 6000 --test 1000 --workspace /tmp/gen-mt
     python benchmarks/generative.py --row export --workspace /tmp/gen-mt --test 500
-    python benchmarks/generative.py --row summarisation --pairs 1000 --test 200
+    python benchmarks/generative.py --row summarisation --pairs 800 --selection 100 --test 200 --max-new-tokens 60 \
+        --tuned "--epochs 1 --lr 2e-4 --batch-size 8 --grad-accum 2"
     python benchmarks/generative.py --row instructions
 """
 
@@ -187,9 +188,10 @@ def summarisation(args, ws: Path) -> None:
     write_lines(test / "test.jsonl", read("test.jsonl")[:args.test])
     common = ["--data", str(data), "--model", "default", "--generation-metrics", "rouge",
               "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64),
-              "--max-length", "512", "--batch-size", "16", "--eval-batch-size", "16"]
-    # Batches of 16: at the defaults (32 to train, 128 to evaluate) 512-token examples with SmolLM2's 49,152-token
-    # vocabulary need more than this machine's 24 GB (the first attempt was killed by the kernel's OOM killer).
+              "--max-length", "512", "--batch-size", "8", "--eval-batch-size", "8"]
+    # Passes of 8 (the tuned run accumulates 2): at the defaults (32 to train, 128 to evaluate) 512-token examples
+    # with SmolLM2's 49,152-token vocabulary need more than this machine's 24 GB (the first attempt was killed by
+    # the kernel's OOM killer; `train` now estimates that and warns).
     say(f"workspace {ws}: {pairs} training papers, {args.selection} selection, {args.test} test")
     base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
     pair = cli(ws, "compare", "base", "tuned")["pairs"][0]

@@ -90,3 +90,47 @@ def test_memory_estimate_for_lora_counts_only_adapter_gradients_and_optimizer_st
     assert full.trainable == full.parameters and lora.parameters == full.parameters
     assert 0 < lora.trainable < full.parameters / 5
     assert lora.optimizer == 8 * lora.trainable and lora.weights == full.weights
+
+
+def test_memory_estimate_of_a_causal_lm_counts_its_vocabulary_logits():
+    """SmolLM2's shape at the settings an OOM-killed run had (batch 32 × 512 tokens, evaluation at 128): training
+    adds the logits to the activations; evaluation's logits alone are larger, and the peak is the larger phase."""
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                         num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True)
+    cfg = RunConfig(data="x", batch_size=32, max_length=512, eval_batch_size=128)
+    n = 134_515_008
+    encoder_view = estimate(config, cfg, precision="bf16", parameters=n)
+    lm = estimate(config, cfg, precision="bf16", parameters=n, causal_lm=True)
+    assert encoder_view.logits == encoder_view.eval_logits == 0
+    assert lm.logits == 4.0 * 512 * 49152 * 3 * 32 and lm.eval_logits == 4.0 * 512 * 49152 * 2 * 128
+    fixed = lm.weights + lm.gradients + lm.optimizer + lm.overhead
+    assert lm.total == pytest.approx(fixed + max(lm.activations + lm.logits, lm.eval_logits))
+    assert lm.total > 24e9 and "logits 9.00 (evaluation 24.00)" in lm.describe()
+    # Batches of 16 for both: evaluation is then the smaller phase.
+    small = estimate(config, cfg.updated(batch_size=16, eval_batch_size=16), precision="bf16", parameters=n, causal_lm=True)
+    assert small.total == pytest.approx(fixed + small.activations + small.logits) and small.total < 0.6 * lm.total
+
+
+def test_the_cli_estimate_warns_on_cpu_when_ram_will_not_do(tiny_gpt2_dir, monkeypatch):
+    import io
+
+    import psutil
+    from rich.console import Console
+
+    from workbench.cli.commands import _print_memory_estimate
+    from workbench.core import telemetry
+
+    monkeypatch.setattr(telemetry, "gpu_readings", lambda: [])
+
+    def printed(total: int, task: str | None) -> str:
+        monkeypatch.setattr(psutil, "virtual_memory", lambda: type("VM", (), {"total": total})())
+        out = io.StringIO()
+        _print_memory_estimate(Console(file=out, width=300, no_color=True),
+                               RunConfig(data="x", model=str(tiny_gpt2_dir), max_length=64), task=task)
+        return out.getvalue()
+
+    roomy = printed(64 << 30, "causal-lm-sft")
+    assert "estimated peak RAM (CPU training) memory" in roomy and "logits" in roomy and "warning" not in roomy
+    assert "90% of this machine's 0 GiB of RAM" in printed(100 << 20, "causal-lm-sft")

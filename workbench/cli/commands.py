@@ -50,8 +50,6 @@ def cmd_train(args) -> int:
     store = RunStore(args.workspace)
     with console.status("checking data and model…") if not args.json else _nullcontext():
         cfg.check()
-        if not args.json:
-            _print_memory_estimate(console, cfg)
         if args.queue:
             from workbench.core.training.launcher import queue_run
 
@@ -59,6 +57,7 @@ def cmd_train(args) -> int:
         else:
             run = create_run(store, cfg)  # start_run's two steps, so that the note comes before the launch
         if not args.json:
+            _print_memory_estimate(console, cfg, task=run.task)  # the task the data resolved to
             _print_skipped_rows(console, run.info.get("data"))  # the rows this run will not see
         if not args.queue:
             proc = launch_worker(run)
@@ -87,12 +86,12 @@ def _print_skipped_rows(console, data: dict[str, Any] | None) -> None:
             console.print(f"[yellow]note:[/] {skipped['note']}; --strict refuses such data instead.")
 
 
-def _print_memory_estimate(console, cfg) -> None:
-    """The estimated peak memory per device, with a warning when it will not fit the GPU."""
+def _print_memory_estimate(console, cfg, task: str | None = None) -> None:
+    """The estimated peak memory per device, with a warning when it will not fit the GPU (or, on CPU, the RAM)."""
     from workbench.core.memory import estimate_for_run
 
     try:
-        est, gpu_bytes = estimate_for_run(cfg)
+        est, gpu_bytes = estimate_for_run(cfg, task)
     except WorkbenchError:
         return  # start_run reports the model problem itself
     except Exception as exc:  # an estimate must never block a launch
@@ -103,6 +102,14 @@ def _print_memory_estimate(console, cfg) -> None:
     if gpu_bytes and est.total > 0.9 * gpu_bytes:
         console.print(f"[yellow]warning:[/] that is more than 90% of the GPU's {gpu_bytes / 2**30:.0f} GiB; lower "
                       "--batch-size or --max-length, or pass --auto-find-batch-size.")
+    elif not gpu_bytes:
+        import psutil
+
+        ram = psutil.virtual_memory().total
+        if est.total > 0.9 * ram:
+            console.print(f"[yellow]warning:[/] that is more than 90% of this machine's {ram / 2**30:.0f} GiB of RAM; "
+                          "lower --batch-size, --eval-batch-size or --max-length (the kernel kills a process that "
+                          "runs out of memory).")
 
 
 class _nullcontext:

@@ -5,6 +5,13 @@ Counts what mixed-precision AdamW training holds: fp32 master weights (4 bytes a
 context and allocator (on CPU, for the runtime). Activations use the per-layer estimate of Korthikanti et al. (2022), "Reducing
 Activation Recomputation in Large Transformer Models": ``s·b·h·(34 + 5·a·s/h)`` bytes per layer with 16-bit
 activations (doubled for fp32), at the worst case of every batch padded to ``max_length``.
+
+A causal LM also holds its logits over the whole vocabulary for every token: ``b·s·V`` floats, kept in fp32 for
+the loss (the upcast, the log-softmax and its gradient: about 3 copies while training); evaluation holds 2 copies
+at ``eval_batch_size`` but no activations for a backward pass, so the peak is the larger of the two. For SmolLM2
+(V = 49,152) at batch 32 × 512 tokens that is 9.7 GB to train and, at the evaluation default of 128, 25.8 GB to
+evaluate. Such a run (`--model default`, task auto, on SciTLDR) was killed by the kernel's OOM killer on a 24 GB
+machine; the CLI had estimated it as the encoder (1.9 GiB), before the data said the task, and had no RAM warning.
 """
 
 from __future__ import annotations
@@ -30,10 +37,13 @@ class MemoryEstimate:
     optimizer: float
     activations: float
     overhead: float
+    logits: float = 0.0  # causal LMs: a training batch's vocabulary logits
+    eval_logits: float = 0.0  # … and an evaluation batch's (evaluation keeps no activations for a backward pass)
 
     @property
     def total(self) -> float:
-        return self.weights + self.gradients + self.optimizer + self.activations + self.overhead
+        return (self.weights + self.gradients + self.optimizer + self.overhead
+                + max(self.activations + self.logits, self.eval_logits))
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total": self.total}
@@ -42,7 +52,9 @@ class MemoryEstimate:
         gib = 2**30
         return (f"≈{self.total / gib:.1f} GiB per device (weights {self.weights / gib:.2f}, gradients "
                 f"{self.gradients / gib:.2f}, AdamW {self.optimizer / gib:.2f}, activations "
-                f"{self.activations / gib:.2f}, overhead {self.overhead / gib:.1f})")
+                f"{self.activations / gib:.2f}, " + (f"logits {self.logits / gib:.2f} (evaluation {self.eval_logits / gib:.2f}), "
+                                              if self.logits else "")
+                + f"overhead {self.overhead / gib:.1f})")
 
 
 def _shape(config) -> tuple[int, int, int]:
@@ -64,8 +76,12 @@ def count_parameters(config) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+# fp32 copies of a batch's logits alive at the peak: training (upcast, log-softmax, gradient), evaluation.
+LOGIT_COPIES_TRAIN, LOGIT_COPIES_EVAL = 3, 2
+
+
 def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None = None,
-             trainable: int | None = None) -> MemoryEstimate:
+             trainable: int | None = None, causal_lm: bool = False) -> MemoryEstimate:
     """The estimate for model ``config`` (a transformers config) trained with run config ``cfg``."""
     n = parameters if parameters is not None else count_parameters(config)
     t = trainable if trainable is not None else n
@@ -79,8 +95,14 @@ def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None =
     if precision not in ("bf16", "fp16"):
         act_bytes *= 2
     gradients = 4.0 * t * (1 + b) if private else 4.0 * t
+    logits = eval_logits = 0.0
+    if causal_lm:
+        vocab = int(getattr(getattr(config, "text_config", None) or config, "vocab_size", 0) or 0)
+        logits = 4.0 * s * vocab * LOGIT_COPIES_TRAIN * b
+        eval_logits = 4.0 * s * vocab * LOGIT_COPIES_EVAL * int(cfg.eval_batch_size or b)
     return MemoryEstimate(parameters=n, trainable=t, weights=4.0 * n, gradients=gradients, optimizer=8.0 * t,
-                          activations=float(act_bytes), overhead=CUDA_OVERHEAD_BYTES)
+                          activations=float(act_bytes), overhead=CUDA_OVERHEAD_BYTES, logits=logits,
+                          eval_logits=eval_logits)
 
 
 def lora_trainable_parameters(config, cfg: RunConfig, path: str) -> int:
@@ -99,18 +121,20 @@ def lora_trainable_parameters(config, cfg: RunConfig, path: str) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def estimate_for_run(cfg: RunConfig) -> tuple[MemoryEstimate, float | None]:
-    """The estimate for a run config, and the smallest visible GPU's memory in bytes (None without a GPU)."""
+def estimate_for_run(cfg: RunConfig, task: str | None = None) -> tuple[MemoryEstimate, float | None]:
+    """The estimate for a run config (``task``: the task the run resolved to, when known), and the smallest visible
+    GPU's memory in bytes (None without a GPU)."""
     from transformers import AutoConfig
 
     from workbench.core.models import resolve_model
     from workbench.core.telemetry import gpu_readings
     from workbench.core.training.devices import resolve_precision
 
-    # `default` with task auto reads as the encoder: the estimate does not load the data to learn the task.
-    resolved = resolve_model(cfg.model, None if cfg.task == "auto" else cfg.task)
+    # `default` with task auto (and no resolved ``task``) reads as the encoder: that needs the data to decide.
+    task = task or (None if cfg.task == "auto" else cfg.task)
+    resolved = resolve_model(cfg.model, task)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
     trainable = lora_trainable_parameters(config, cfg, resolved.path) if finetune_method(cfg) == "lora" else None
-    est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable)
+    est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable, causal_lm=task == "causal-lm-sft")
     gpus = gpu_readings()
     return est, (min(g["mem_total"] for g in gpus) if gpus else None)
