@@ -24,11 +24,12 @@ The base model is a run too: one optimiser step at lr 1e-30 (AdamW's update is t
 its saved weights are the untuned model's; checked below), so both go through the same final evaluation,
 ``compare`` and ``eval``.
 
-    python benchmarks/generative.py --row translation --pairs 6000 --test 1000 --workspace /tmp/gen-mt
-    python benchmarks/generative.py --row export --workspace /tmp/gen-mt --test 500
-    python benchmarks/generative.py --row summarisation --pairs 800 --selection 100 --test 200 --max-new-tokens 60 \
-        --tuned "--epochs 1 --lr 2e-4 --batch-size 8 --grad-accum 2"
-    python benchmarks/generative.py --row instructions
+    python benchmarks/generative.py --row translation --pairs 5000 --selection 150 --test 1000 --workspace WS \
+        --tuned "--epochs 1 --lr 2e-4 --batch-size 16"
+    python benchmarks/generative.py --row export --workspace WS --test 500
+    python benchmarks/generative.py --row instructions --tuned "--epochs 1 --lr 2e-4 --batch-size 16"
+    python benchmarks/generative.py --row summarisation --pairs 600 --selection 80 --test 150 --max-new-tokens 60 \
+        --tuned "--epochs 1 --lr 2e-4 --batch-size 8 --grad-accum 2"      # not run yet
 """
 
 from __future__ import annotations
