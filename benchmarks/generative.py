@@ -71,6 +71,11 @@ def write_lines(path: Path, lines: Sequence[str]) -> None:
     path.write_text("".join(s + "\n" for s in lines), encoding="utf-8")
 
 
+def head(path: Path, n: int) -> list[str]:
+    """The first ``n`` lines of a text file."""
+    return path.read_text(encoding="utf-8").splitlines()[:n]
+
+
 def paired_bootstrap(base: list[dict], tuned: list[dict], corpus: Callable[[list[str], list[list[str]]], float], *,
                      resamples: int = 1000, seed: int = 0) -> dict:
     """Paired bootstrap over examples of a corpus score (tuned − base): the difference, its 95% interval, and
@@ -124,12 +129,26 @@ def train_runtime(run: dict) -> float | None:
     return (info.get("train_summary") or {}).get("train_runtime")
 
 
-def scored_rows(ws: Path, test: Path, keys: Sequence[str]) -> dict:
+def base_vs_tuned(args, ws: Path, common: list[str], test: Path, keys: Sequence[str],
+                  corpus: Callable[[list[str], list[list[str]]], float], label: str) -> dict:
+    """Train the base and tuned runs, `compare` them on the selection split, score both on ``test`` with `eval`
+    and bootstrap ``corpus`` (tuned − base) over its examples; the pieces of the row both generation rows share."""
+    base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
+    pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
+    say(f"selection split: {pair['verdict']}")
     scored = {}
     for name in ("base", "tuned"):
         scored[name] = cli(ws, "eval", name, "--data", str(test))
         say(f"{name} on test: " + " ".join(f"{k} {scored[name][k]:.2f}" for k in keys) + f" ({scored[name]['_wall_s']} s)")
-    return scored
+    boot = paired_bootstrap(scored["base"]["examples"], scored["tuned"]["examples"], corpus)
+    say(f"test, {label} tuned − base: {boot['diff']:+.2f}, 95% CI {boot['ci95']}, p {boot['p_value']}")
+    keys = (*keys, "eval_loss")
+    return {"base_unchanged_weights": unchanged, "scored": scored, "boot": boot,
+            "selection": {"base": {k: base["metrics"].get(k) for k in keys}, "tuned": {k: tuned["metrics"].get(k) for k in keys},
+                          "compare_verdict": pair["verdict"], "compare_pair": pair},
+            "test": {"base": {k: scored["base"][k] for k in keys}, "tuned": {k: scored["tuned"][k] for k in keys}},
+            "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_runtime(tuned),
+                       "eval_base": scored["base"]["_wall_s"], "eval_tuned": scored["tuned"]["_wall_s"]}}
 
 
 def samples(scored: dict, n: int = 8) -> list[dict]:
@@ -142,32 +161,22 @@ def translation(args, ws: Path) -> None:
     d = args.data_dir or SHARED / "multi30k"
     if not (d / "train.en").is_file():
         raise SystemExit(f"no Multi30k in {d} (see ../shared/datasets/README.md)")
-    read = lambda name: (d / name).read_text(encoding="utf-8").splitlines()  # noqa: E731
     pairs = args.pairs or 6000
     data, test = ws / "mt", ws / "mt-test"
     for lang in ("en", "de"):
-        write_lines(data / f"train.{lang}", read(f"train.{lang}")[:pairs])
-        write_lines(data / f"dev.{lang}", read(f"val.{lang}")[:args.selection])
-        write_lines(test / f"test.{lang}", read(f"test_2016_flickr.{lang}")[:args.test])
+        write_lines(data / f"train.{lang}", head(d / f"train.{lang}", pairs))
+        write_lines(data / f"dev.{lang}", head(d / f"val.{lang}", args.selection))
+        write_lines(test / f"test.{lang}", head(d / f"test_2016_flickr.{lang}", args.test))
     common = ["--data", str(data), "--model", "default", "--generation-metrics", "bleu,chrf",
               "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64)]
     say(f"workspace {ws}: {pairs} training pairs, {args.selection} selection, {args.test} test")
-    base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
-    pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
-    say(f"selection split: {pair['verdict']}")
-    scored = scored_rows(ws, test, ("bleu", "chrf"))
-    boot = paired_bootstrap(scored["base"]["examples"], scored["tuned"]["examples"], corpus_bleu)
-    say(f"test, corpus BLEU tuned − base: {boot['diff']:+.2f}, 95% CI {boot['ci95']}, p {boot['p_value']}")
-    row = {"row": "translation en→de", "pairs": pairs, "tuned_flags": args.tuned_flags, "base_unchanged_weights": unchanged,
-           "selection": {"lines": args.selection, "base": {k: base["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")},
-                         "tuned": {k: tuned["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")},
-                         "compare_verdict": pair["verdict"], "compare_pair": pair},
-           "test": {"data": "test_2016_flickr", "lines": args.test,
-                    "base": {k: scored["base"][k] for k in ("bleu", "chrf", "eval_loss")},
-                    "tuned": {k: scored["tuned"][k] for k in ("bleu", "chrf", "eval_loss")},
-                    "bootstrap_corpus_bleu": boot, "samples": samples(scored)},
-           "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_runtime(tuned),
-                      "eval_base": scored["base"]["_wall_s"], "eval_tuned": scored["tuned"]["_wall_s"]},
+    r = base_vs_tuned(args, ws, common, test, ("bleu", "chrf"), corpus_bleu, "corpus BLEU")
+    scored, boot = r["scored"], r["boot"]
+    row = {"row": "translation en→de", "pairs": pairs, "tuned_flags": args.tuned_flags,
+           "base_unchanged_weights": r["base_unchanged_weights"], "selection": {"lines": args.selection, **r["selection"]},
+           "test": {"data": "test_2016_flickr", "lines": args.test, **r["test"], "bootstrap_corpus_bleu": boot,
+                    "samples": samples(scored)},
+           "wall_s": r["wall_s"],
            "met": {"bleu_gain_10": boot["diff"] >= 10.0 and boot["p_value"] < 0.01, "bleu_abs_20": scored["tuned"]["bleu"] >= 20.0}}
     # Kept for the export row: the test lines and PyTorch's generations on them.
     (ws / "translation_row.json").write_text(json.dumps({**row, "tuned_examples": scored["tuned"]["examples"]}))
@@ -181,12 +190,11 @@ def summarisation(args, ws: Path) -> None:
     d = args.data_dir or SHARED / "scitldr"
     if not (d / "train.jsonl").is_file():
         raise SystemExit(f"no SciTLDR in {d} (see ../shared/datasets/README.md)")
-    read = lambda name: (d / name).read_text(encoding="utf-8").splitlines()  # noqa: E731
     pairs = args.pairs or 1000
     data, test = ws / "tldr", ws / "tldr-test"
-    write_lines(data / "train.jsonl", read("train.jsonl")[:pairs])
-    write_lines(data / "dev.jsonl", read("dev.jsonl")[:args.selection])
-    write_lines(test / "test.jsonl", read("test.jsonl")[:args.test])
+    write_lines(data / "train.jsonl", head(d / "train.jsonl", pairs))
+    write_lines(data / "dev.jsonl", head(d / "dev.jsonl", args.selection))
+    write_lines(test / "test.jsonl", head(d / "test.jsonl", args.test))
     common = ["--data", str(data), "--model", "default", "--generation-metrics", "rouge",
               "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64),
               "--max-length", "512", "--batch-size", "8", "--eval-batch-size", "8"]
@@ -194,25 +202,14 @@ def summarisation(args, ws: Path) -> None:
     # with SmolLM2's 49,152-token vocabulary need more than this machine's 24 GB (the first attempt was killed by
     # the kernel's OOM killer; `train` now estimates that and warns).
     say(f"workspace {ws}: {pairs} training papers, {args.selection} selection, {args.test} test")
-    base, tuned, unchanged = base_and_tuned(ws, common, args.tuned_flags)
-    pair = cli(ws, "compare", "base", "tuned")["pairs"][0]
-    say(f"selection split: {pair['verdict']}")
-    keys = ("rouge1", "rouge2", "rougeL")
-    scored = scored_rows(ws, test, keys)
-    boot = paired_bootstrap(scored["base"]["examples"], scored["tuned"]["examples"], mean_rouge_l)
-    say(f"test, ROUGE-L tuned − base: {boot['diff']:+.2f}, 95% CI {boot['ci95']}, p {boot['p_value']}")
+    r = base_vs_tuned(args, ws, common, test, ("rouge1", "rouge2", "rougeL"), mean_rouge_l, "ROUGE-L")
+    scored, boot = r["scored"], r["boot"]
     refs = [len(e["references"]) for e in scored["base"]["examples"]]
     row = {"row": "summarisation (SciTLDR-A)", "pairs": pairs, "tuned_flags": args.tuned_flags,
-           "base_unchanged_weights": unchanged,
-           "selection": {"papers": args.selection, "base": {k: base["metrics"].get(k) for k in (*keys, "eval_loss")},
-                         "tuned": {k: tuned["metrics"].get(k) for k in (*keys, "eval_loss")},
-                         "compare_verdict": pair["verdict"], "compare_pair": pair},
+           "base_unchanged_weights": r["base_unchanged_weights"], "selection": {"papers": args.selection, **r["selection"]},
            "test": {"papers": args.test, "references_per_paper": {"min": min(refs), "max": max(refs), "mean": round(sum(refs) / len(refs), 2)},
-                    "base": {k: scored["base"][k] for k in (*keys, "eval_loss")},
-                    "tuned": {k: scored["tuned"][k] for k in (*keys, "eval_loss")},
-                    "bootstrap_rougeL": boot, "samples": samples(scored, 5)},
-           "wall_s": {"base_run": base["_wall_s"], "tuned_run": tuned["_wall_s"], "tuned_train_runtime": train_runtime(tuned),
-                      "eval_base": scored["base"]["_wall_s"], "eval_tuned": scored["tuned"]["_wall_s"]},
+                    **r["test"], "bootstrap_rougeL": boot, "samples": samples(scored, 5)},
+           "wall_s": r["wall_s"],
            "met": {"rougeL_gain_5": boot["diff"] >= 5.0 and boot["p_value"] < 0.01}}
     write_results(args.out or RESULTS / "generative_scitldr_cpu.json", None, [row], targets={"rougeL_gain": 5.0, "p": 0.01},
                   setup={"data": "SciTLDR-A (abstract → TLDR)", "model": MODEL, "max_new_tokens": args.max_new_tokens or 64,

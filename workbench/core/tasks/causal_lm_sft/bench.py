@@ -133,6 +133,7 @@ def bench_lm_export(export_dir: Path, manifest: dict[str, Any], s: BenchSettings
     for row in generation.get("engines") or []:
         if row["engine"] in rows:
             rows[row["engine"]][generation["primary"]] = row[generation["primary"]]
+    generation_metric = generation.get("primary") if generation.get("engines") else None
     if PYTORCH in rows:
         base = rows[PYTORCH]
         for name, row in rows.items():
@@ -143,6 +144,7 @@ def bench_lm_export(export_dir: Path, manifest: dict[str, Any], s: BenchSettings
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "kind": "causal-lm",
         "engines": {n: rows[n] for n in (PYTORCH, ONNX_FP32, ONNX_INT8) if n in rows},
+        "generation_metric": generation_metric,  # the engines' generation score under this key (None: not scored)
         "notes": notes,
         "settings": {"threads": threads, "batch": 1, "prompt_tokens": seq_len, "rounds": s.rounds,
                      "prefill_iters": max(1, s.latency_iters // 4), "decode_iters": s.latency_iters, "warmup": s.warmup,

@@ -314,7 +314,9 @@ def _quality_card(manifest: dict[str, Any]) -> str:
             f"| engine | eval loss | perplexity | Δ perplexity |\n|---|---|---|---|\n{rows}{int8}")
     generation = (manifest.get("validation") or {}).get("generation")
     if generation:
-        names = [n for g in generation["groups"] for n in {"rouge": ("rouge1", "rouge2", "rougeL")}.get(g, (g,))]
+        from workbench.core.tasks.causal_lm_sft.generation import score_names
+
+        names = score_names(generation["groups"])
         lines = "\n".join(f"| {e['engine']} | " + " | ".join(f"{e[n]:.2f}" for n in names) + " |" for e in generation["engines"])
         card += (f"\n\nGreedy generations for {generation['rows']} eval prompts, scored against the references:\n\n"
                  f"| engine | {' | '.join(names)} |\n|---|{'---|' * len(names)}\n{lines}")

@@ -86,7 +86,7 @@ def bench_quality_table(result: dict[str, Any]) -> Any:
     engines = result.get("engines") or {}
     if not any("perplexity" in row for row in engines.values()):
         return None
-    score = next((k for row in engines.values() for k in row if k in ("bleu", "chrf", "rougeL", "rouge1", "exact_match")), None)
+    score = result.get("generation_metric")
     table = Table(title="the export's checks on held-out data", title_justify="left", title_style="dim", box=None,
                   header_style="bold", padding=(0, 1), pad_edge=False)
     for col in ("engine", "perplexity", "greedy = pytorch", *([score] if score else [])):
