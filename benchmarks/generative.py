@@ -19,6 +19,9 @@ Rows (``--row``), each written to its own results file:
                  ``workbench.core.export.pipeline.DECODER_INT8_SETTINGS``), the held-out perplexity of each
                  engine, then torch-free greedy generation by ONNX fp32 and int8 on the first ``--test`` test
                  lines (BLEU against PyTorch's on the same lines) and ``bench`` (prefill/decode tokens/s).
+``lora-export``  A LoRA run on Multi30k (the run's model is the adapter), scored on the test lines with `eval`,
+                 then exported merged into the base weights and checked as ``export`` (parity is against the
+                 unmerged PeftModel, so it checks the merge too).
 
 The base model is a run too: one optimiser step at lr 1e-30 (AdamW's update is then below fp32 resolution, so
 its saved weights are the untuned model's; checked below), so both go through the same final evaluation,
@@ -27,6 +30,8 @@ its saved weights are the untuned model's; checked below), so both go through th
     python benchmarks/generative.py --row translation --pairs 5000 --selection 150 --test 1000 --workspace WS \
         --tuned "--epochs 1 --lr 2e-4 --batch-size 16"
     python benchmarks/generative.py --row export --workspace WS --test 500
+    python benchmarks/generative.py --row lora-export --pairs 1500 --selection 100 --test 200 --workspace WS2 \
+        --tuned "--epochs 1 --lr 1e-3 --batch-size 16 --lora-target-modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     python benchmarks/generative.py --row instructions --tuned "--epochs 1 --lr 2e-4 --batch-size 16"
     python benchmarks/generative.py --row summarisation --pairs 600 --selection 80 --test 150 --max-new-tokens 60 \
         --tuned "--epochs 1 --lr 2e-4 --batch-size 8 --grad-accum 2"      # not run yet
@@ -249,17 +254,14 @@ def instructions(args, ws: Path) -> None:
                          "workspace": str(ws)})
 
 
-def export(args, ws: Path) -> None:
-    """Export the translation row's tuned run with int8, then generate on the test lines with each ONNX engine."""
+def export_and_check(args, ws: Path, run: str, examples: list[dict], label: str) -> dict:
+    """Export ``run`` of ``ws`` with int8, generate on ``examples``' prompts with each ONNX engine (torch-free),
+    score them against PyTorch's generations (``examples``, from `eval`) and ``bench`` the export; one result row."""
     from workbench.core.tasks.causal_lm_sft.export import onnx_generations
+    from workbench.core.tasks.causal_lm_sft.generation import score
 
-    saved = ws / "translation_row.json"
-    if not saved.is_file():
-        raise SystemExit(f"{ws} has no translation row (run --row translation --workspace {ws} first)")
-    row = json.loads(saved.read_text())
-    examples = row.pop("tuned_examples")[:args.test]
-    target = ws / "exports" / "tuned"
-    manifest = cli(ws, "export", "tuned", "--int8", "--force", "--out", str(target))
+    target = ws / "exports" / run
+    manifest = cli(ws, "export", run, "--int8", "--force", "--out", str(target))
     say(f"export: {manifest['_wall_s']} s; quality " + ", ".join(
         f"{e['engine']} ppl {e['perplexity']:.3f}" for e in manifest["validation"]["quality"]["engines"]))
     refs = [e["references"] for e in examples]
@@ -271,8 +273,6 @@ def export(args, ws: Path) -> None:
         texts = onnx_generations(target, prompts, max_new_tokens=int(args.max_new_tokens or 64), int8=int8,
                                  threads=2, progress=say)
         engines[name] = {"generated": texts, "wall_s": round(time.time() - start, 1)}
-    from workbench.core.tasks.causal_lm_sft.generation import score
-
     table = []
     for name, e in engines.items():
         corpus, _ = score(e["generated"], refs, ("bleu", "chrf"))
@@ -288,22 +288,63 @@ def export(args, ws: Path) -> None:
     quality = {e["engine"]: e for e in manifest["validation"]["quality"]["engines"]}
     pt = next(t for t in table if t["engine"] == "pytorch")
     int8 = next(t for t in table if t["engine"] == "onnx-int8")
-    result = {"row": "export of the tuned translation model", "source_run": manifest["source_run"],
-              "quality": manifest["validation"]["quality"], "generation_in_export": manifest["validation"].get("generation"),
-              "parity": {k: manifest["validation"][k] for k in ("prompts", "identical", "max_abs_logit_diff_prompt")},
-              "int8_greedy_identical": manifest["validation"].get("int8_greedy_identical"),
-              "quantization": manifest["quantization"], "sizes_bytes": manifest["sizes_bytes"],
-              "test_generation": {"lines": len(refs), "engines": table, "bootstrap_int8_minus_pytorch_bleu": boot},
-              "bench": {k: bench[k] for k in ("engines", "settings", "notes")},
-              "met": {"int8_perplexity_within_5pct": quality["onnx-int8"]["perplexity_increase_pct"] <= 5.0,
-                      "int8_bleu_within_1": abs(int8["bleu"] - pt["bleu"]) <= 1.0},
-              "wall_s": {"export": manifest["_wall_s"], "bench": bench["_wall_s"]}}
+    return {"row": label, "source_run": manifest["source_run"], "lora": manifest.get("lora"),
+            "quality": manifest["validation"]["quality"], "generation_in_export": manifest["validation"].get("generation"),
+            "parity": {k: manifest["validation"][k] for k in ("prompts", "identical", "max_abs_logit_diff_prompt")},
+            "int8_greedy_identical": manifest["validation"].get("int8_greedy_identical"),
+            "quantization": manifest["quantization"], "sizes_bytes": manifest["sizes_bytes"],
+            "test_generation": {"lines": len(refs), "engines": table, "bootstrap_int8_minus_pytorch_bleu": boot},
+            "bench": {k: bench[k] for k in ("engines", "settings", "notes")},
+            "met": {"int8_perplexity_within_5pct": quality["onnx-int8"]["perplexity_increase_pct"] <= 5.0,
+                    "int8_bleu_within_1": abs(int8["bleu"] - pt["bleu"]) <= 1.0},
+            "wall_s": {"export": manifest["_wall_s"], "bench": bench["_wall_s"]}}
+
+
+def export(args, ws: Path) -> None:
+    """Export the translation row's tuned run with int8 and check it on the test lines (``export_and_check``)."""
+    saved = ws / "translation_row.json"
+    if not saved.is_file():
+        raise SystemExit(f"{ws} has no translation row (run --row translation --workspace {ws} first)")
+    row = json.loads(saved.read_text())
+    result = export_and_check(args, ws, "tuned", row.pop("tuned_examples")[:args.test], "export of the tuned translation model")
     write_results(args.out or RESULTS / "export_smollm2_multi30k_cpu.json", None, [result],
                   targets={"int8_perplexity_increase_pct": 5.0, "int8_bleu_diff": 1.0},
                   setup={"model": "the translation row's tuned SmolLM2 run", "threads": 2, "workspace": str(ws)})
 
 
-ROWS = {"translation": translation, "summarisation": summarisation, "instructions": instructions, "export": export}
+def lora_export(args, ws: Path) -> None:
+    """A LoRA run on Multi30k (adapters only, ``--tuned`` adds to them), scored on the test lines with `eval`,
+    then exported merged (``merge_and_unload``; parity is against the unmerged PeftModel) and checked as ``export``."""
+    d = args.data_dir or SHARED / "multi30k"
+    if not (d / "train.en").is_file():
+        raise SystemExit(f"no Multi30k in {d} (see ../shared/datasets/README.md)")
+    pairs = args.pairs or 1500
+    data, test = ws / "mt", ws / "mt-test"
+    for lang in ("en", "de"):
+        write_lines(data / f"train.{lang}", head(d / f"train.{lang}", pairs))
+        write_lines(data / f"dev.{lang}", head(d / f"val.{lang}", args.selection))
+        write_lines(test / f"test.{lang}", head(d / f"test_2016_flickr.{lang}", args.test))
+    flags = ["--finetune", "lora", *args.tuned_flags]
+    say(f"workspace {ws}: LoRA on {pairs} training pairs, {args.selection} selection, {args.test} test; {' '.join(flags)}")
+    run = cli(ws, "train", "--data", str(data), "--model", "default", "--generation-metrics", "bleu,chrf",
+              "--generation-eval-limit", "0", "--max-new-tokens", str(args.max_new_tokens or 64), *flags, "--name", "lora")
+    say(f"lora: {run['_wall_s']} s, metrics {({k: round(v, 3) for k, v in run['metrics'].items() if isinstance(v, float)})}")
+    adapter = sorted(p.name for p in (Path(run["run_dir"]) / "model").iterdir())
+    scored = cli(ws, "eval", "lora", "--data", str(test))
+    say(f"lora on test: BLEU {scored['bleu']:.2f} chrF {scored['chrf']:.2f} ({scored['_wall_s']} s)")
+    result = export_and_check(args, ws, "lora", scored["examples"], "export of a LoRA translation run, merged")
+    result.update({"pairs": pairs, "tuned_flags": flags, "model_dir_files": adapter,
+                   "selection": {"lines": args.selection, **{k: run["metrics"].get(k) for k in ("bleu", "chrf", "eval_loss")}},
+                   "test_eval": {"lines": args.test, "bleu": scored["bleu"], "chrf": scored["chrf"]},
+                   "train_wall_s": run["_wall_s"], "tuned_train_runtime": train_runtime(run)})
+    write_results(args.out or RESULTS / "export_smollm2_lora_multi30k_cpu.json", None, [result],
+                  targets={"int8_perplexity_increase_pct": 5.0, "int8_bleu_diff": 1.0},
+                  setup={"model": "SmolLM2-135M-Instruct + LoRA adapters, merged for export", "threads": 2,
+                         "workspace": str(ws)})
+
+
+ROWS = {"translation": translation, "summarisation": summarisation, "instructions": instructions, "export": export,
+        "lora-export": lora_export}
 
 
 def main() -> int:

@@ -113,6 +113,19 @@ def test_memory_estimate_of_a_causal_lm_counts_its_vocabulary_logits():
     assert small.total == pytest.approx(fixed + small.activations + small.logits) and small.total < 0.6 * lm.total
 
 
+def test_causal_lm_runs_evaluate_in_batches_of_16_unless_told():
+    """The shared evaluation batch (128) holds 24 GB of SmolLM2 logits at 512 tokens (above); a causal-LM run left
+    at the default evaluates in 16s, the other tasks keep 128, and a value the user gives wins for every task."""
+    from workbench.core.tasks import apply_task_defaults
+
+    assert RunConfig(data="x").eval_batch_size is None
+    assert apply_task_defaults(RunConfig(data="x"), "causal-lm-sft").eval_batch_size == 16
+    for task in ("text-classification", "token-classification", "question-answering"):
+        assert apply_task_defaults(RunConfig(data="x"), task).eval_batch_size == 128
+    for task in ("causal-lm-sft", "text-classification"):
+        assert apply_task_defaults(RunConfig(data="x", eval_batch_size=64), task).eval_batch_size == 64
+
+
 def test_the_cli_estimate_warns_on_cpu_when_ram_will_not_do(tiny_gpt2_dir, monkeypatch):
     import io
 

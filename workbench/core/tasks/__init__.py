@@ -34,7 +34,7 @@ TASKS: dict[str, str] = {
 ENTRY_POINT_GROUP = "sft_workbench.tasks"
 # Values for RunConfig fields left empty (None) whose default depends on the task: the task's ``defaults``
 # win, else these (see apply_task_defaults). RunConfig's own defaults are task-independent.
-TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "max_length": 128, "batch_size": 32}
+TASK_DEPENDENT_DEFAULTS: dict[str, Any] = {"lr": 5e-5, "max_length": 128, "batch_size": 32, "eval_batch_size": 128}
 # Differentially private runs (dp_epsilon set) fill the same fields differently when left empty, whatever the
 # task, because DP-SGD's noise is divided by the batch and spread over every trained weight (measured on SST-2
 # with the default model, benchmarks/private.py; the README's privacy section has the figures): `finetune`

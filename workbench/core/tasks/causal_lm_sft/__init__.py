@@ -35,6 +35,10 @@ class CausalLMSFT(Task):
     # The causal-LM loss divides by the response-token count the Trainer passes, so under torchrun the Trainer
     # may average that count across processes (see training_arguments).
     loss_uses_num_items = True
+    # Evaluation holds fp32 logits over the whole vocabulary for every token of the batch (SmolLM2: 49,152 per
+    # token): at the shared 128 a SciTLDR run (512 tokens) needs ~26 GB for them alone; the kernel killed one on
+    # a 24 GB machine. 16 keeps that at 3.2 GB (workbench.core.memory counts it).
+    defaults = {"eval_batch_size": 16}
     # --max-int8-drop for a causal LM: the allowed rise of int8 perplexity over PyTorch's, in percent.
     export_gate = ExportGate(default=5.0, unit="percent of perplexity", opsets=(14, 21))
     example_input = '"your prompt"'
