@@ -221,3 +221,33 @@ async def test_export_screen_exports_a_causal_lm_with_int8_and_benchmarks_it(wor
         await wait_until(pilot, lambda: screen.bench_result, timeout=120, what="benchmark finished")
         text = await wait_for_text(pilot, "decode ms/token")
         assert list(screen.bench_result["engines"]) == ["pytorch", "onnx-fp32", "onnx-int8"]
+
+
+async def test_configure_estimates_memory_for_the_task_the_data_says(workspace, tiny_gpt2_dir):
+    """Task auto: the estimate reads the data's columns, so instruction data counts a causal LM's vocabulary logits
+    (at the task's evaluation batch of 16) and classification data does not."""
+    from ui_helpers import type_into
+
+    from workbench.core.config import RunConfig
+    from workbench.core.memory import estimate_for_run
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    app = new_app(workspace)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        memory = app.screen.query_one("#cfg-memory")
+        await type_into(pilot, "model", str(tiny_gpt2_dir))
+        await type_into(pilot, "data", str(sample / "instructions"))
+        await wait_until(pilot, lambda: "logits" in str(memory.render()), what="the causal LM's estimate", timeout=60)
+        causal = str(memory.render())
+        await type_into(pilot, "data", str(sample / "topics"))
+        await wait_until(pilot, lambda: "GiB" in str(memory.render()) and "logits" not in str(memory.render()),
+                         what="the classifier's estimate", timeout=60)
+    est, _ = estimate_for_run(RunConfig(data=str(sample / "instructions"), model=str(tiny_gpt2_dir)), "causal-lm-sft")
+    from transformers import AutoConfig
+
+    from workbench.core.memory import LOGIT_COPIES_EVAL
+
+    vocab = AutoConfig.from_pretrained(tiny_gpt2_dir).vocab_size
+    assert est.eval_logits == 4.0 * 128 * vocab * LOGIT_COPIES_EVAL * 16  # max_length 128, evaluation batch 16
+    assert f"{est.total / 2**30:.1f} GiB" in causal and f"evaluation {est.eval_logits / 2**30:.2f}" in causal

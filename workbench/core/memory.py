@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
-from workbench.core.tasks import finetune_method
+from workbench.core.tasks import apply_task_defaults, finetune_method
 
 # On a GPU: the CUDA context, cuBLAS workspaces and allocator slack. On CPU the same allowance stands for the
 # torch/transformers runtime: the estimate for the default model (1.8 GiB) matched the worker's measured RSS
@@ -132,6 +132,8 @@ def estimate_for_run(cfg: RunConfig, task: str | None = None) -> tuple[MemoryEst
 
     # `default` with task auto (and no resolved ``task``) reads as the encoder: that needs the data to decide.
     task = task or (None if cfg.task == "auto" else cfg.task)
+    if task:  # the task's own defaults for what the user left empty (a causal LM's evaluation batch of 16)
+        cfg = apply_task_defaults(cfg, task)
     resolved = resolve_model(cfg.model, task)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
     trainable = lora_trainable_parameters(config, cfg, resolved.path) if finetune_method(cfg) == "lora" else None

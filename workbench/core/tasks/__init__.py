@@ -111,6 +111,16 @@ def infer_task(columns: Sequence[str]) -> str:
     return next(name for name in names if get_task(name).recognises(list(map(str, columns))))
 
 
+def task_of(cfg) -> str:
+    """The task a run config trains: ``cfg.task``, or for "auto" the one its training data's columns say (the
+    data is read; errors are the reader's WorkbenchError)."""
+    if cfg.task not in (None, "auto"):
+        return cfg.task
+    from workbench.core.datasets import read_source
+
+    return infer_task(list(read_source(cfg.data)["train"].columns))
+
+
 def finetune_method(cfg) -> str:
     """What ``cfg.finetune`` trains: "auto" is LoRA for a differentially private run, else full fine-tuning."""
     if cfg.finetune != "auto":

@@ -118,10 +118,13 @@ class ConfigureScreen(WorkbenchScreen):
         return cfg
 
     # --- memory estimate (needs transformers: computed off the UI thread, after typing pauses) ----------
-    ESTIMATE_FIELDS = ("model", "batch_size", "max_length", "precision", "trust_remote_code")
+    ESTIMATE_FIELDS = ("data", "task", "model", "batch_size", "eval_batch_size", "max_length", "precision",
+                       "trust_remote_code", "finetune", "lora_r", "lora_target_modules", "dp_epsilon",
+                       "dp_physical_batch_size")
 
     def _schedule_estimate(self, cfg: RunConfig) -> None:
-        if any(name in self.errors for name in self.ESTIMATE_FIELDS):
+        # Unreadable data only loses the task's view (the estimate reads as the encoder's), not the estimate.
+        if any(name in self.errors for name in self.ESTIMATE_FIELDS if name not in ("data", "task")):
             return
         if self._changed("estimate", cfg, self.ESTIMATE_FIELDS):
             self._after_a_pause("estimate", lambda: self._estimate(cfg))
@@ -149,7 +152,7 @@ class ConfigureScreen(WorkbenchScreen):
             from workbench.ui.actions import quiet_transformers
 
             quiet_transformers()
-            est, gpu_bytes = estimate_for_run(cfg)
+            est, gpu_bytes = estimate_for_run(cfg, self._task_of(cfg))
         except Exception as exc:  # an unknown model, no config.json…: the form says so elsewhere
             text = Text(f"unavailable: {str(exc).splitlines()[0][:80]}", style="dim")
         else:
@@ -157,9 +160,22 @@ class ConfigureScreen(WorkbenchScreen):
             text = Text(f"{est.total / 2**30:.1f} GiB {where}", style="bold")
             text.append(f"\nweights+grads+AdamW {(est.weights + est.gradients + est.optimizer) / 2**30:.2f}, "
                         f"activations {est.activations / 2**30:.2f}", style="dim")
+            if est.logits or est.eval_logits:
+                text.append(f", logits {est.logits / 2**30:.2f} (evaluation {est.eval_logits / 2**30:.2f})", style="dim")
             if gpu_bytes and est.total > 0.9 * gpu_bytes:
                 text.append(f"\nmore than 90% of the GPU's {gpu_bytes / 2**30:.0f} GiB", style="bold yellow")
         self.app.call_from_thread(self._show_estimate, text)
+
+    @staticmethod
+    def _task_of(cfg: RunConfig) -> str | None:
+        """The task the data says (its columns), so that `default` is the model training will load and a causal
+        LM's logits are counted; None while the data cannot be read (the form says why elsewhere)."""
+        from workbench.core.tasks import task_of
+
+        try:
+            return task_of(cfg) if cfg.data else None
+        except Exception:
+            return None
 
     def _show_estimate(self, text: Text) -> None:
         self._show_side("#cfg-memory", text)
