@@ -33,8 +33,8 @@ its saved weights are the untuned model's; checked below), so both go through th
     python benchmarks/generative.py --row lora-export --pairs 1500 --selection 100 --test 200 --workspace WS2 \
         --tuned "--epochs 1 --lr 1e-3 --batch-size 16 --lora-target-modules q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"
     python benchmarks/generative.py --row instructions --tuned "--epochs 1 --lr 2e-4 --batch-size 16"
-    python benchmarks/generative.py --row summarisation --pairs 600 --selection 80 --test 150 --max-new-tokens 60 \
-        --tuned "--epochs 1 --lr 2e-4 --batch-size 8 --grad-accum 2"      # not run yet
+    python benchmarks/generative.py --row summarisation --pairs 800 --selection 80 --test 150 --max-new-tokens 60 \
+        --tuned "--epochs 1 --lr 2e-4 --batch-size 8 --grad-accum 2"
 """
 
 from __future__ import annotations
