@@ -110,7 +110,8 @@ def workbench_row(train_path: Path, dev_path: Path, out_dir: Path) -> dict:
     return {"samples_per_s": info["data"]["train"]["rows"] / runtime,
             "tokens_per_s": train["num_input_tokens_seen"] / runtime, "train_runtime_s": runtime,
             "dev_accuracy": info["metrics"]["accuracy"], "train_rows": info["data"]["train"]["rows"],
-            "precision": info.get("precision"), "attention": info.get("attention")}
+            "precision": info.get("precision"), "attention": info.get("attention"),
+            "embeddings": info.get("embeddings"), "timings": info.get("timings")}
 
 
 def child(args) -> int:
@@ -168,6 +169,62 @@ def wall_ratios(results: list[dict]) -> dict[str, dict[str, float]]:
     return ratios
 
 
+def matmul_peak(threads: int, m: int = 512, rounds: int = 60) -> dict:
+    """The host's measured fp32 matmul rate on ``threads`` threads at the default model's feed-forward shape
+    (``m`` tokens × 384 → 1,536, forward and the two backward products), in a fresh process as the rows are."""
+    code = f"""
+import json, time, torch
+torch.set_num_threads({threads})
+x, w, g = torch.randn({m}, 384), torch.randn(384, 1536), torch.randn({m}, 1536)
+def step():
+    x @ w; g @ w.t(); x.t() @ g
+for _ in range(5): step()
+times = []
+for _ in range({rounds}):
+    t = time.perf_counter(); step(); times.append(time.perf_counter() - t)
+times.sort()
+print(json.dumps({{"gflop": 3 * 2 * {m} * 384 * 1536 / 1e9, "median_s": times[len(times) // 2], "min_s": times[0]}}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"shape": f"{m}x384x1536 (forward + 2 backward products)", "threads": threads,
+            "gflops_median": out["gflop"] / out["median_s"], "gflops_best": out["gflop"] / out["min_s"]}
+
+
+def matmul_parameters() -> int:
+    """Weights of the default model that enter matrix products per token (encoder layers and pooler; not the
+    embeddings, which are looked up): the N of the usual 6·N training FLOPs per token."""
+    from transformers import AutoConfig
+
+    from workbench.core.models import resolve_model
+
+    c = AutoConfig.from_pretrained(resolve_model("default").path)
+    h, f = c.hidden_size, c.intermediate_size
+    return c.num_hidden_layers * (4 * h * h + 2 * h * f) + h * h
+
+
+def breakdown(results: list[dict], peak: dict | None) -> dict | None:
+    """(c)'s wall time by phase (median over rounds; ``outside_worker`` = the process's wall time less the worker's:
+    the command's start-up and checks, and its wait for the worker to exit), and its training tokens/s as a
+    fraction of the measured matmul peak (6·N FLOPs per real token, N from :func:`matmul_parameters`)."""
+    rows = [r for r in results if r["row"] == "c" and r.get("timings")]
+    if not rows:
+        return None
+    phases = {k: _stats([r["timings"]["phases"].get(k, 0.0) for r in rows])["median"]
+              for k in rows[0]["timings"]["phases"]}
+    phases["outside_worker"] = _stats([r["wall_s"] - r["timings"]["worker_wall_s"] for r in rows])["median"]
+    steps_s = phases["training_steps"]
+    tokens = _stats([r["tokens_per_s"] * r["train_runtime_s"] for r in rows])["median"]
+    out = {"phases_s": phases, "wall_s": _stats([r["wall_s"] for r in rows])["median"],
+           "training_tokens_per_s": tokens / steps_s if steps_s else None}
+    if peak and out["training_tokens_per_s"]:
+        n = matmul_parameters()
+        achieved = 6 * n * out["training_tokens_per_s"] / 1e9
+        out.update(matmul_parameters=n, achieved_gflops=achieved, peak_gflops=peak["gflops_median"],
+                   fraction_of_peak=achieved / peak["gflops_median"])
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -202,10 +259,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
 
     ratios = wall_ratios(results)
+    import torch
+
+    peak = matmul_peak(torch.get_num_threads())
+    split = breakdown(results, peak)
     report = {"benchmark": "train_speed", "data": str(args.data_dir), "train_rows": args.train_rows,
               "rounds": args.rounds, "order": "alternating", "rows": results, "summary": summary_by_row(results),
-              "ratios": ratios, "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M"),
-              "host": host_before, "load_avg_after": host_record()["load_avg"]}
+              "ratios": ratios, "targets": TARGETS, "matmul_peak": peak, "breakdown_c": split,
+              "date": time.strftime("%Y-%m-%d %H:%M"), "host": host_before, "load_avg_after": host_record()["load_avg"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 
@@ -219,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in ratios.items():
         print(f"{key} over {value['n']} rounds: " + ", ".join(f"{k} {v:+.4f}" if "accuracy" in key else f"{k} {v:.2f}×"
                                                      for k, v in value.items() if k != "n"))
+    if split:
+        print("\n(c) wall time by phase (median over rounds, seconds): " + ", ".join(
+            f"{k} {v:.1f}" for k, v in split["phases_s"].items()) + f"; whole process {split['wall_s']:.1f}")
+        if "fraction_of_peak" in split:
+            print(f"(c) trains {split['training_tokens_per_s']:.0f} real tokens/s = {split['achieved_gflops']:.1f} GFLOP/s "
+                  f"(6·N, N = {split['matmul_parameters'] / 1e6:.1f} M) = {split['fraction_of_peak']:.0%} of the measured "
+                  f"fp32 matmul peak ({split['peak_gflops']:.1f} GFLOP/s on {peak['threads']} threads)")
     print(f"(written to {args.out})")
     return 0
 

@@ -16,7 +16,7 @@ from workbench.core import telemetry
 from workbench.core.config import RunConfig
 from workbench.core.training import devices
 
-EXPECTED = {"avx2-cpu": ("fp32", "eager"), "bf16-cpu": ("bf16", "eager"), "cuda-gpu": ("bf16", "sdpa")}
+EXPECTED = {"avx2-cpu": ("fp32", "sdpa"), "bf16-cpu": ("bf16", "eager"), "cuda-gpu": ("bf16", "sdpa")}
 
 
 def test_auto_precision_and_attention_follow_the_host(host):

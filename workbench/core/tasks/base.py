@@ -61,6 +61,10 @@ class Capabilities:
     # "next-token" (per token, shifted by one); None refuses DP for the task, ``private_refusal`` saying why.
     private_loss: str | None = "sequence"
     private_refusal: str = ""
+    # The eval loss and metrics do not depend on how the eval set is cut into batches or in which order (a mean of
+    # per-example losses, metrics from predictions and labels alone): evaluations may then go longest example first,
+    # with little padding. Not so for per-batch token means (NER, causal LM) or metrics mapped back by position (QA).
+    batch_invariant_eval: bool = False
 
 
 @dataclass(frozen=True)
@@ -171,9 +175,14 @@ class Task(ABC):
         """Extra Trainer callbacks for a run of this task."""
         return []
 
-    def final_evaluation(self, model, tokenizer, data: "LoadedData", cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """The full report of the best model and one prediction record per eval example, in input order."""
-        return self.part("evaluate").final_evaluation(model, tokenizer, data, cfg)
+    def final_evaluation(self, model, tokenizer, data: "LoadedData", cfg,
+                         logits=None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The full report of the best model and one prediction record per eval example, in input order.
+        ``logits``: for tasks with ``capabilities.batch_invariant_eval``, the eval set's logits (input order) from the
+        evaluation during training that chose this model, when known; such a task then need not compute them again."""
+        if logits is None:
+            return self.part("evaluate").final_evaluation(model, tokenizer, data, cfg)
+        return self.part("evaluate").final_evaluation(model, tokenizer, data, cfg, logits=logits)
 
     def final_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
         """run.json ``metrics`` from the scalar report values and ``eval_loss`` (a task may derive more)."""

@@ -80,3 +80,17 @@ def padding_efficiency(lengths: Sequence[int], indices: Sequence[int], batch_siz
         real += sum(batch)
         padded += max(batch) * len(batch)
     return real / padded if padded else 1.0
+
+
+class LengthSortedSampler(Sampler[int]):
+    """Evaluation order from the longest example to the shortest (ties in input order): batches of similar
+    lengths, and an out-of-memory error at the first batch. For metrics that do not depend on the order."""
+
+    def __init__(self, lengths: Sequence[int]):
+        self.order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.order)

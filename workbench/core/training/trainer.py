@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
 from workbench.core.datasets import LoadedData
 from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
-from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text
+from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text, parse_iso
 from workbench.core.telemetry import PACKAGES, package_versions
-from workbench.core.tasks import apply_task_defaults, get_task, load_for_config
+from workbench.core.tasks import apply_task_defaults, finetune_method, get_task, load_for_config
 from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
+from workbench.core.training.timings import PhaseClock
 from workbench.core.training.trackers import (PIP_PACKAGES, apply_env, check_installed, final_evaluation_in_the_same_run,
                                               tensorboard_resumes_at)
 
@@ -163,13 +165,21 @@ def training_arguments(cfg: RunConfig, run_dir: Path, n_train: int, main_metric:
 
 
 def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str | None = None, accountant=None,
-                 eval_extras=None, **kwargs):
+                 eval_extras=None, eval_lengths: list[int] | None = None, clock: PhaseClock | None = None, **kwargs):
     """A Trainer whose training batches come from :class:`BucketedLengthSampler` when ``lengths`` is given, or
     that trains with DP-SGD (``training/privacy.py``) when ``privacy_plan`` is given. ``eval_extras`` (the task's,
-    ``Task.eval_extras``) adds metrics to every evaluation while ``trainer.eval_extras_on`` is true."""
+    ``Task.eval_extras``) adds metrics to every evaluation while ``trainer.eval_extras_on`` is true.
+    ``eval_lengths`` (tasks whose metrics do not depend on the order of the eval examples) makes evaluations walk
+    the eval set from the longest example to the shortest, so each batch holds similar lengths. ``clock`` times the
+    evaluations and checkpoints (``timings.PhaseClock``)."""
+    from contextlib import nullcontext
+
     from transformers import Trainer
 
-    from workbench.core.training.sampler import BucketedLengthSampler
+    from workbench.core.training.sampler import BucketedLengthSampler, LengthSortedSampler
+
+    def timed(name: str):
+        return clock.phase(name) if clock is not None else nullcontext()
 
     class WorkbenchTrainer(Trainer):
         eval_extras_on = True
@@ -179,10 +189,48 @@ def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str
                 return super()._get_train_sampler(train_dataset)
             return BucketedLengthSampler(lengths, self.args.train_batch_size, seed=self.args.seed)
 
+        def _get_eval_sampler(self, eval_dataset):
+            # Only the run's own eval set (its columns may have been pruned into a new object: compare sizes).
+            if eval_lengths is None or len(eval_dataset) != len(eval_lengths) or self.args.world_size > 1:
+                return super()._get_eval_sampler(eval_dataset)
+            return LengthSortedSampler(eval_lengths)
+
+        # Eval-set logits in input order by the step they were computed at (the latest and the best so far), for
+        # tasks with batch-invariant evaluation: the final predictions of the best model need not be computed again.
+        eval_logits: dict[int, Any]
+
+        def _keep_eval_logits(self, output, prefix: str) -> None:
+            logits = output.predictions[0] if isinstance(output.predictions, tuple) else output.predictions
+            if (eval_lengths is None or prefix != "eval" or self.args.world_size > 1 or logits is None
+                    or len(logits) != len(eval_lengths)):
+                return
+            import numpy as np
+
+            in_order = np.empty_like(logits)
+            in_order[LengthSortedSampler(eval_lengths).order] = logits
+            if not hasattr(self, "eval_logits"):
+                self.eval_logits = {}
+            keep = {self.state.global_step, self.state.best_global_step}
+            self.eval_logits = {k: v for k, v in self.eval_logits.items() if k in keep}
+            self.eval_logits[self.state.global_step] = in_order
+
+        def evaluate(self, *args, **kw):
+            with timed("evaluation"):
+                return super().evaluate(*args, **kw)
+
+        def _save_checkpoint(self, *args, **kw):
+            with timed("checkpointing"):
+                return super()._save_checkpoint(*args, **kw)
+
+        def _load_best_model(self, *args, **kw):
+            with timed("checkpointing"):
+                return super()._load_best_model(*args, **kw)
+
         def evaluation_loop(self, *args, **kw):
             # The extras join the metrics before Trainer.evaluate logs them: one eval event, the best-checkpoint
             # choice and the callbacks all see them.
             output = super().evaluation_loop(*args, **kw)
+            self._keep_eval_logits(output, kw.get("metric_key_prefix", "eval"))
             if eval_extras is not None and self.eval_extras_on:
                 prefix = kw.get("metric_key_prefix", "eval")
                 output.metrics.update({f"{prefix}_{k}": v for k, v in eval_extras(self.model).items()})
@@ -219,9 +267,12 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     from workbench.core.runs import Run
     from workbench.core.training.callbacks import RunStoreCallback
 
+    clock = PhaseClock()
+    clock.add("startup", time.time() - clock.started)  # interpreter start and imports, before this line
     cfg = RunConfig.from_dict(writer.info["config"])
     run_dir = writer.path
-    resolved, data = prepare(cfg)
+    with clock.phase("data"):
+        resolved, data = prepare(cfg)
     task = get_task(data.schema.task)
     # start_run resolves fields left empty (lr) before creating the run; a run created any other way (the
     # API, an older run.json) gets the same values here, and run.json records what training used.
@@ -243,10 +294,13 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
             raise WorkbenchError(f"run {writer.info.get('name')} has no complete checkpoint to resume from.")
         writer.truncate_metrics_after(int(checkpoint.name.split("-")[-1]))
 
-    tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    model = task.build_model(resolved.path, data, cfg)
-    train_ds = task.tokenize(data.train, tokenizer, data, cfg)
-    eval_ds = task.tokenize(data.eval, tokenizer, data, cfg)
+    with clock.phase("model"):
+        tokenizer = AutoTokenizer.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
+        model = task.build_model(resolved.path, data, cfg)
+        frozen_embeddings = freeze_embeddings(model, cfg, task)
+    with clock.phase("data"):
+        train_ds = task.tokenize(data.train, tokenizer, data, cfg)
+        eval_ds = task.tokenize(data.eval, tokenizer, data, cfg)
 
     plan = accountant = None
     if cfg.dp_epsilon is not None:
@@ -290,6 +344,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         world_size=world_size(),
         precision=resolve_precision(cfg),
         attention=resolve_attention(cfg),
+        embeddings="frozen" if frozen_embeddings else "trained",
         parameters=sum(p.numel() for p in model.parameters()),
     )
 
@@ -303,6 +358,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
             print(line, flush=True)
     cuda = cuda_available()
     lengths = [len(ids) for ids in train_ds["input_ids"]] if cfg.group_by_length else None
+    extras = task.eval_extras(data, tokenizer, cfg)
     trainer = make_trainer(
         lengths,
         privacy_plan=plan,
@@ -316,11 +372,14 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         data_collator=task.collator(tokenizer, pad_to_multiple_of=8 if cuda else None),
         compute_metrics=task.compute_metrics(data, tokenizer, cfg),
         callbacks=[*task.callbacks(data, cfg), callback, *sweep_callbacks(writer)],
-        eval_extras=task.eval_extras(data, tokenizer, cfg),
+        eval_extras=extras,
+        eval_lengths=[len(ids) for ids in eval_ds["input_ids"]] if task.capabilities.batch_invariant_eval else None,
+        clock=clock,
     )
     if checkpoint is not None and "tensorboard" in cfg.trackers() and is_main_process():
         tensorboard_resumes_at(trainer, int(checkpoint.name.split("-")[-1]))
-    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    with clock.phase("training_steps"):  # less the evaluations and checkpoints inside it (their own phases)
+        trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if plan is not None:
         from workbench.core.training.privacy import epsilon_spent
 
@@ -328,32 +387,32 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         writer.update(privacy={**writer.info["privacy"], "epsilon": epsilon_spent(accountant, plan),
                                "steps_taken": trainer.state.global_step})
     if callback.stopped_by_user:
+        writer.update(timings=clock.record(parse_iso(writer.info.get("created"))))
         return TrainOutcome(stopped=True, metrics={})
     # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
     trainer.eval_extras_on = False  # the task's final evaluation below scores every example
-    with final_evaluation_in_the_same_run(cfg.trackers() if is_main_process() else []):
-        eval_metrics = trainer.evaluate()
+    with clock.phase("final_evaluation"), final_evaluation_in_the_same_run(cfg.trackers() if is_main_process() else []):
+        # A task's extras (causal-LM generation on a few examples) are left out of the final evaluation: evaluate.
+        eval_metrics = best_evaluation(trainer) if extras is None else None
+        if eval_metrics is None:
+            eval_metrics = trainer.evaluate()
+        else:  # the best model's evaluation during training: the same weights, the same numbers; logged once more
+            trainer.log(eval_metrics)
     if not is_main_process():
         return TrainOutcome(stopped=False, metrics={})
 
     # Final evaluation of the best model (loaded at the end), with one record per example for comparisons.
-    report, records = task.final_evaluation(trainer.model, tokenizer, data, cfg)
-    atomic_write_text(run_dir / PREDICTIONS_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    with clock.phase("final_predictions"):
+        # Batch-invariant tasks in fp32: the logits of the evaluation that chose the best checkpoint, which are those
+        # the task would compute (under bf16/fp16 autocast they are not: then the task computes them in fp32).
+        logits = (getattr(trainer, "eval_logits", {}).get(best_step(trainer))
+                  if resolve_precision(cfg) == "fp32" else None)
+        report, records = task.final_evaluation(trainer.model, tokenizer, data, cfg, logits=logits)
+        atomic_write_text(run_dir / PREDICTIONS_FILE,
+                          "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
-    # Save the final model beside, then swap it in: a reader never sees a half-written model/.
-    tmp = run_dir / f".{MODEL_DIR}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    to_save = task.model_to_save(trainer.model)  # encoder tasks: LoRA merged into the base weights
-    if to_save is trainer.model:
-        trainer.save_model(str(tmp))
-    else:
-        to_save.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config lives in run.json
-    final = run_dir / MODEL_DIR
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with clock.phase("saving_model"):
+        save_final_model(trainer, task, tokenizer, run_dir)
 
     scalars = task.metrics.scalars
     # extra_metrics: scores a task computes only in its final evaluation (causal-LM SFT: generation metrics).
@@ -369,4 +428,59 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
                      "checkpoint": Path(state.best_model_checkpoint).name if state.best_model_checkpoint else None},
     )
     writer.append_metrics({"kind": "final", "step": state.global_step, "epoch": state.epoch, **metrics})
+    writer.update(timings=clock.record(parse_iso(writer.info.get("created"))))
     return TrainOutcome(stopped=False, metrics=metrics)
+
+
+def save_final_model(trainer, task, tokenizer, run_dir: Path) -> None:
+    """Save the final model beside, then swap it in: a reader never sees a half-written model/."""
+    tmp = run_dir / f".{MODEL_DIR}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    to_save = task.model_to_save(trainer.model)  # encoder tasks: LoRA merged into the base weights
+    if to_save is trainer.model:
+        trainer.save_model(str(tmp))
+    else:
+        to_save.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+    (tmp / "training_args.bin").unlink(missing_ok=True)  # a pickle; the config lives in run.json
+    final = run_dir / MODEL_DIR
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+
+
+def best_step(trainer) -> int | None:
+    """The step of the checkpoint the Trainer loaded as best at the end of training, or None."""
+    state = trainer.state
+    if not state.best_model_checkpoint or not trainer.args.load_best_model_at_end:
+        return None
+    try:
+        return int(Path(state.best_model_checkpoint).name.rsplit("-", 1)[-1])
+    except ValueError:
+        return None
+
+
+def best_evaluation(trainer) -> dict[str, Any] | None:
+    """The eval metrics logged during training for the checkpoint the Trainer loaded as best, or None when there is
+    none (no evaluation ran, or the best checkpoint is unknown): then the caller evaluates again. The loaded weights
+    are those that evaluation saw, so evaluating them once more would only repeat it."""
+    step = best_step(trainer)
+    if step is None:
+        return None
+    for entry in reversed(trainer.state.log_history):
+        if entry.get("step") == step and "eval_loss" in entry:
+            return {k: v for k, v in entry.items() if k.startswith("eval_")}
+    return None
+
+
+def freeze_embeddings(model, cfg: RunConfig, task) -> bool:
+    """Keep the word-embedding matrix fixed in full fine-tuning when the run says so (``embeddings``; ``auto``: the
+    task's default). Returns whether it is frozen. LoRA leaves it frozen anyway."""
+    choice = cfg.embeddings if cfg.embeddings != "auto" else task.defaults.get("embeddings", "train")
+    if choice != "freeze" or finetune_method(cfg) != "full":
+        return False
+    embeddings = model.get_input_embeddings()
+    if embeddings is None:
+        return False
+    embeddings.weight.requires_grad_(False)
+    return True

@@ -19,8 +19,10 @@ class TextClassification(EncoderTask):
     title = "text classification"
     metrics = Metrics("accuracy", True, ("accuracy", "macro_f1"))
     headline = Headline(("accuracy", "macro_f1"), ("accuracy", "macro-F1"), (4, 4))
-    capabilities = Capabilities(playground="classify")
+    capabilities = Capabilities(playground="classify", batch_invariant_eval=True)
     export_gate = ExportGate(default=1.0, unit="accuracy points")
+    # Frozen word embeddings (RunConfig.embeddings): measured on 8,000 SST-2 rows, see benchmarks/train_speed.py.
+    defaults = {"embeddings": "freeze"}
 
     def recognises(self, columns: Sequence[str]) -> bool:
         return True  # any table with a text and a label column; the registry tries this task last

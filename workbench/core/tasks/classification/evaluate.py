@@ -18,15 +18,16 @@ from workbench.core.tasks import run_setting
 
 
 
-def final_evaluation(model, tokenizer, data, cfg) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def final_evaluation(model, tokenizer, data, cfg, logits=None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The full report and one prediction record per example of the eval split, in input order.
 
-    Logits come from our own length-sorted loop rather than ``trainer.predict``: the Trainer's eval loader may
-    group by length, which would misalign its logits with ``texts``.
+    ``logits``: the best model's eval logits from training (input order), when the trainer kept them; otherwise
+    they come from our own length-sorted loop.
     """
     texts, gold, labels = list(data.eval["text"]), list(data.eval["label"]), data.schema.labels
-    model.eval()
-    logits = predict_logits(model, tokenizer, texts, max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
+    if logits is None:
+        model.eval()
+        logits = predict_logits(model, tokenizer, texts, max_length=cfg.max_length, batch_size=cfg.eval_batch_size)
     label2id = {label: i for i, label in enumerate(labels)}
     report = classification_report([label2id[g] for g in gold], logits.argmax(-1).tolist(), labels)
     return report, prediction_records(texts, gold, logits, labels)

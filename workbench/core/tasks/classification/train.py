@@ -13,8 +13,10 @@ def build_model(path: str, data, cfg):
 
     from workbench.core.training.devices import model_load_kwargs
 
+    from workbench.core.tasks.classification.first_token import first_token_only
+
     labels = data.schema.labels
-    return AutoModelForSequenceClassification.from_pretrained(
+    model = AutoModelForSequenceClassification.from_pretrained(
         path,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
@@ -22,6 +24,8 @@ def build_model(path: str, data, cfg):
         # Master weights stay fp32 whatever the checkpoint holds; bf16/fp16 come from autocast.
         **model_load_kwargs(cfg),
     )
+    first_token_only(model)  # the same logits, 14% fewer matrix products per step (see first_token.py)
+    return model
 
 
 def collator(tokenizer, *, pad_to_multiple_of: int | None = None):
