@@ -152,7 +152,19 @@ def test_final_metrics_are_the_best_evaluation_and_match_predictions(timed_runs)
     preds = run.read_predictions()
     assert [p["id"] for p in preds] == list(range(len(preds)))  # input order, though evaluation went by length
     assert sum(p["correct"] for p in preds) / len(preds) == pytest.approx(run.metrics["accuracy"])
-    texts = [json.loads(line) for line in (SAMPLE_DATA / "topics" / "dev.jsonl").read_text().splitlines()] \
-        if (SAMPLE_DATA / "topics" / "dev.jsonl").exists() else None
-    if texts:
-        assert [p["input"] for p in preds] == [t["text"] for t in texts]
+    import csv
+
+    with open(SAMPLE_DATA / "topics" / "dev.csv", newline="") as f:
+        assert [p["input"] for p in preds] == [row["text"] for row in csv.DictReader(f)]
+
+
+def test_runs_show_says_where_the_time_went(timed_runs, capsys):
+    from workbench.cli import main
+
+    ws, _ = timed_runs
+    assert main(["--workspace", str(ws), "runs", "show", "defaults", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["timings"]["phases"]["training_steps"] > 0
+    assert main(["--workspace", str(ws), "runs", "show", "defaults"]) == 0
+    out = capsys.readouterr().out
+    assert "in the worker:" in out and "training steps" in out

@@ -130,8 +130,9 @@ def test_disk_full_during_checkpoint_fails_cleanly(tiny_model_dir, cli, workspac
     from workbench.core.config import RunConfig
 
     store = RunStore(workspace)
+    # Trained word embeddings: their AdamW state is most of those 8 MB (text classification freezes them by default).
     cfg = RunConfig(data=TOPICS, model=str(tiny_model_dir), batch_size=16, max_length=32, max_steps=40,
-                    eval_strategy="steps", eval_steps=20)
+                    eval_strategy="steps", eval_steps=20, embeddings="train")
     run = store.create(cfg.to_dict(), name="diskfull", task="text-classification")
     limit = 6 * 1024 * 1024
 

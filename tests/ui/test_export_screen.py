@@ -70,7 +70,7 @@ async def test_playground_predicts_with_an_export(trained_ws: Path):
         await wait_for_text(pilot, "ready · labels: negative, positive · ONNX")
         screen.query_one("#pg-text").focus()
         await pilot.press(*"a lovely film", "enter")
-        await wait_until(pilot, lambda: screen.last_scores, timeout=20, what="prediction")
+        await wait_until(pilot, lambda: screen.last_scores, timeout=60, what="prediction")
         assert set(screen.last_scores) == {"negative", "positive"}
         await wait_for_text(pilot, "← a lovely film")
 

@@ -104,7 +104,7 @@ class RunConfig:
     # --- performance ---
     attention: str = _f("auto", "Attention kernel: auto uses SDPA on GPU and on CPUs that train in fp32, eager attention on CPUs that train in bf16 (faster there, measured).", "performance", choices=ATTENTIONS,
                      flag_help="attention kernel (auto: eager on a CPU under bf16, else SDPA)")
-    embeddings: str = _f("auto", "Word embeddings in full fine-tuning: 'train' updates them, 'freeze' keeps the pretrained matrix fixed (a fifth less time per step for the default encoder on CPU, measured; a model with tied input and output embeddings freezes both); auto: freeze for text classification, train for the other tasks.", "performance",
+    embeddings: str = _f("auto", "Word embeddings in full fine-tuning: 'train' updates them, 'freeze' keeps the pretrained matrix fixed (no gradient, AdamW state or update for half of the default encoder's weights; a model with tied input and output embeddings freezes both); auto: freeze for text classification, train for the other tasks.", "performance",
                          choices=EMBEDDINGS, flag_help="train or freeze the word embeddings (auto: freeze for text classification)")
     torch_compile: bool = _f(False, "Compile the model with torch.compile (slow start; pays off on long GPU runs).", "performance",
                              flag_help="compile the model with torch.compile")

@@ -260,6 +260,8 @@ class Run:
             "config": self.config,
             # Differential privacy: the plan (target ε, δ, noise multiplier, sampling rate) and the ε spent.
             "privacy": self.info.get("privacy"),
+            # Where the worker's time went: seconds per phase (training/timings.py), the worker's and launch's wall.
+            "timings": self.info.get("timings"),
             "can_resume": self.status in (CRASHED, STOPPED, FAILED) and self.last_checkpoint() is not None,
         }
 

@@ -6,7 +6,7 @@ weights), ``training_steps`` (the training loop less what follows), ``evaluation
 ``checkpointing`` (saving checkpoints and loading the best one at the end), ``final_evaluation`` (the eval loss of
 the best model, when it is not already known from training), ``final_predictions`` (the task's report and
 predictions.jsonl) and ``saving_model``. ``launch_s`` is the time before the worker started (the command's checks),
-from run.json ``created`` to the worker's process start.
+from run.json ``created`` to the worker's process start. A resumed run's timings are those of its last worker.
 """
 
 from __future__ import annotations
