@@ -11,7 +11,8 @@ Per file and round, alternating the order of the three rows:
       scoring, writing JSON lines): texts / wall time;
   (i) the same with ``--int8``.
 
-Threads: torch and onnxruntime both use all cores (``--threads``, default the core count). Labels are compared
+Threads: torch and onnxruntime both use all cores (``--threads`` sets the pipeline's, default the core count;
+``predict`` takes onnxruntime's default, one per core). Labels are compared
 text by text: fp32 must equal the pipeline's; int8 agreement is reported.
 
     python benchmarks/predict_speed.py --workspace WS --run NAME --rounds 3
@@ -70,12 +71,12 @@ def run_pipeline(model_dir: Path, path: Path, batch_size: int, threads: int) -> 
     return json.loads(lines[-1][7:])
 
 
-def run_predict(workspace: Path, export: Path, path: Path, batch_size: int, threads: int, int8: bool) -> dict:
+def run_predict(workspace: Path, export: Path, path: Path, batch_size: int, int8: bool) -> dict:
+    """``predict`` runs onnxruntime with its default of one intra-op thread per core."""
     cmd = [sys.executable, "-m", "workbench", "--workspace", str(workspace), "predict", str(export), "--file", str(path),
            "--batch-size", str(batch_size), "--json", *(["--int8"] if int8 else [])]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-1500:])
@@ -127,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                 for row in (rows if r % 2 == 0 else rows[::-1]):
                     print(f"round {r + 1}, {name}, row {row} …", file=sys.stderr, flush=True)
                     out = (run_pipeline(model_dir, path, args.batch_size, args.threads) if row == "p" else
-                           run_predict(args.workspace or Path(tmp), export, path, args.batch_size, args.threads,
-                                       int8=row == "i"))
+                           run_predict(args.workspace or Path(tmp), export, path, args.batch_size, int8=row == "i"))
                     labels[row] = out["labels"]
                     assert len(out["labels"]) == n, (row, len(out["labels"]), n)
                     results.append({"round": r + 1, "file": name, "texts": n, "row": row, "seconds": out["seconds"],

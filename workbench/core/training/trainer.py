@@ -181,6 +181,8 @@ def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str
     def timed(name: str):
         return clock.phase(name) if clock is not None else nullcontext()
 
+    eval_sampler = LengthSortedSampler(eval_lengths) if eval_lengths is not None else None
+
     class WorkbenchTrainer(Trainer):
         eval_extras_on = True
 
@@ -193,7 +195,7 @@ def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str
             # Only the run's own eval set (its columns may have been pruned into a new object: compare sizes).
             if eval_lengths is None or len(eval_dataset) != len(eval_lengths) or self.args.world_size > 1:
                 return super()._get_eval_sampler(eval_dataset)
-            return LengthSortedSampler(eval_lengths)
+            return eval_sampler
 
         # Eval-set logits in input order by the step they were computed at (the latest and the best so far), for
         # tasks with batch-invariant evaluation: the final predictions of the best model need not be computed again.
@@ -207,7 +209,7 @@ def make_trainer(lengths: list[int] | None, privacy_plan=None, private_loss: str
             import numpy as np
 
             in_order = np.empty_like(logits)
-            in_order[LengthSortedSampler(eval_lengths).order] = logits
+            in_order[eval_sampler.order] = logits
             if not hasattr(self, "eval_logits"):
                 self.eval_logits = {}
             keep = {self.state.global_step, self.state.best_global_step}
