@@ -5,8 +5,11 @@ the default model (embedded all-MiniLM-L6-v2), batch 32, lr 5e-5:
 
   (a) plain HF Trainer, every example padded to 128 tokens, fp32, ``adamw_torch`` (the seed's style);
   (b) plain HF Trainer with ``DataCollatorWithPadding`` (dynamic padding), fp32, ``adamw_torch``;
-  (c) ``sft-workbench train`` with its defaults (on this CPU: bf16 autocast, eager attention, fused AdamW,
-      length-bucketed batches in random order, warm-up 6 %, weight decay 0.01).
+  (c) ``sft-workbench train`` with its defaults, which depend on the host (recorded per row: precision,
+      attention, embeddings; bf16 autocast and eager attention on a CPU with AVX512-BF16/AMX, fp32 and SDPA on
+      an AVX2-only one), fused AdamW, length-bucketed batches in random order, frozen word embeddings, the
+      classifier's last layer on the first token only, warm-up 6 %, weight decay 0.01;
+  (d) (c) with ``--torch-compile``, the compile time inside its wall time, as a user pays it.
 
 Each row runs in its own fresh process. ``--rounds N`` repeats the rows N times, alternating their order
 (round 1 a,b,c; round 2 c,b,a; …), so slow drift of the machine does not favour one row. The headline
@@ -14,10 +17,14 @@ ratios are of **wall time of the whole process** (loading, tokenising, training,
 (each round's rows ran next to each other), reported as median and min over the rounds; samples/s and
 real (unpadded) tokens/s over the training loop (``train_runtime``, which for (c) also includes its
 end-of-epoch evaluation and checkpoint) are kept beside them. With one epoch there is nothing to select:
-dev accuracy is the final model's, and dev is used for nothing else.
+dev accuracy is the final model's, and dev is used for nothing else. Round r trains every row with seed
+41 + r (initialisation of the head, batch order): repeating one seed would repeat (c)'s accuracy exactly and
+measure nothing of its spread, so each round is a paired comparison at its own seed. (c) runs in a fresh
+workspace each round: its tokenisation cache is empty, as on a first run.
 
     python benchmarks/train_speed.py                 # rows a,b,c, 3 rounds, ~35 min on 2 cores
     python benchmarks/train_speed.py --rows b,c --train-rows 2000 --rounds 3
+    python benchmarks/train_speed.py --rows c,d --rounds 2     # torch.compile, compile time included
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ DESCRIPTIONS = {
     "a": "plain Trainer, pad to 128, fp32, adamw_torch",
     "b": "plain Trainer, DataCollatorWithPadding, fp32, adamw_torch",
     "c": "sft-workbench defaults",
+    "d": "sft-workbench defaults + --torch-compile",
 }
 
 
@@ -52,7 +60,7 @@ def write_subset(data_dir: Path, rows: int, out: Path) -> tuple[Path, Path]:
 
 
 # ------------------------------------------------------------------------------- rows a and b (child process)
-def plain_trainer_row(row: str, train_path: Path, dev_path: Path, out_dir: Path) -> dict:
+def plain_trainer_row(row: str, train_path: Path, dev_path: Path, out_dir: Path, seed: int) -> dict:
     import numpy as np
     import pandas as pd
     import torch
@@ -82,7 +90,7 @@ def plain_trainer_row(row: str, train_path: Path, dev_path: Path, out_dir: Path)
     real_tokens = int(sum(int(np.sum(m)) for m in train["attention_mask"]))
     args = TrainingArguments(
         output_dir=str(out_dir / f"row-{row}"), per_device_train_batch_size=32, per_device_eval_batch_size=128,
-        num_train_epochs=1, learning_rate=5e-5, optim="adamw_torch", seed=42, use_cpu=not torch.cuda.is_available(),
+        num_train_epochs=1, learning_rate=5e-5, optim="adamw_torch", seed=seed, use_cpu=not torch.cuda.is_available(),
         eval_strategy="no", save_strategy="no", logging_steps=50, report_to="none", disable_tqdm=True,
     )
     collator = default_data_collator if row == "a" else DataCollatorWithPadding(tokenizer)
@@ -96,10 +104,11 @@ def plain_trainer_row(row: str, train_path: Path, dev_path: Path, out_dir: Path)
 
 
 # ------------------------------------------------------------------------------- row c
-def workbench_row(train_path: Path, dev_path: Path, out_dir: Path) -> dict:
-    workspace = out_dir / "workspace"
+def workbench_row(train_path: Path, dev_path: Path, out_dir: Path, seed: int, row: str = "c") -> dict:
+    workspace = out_dir / f"workspace-{row}"
     cmd = [sys.executable, "-m", "workbench", "--workspace", str(workspace), "train", "--data", str(train_path),
-           "--eval-data", str(dev_path), "--epochs", "1", "--name", "speed-c", "--json"]
+           "--eval-data", str(dev_path), "--epochs", "1", "--seed", str(seed), "--name", f"speed-{row}", "--json",
+           *(["--torch-compile"] if row == "d" else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     if proc.returncode != 0:
         raise RuntimeError((proc.stderr or proc.stdout)[-1500:])
@@ -116,22 +125,22 @@ def workbench_row(train_path: Path, dev_path: Path, out_dir: Path) -> dict:
 
 def child(args) -> int:
     out_dir = Path(args.out_dir)
-    result = (workbench_row if args.child == "c" else lambda *a: plain_trainer_row(args.child, *a))(
-        Path(args.train_path), Path(args.dev_path), out_dir)
+    paths = (Path(args.train_path), Path(args.dev_path), out_dir, args.seed)
+    result = workbench_row(*paths, row=args.child) if args.child in ("c", "d") else plain_trainer_row(args.child, *paths)
     print("RESULT " + json.dumps(result))
     return 0
 
 
-def run_row(row: str, train_path: Path, dev_path: Path, out_dir: Path) -> dict:
+def run_row(row: str, train_path: Path, dev_path: Path, out_dir: Path, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--child", row, "--train-path", str(train_path), "--dev-path", str(dev_path),
-           "--out-dir", str(out_dir)]
+           "--out-dir", str(out_dir), "--seed", str(seed)]
     start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.time() - start
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         return {"row": row, "error": (proc.stderr or proc.stdout)[-1500:], "wall_s": wall}
-    return {"row": row, "setup": DESCRIPTIONS[row], **json.loads(lines[-1][7:]), "wall_s": wall}
+    return {"row": row, "setup": DESCRIPTIONS[row], "seed": seed, **json.loads(lines[-1][7:]), "wall_s": wall}
 
 
 def _stats(values: list[float]) -> dict[str, float]:
@@ -166,6 +175,10 @@ def wall_ratios(results: list[dict]) -> dict[str, dict[str, float]]:
     acc = [rd["c"]["dev_accuracy"] - rd["b"]["dev_accuracy"] for rd in by_round.values() if "b" in rd and "c" in rd]
     if acc:
         ratios["c_minus_b_accuracy"] = _stats(acc)
+    # (d) is (c) compiled: (c)'s wall time over (d)'s, above 1 when compiling pays for itself in the whole process.
+    per = [rd["c"]["wall_s"] / rd["d"]["wall_s"] for rd in by_round.values() if "c" in rd and "d" in rd]
+    if per:
+        ratios["d_vs_c"] = _stats(per)
     return ratios
 
 
@@ -236,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-path", help=argparse.SUPPRESS)
     parser.add_argument("--dev-path", help=argparse.SUPPRESS)
     parser.add_argument("--out-dir", help=argparse.SUPPRESS)
+    parser.add_argument("--seed", type=int, default=42, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
@@ -255,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"round {r + 1}/{args.rounds}, row {row}: {DESCRIPTIONS[row]} …", file=sys.stderr, flush=True)
                 out_dir = Path(tmp) / f"round{r + 1}"  # run names repeat across rounds: one workspace each
                 out_dir.mkdir(exist_ok=True)
-                results.append({"round": r + 1, **run_row(row, train_path, dev_path, out_dir)})
+                results.append({"round": r + 1, **run_row(row, train_path, dev_path, out_dir, seed=42 + r)})
                 print(json.dumps(results[-1]), file=sys.stderr, flush=True)
 
     ratios = wall_ratios(results)

@@ -92,6 +92,22 @@ def test_memory_estimate_for_lora_counts_only_adapter_gradients_and_optimizer_st
     assert lora.optimizer == 8 * lora.trainable and lora.weights == full.weights
 
 
+def test_memory_estimate_leaves_frozen_word_embeddings_out_of_gradients_and_optimizer_state(tiny_model_dir):
+    """Text classification freezes the word embeddings by default: no gradient, no AdamW moments for them."""
+    from transformers import AutoConfig
+
+    from workbench.core.memory import estimate_for_run
+
+    base = RunConfig(data="x", model=str(tiny_model_dir), task="text-classification")
+    frozen, _ = estimate_for_run(base)
+    trained, _ = estimate_for_run(base.updated(embeddings="train"))
+    config = AutoConfig.from_pretrained(str(tiny_model_dir))
+    assert trained.trainable == trained.parameters == frozen.parameters
+    assert frozen.trainable == trained.trainable - config.vocab_size * config.hidden_size
+    assert frozen.optimizer == 8 * frozen.trainable and frozen.gradients == 4 * frozen.trainable
+    assert frozen.weights == trained.weights and frozen.total < trained.total
+
+
 def test_memory_estimate_of_a_causal_lm_counts_its_vocabulary_logits():
     """SmolLM2's shape at the settings an OOM-killed run had (batch 32 × 512 tokens, evaluation at 128): training
     adds the logits to the activations; evaluation's logits alone are larger, and the peak is the larger phase."""

@@ -1,13 +1,16 @@
 """An estimate of a run's peak accelerator memory, shown before launch.
 
 Counts what mixed-precision AdamW training holds: fp32 master weights (4 bytes a parameter), fp32 gradients
-(4), Adam's two moments (8), the activations kept for the backward pass, and a fixed overhead for the CUDA
-context and allocator (on CPU, for the runtime). Activations use the per-layer estimate of Korthikanti et al. (2022), "Reducing
-Activation Recomputation in Large Transformer Models": ``s·b·h·(34 + 5·a·s/h)`` bytes per layer with 16-bit
-activations (doubled for fp32), at the worst case of every batch padded to ``max_length``.
+(4) and Adam's two moments (8) for the parameters that train (not frozen word embeddings, not LoRA's base), the
+activations kept for the backward pass, and a fixed overhead for the CUDA context and allocator (on CPU, for the
+runtime). Activations use the per-layer estimate of Korthikanti et al. (2022), "Reducing Activation Recomputation
+in Large Transformer Models": ``s·b·h·(34 + 5·a·s/h)`` bytes per layer with 16-bit activations (doubled for
+fp32), at the worst case of every batch padded to ``max_length``.
 
-A causal LM also holds its logits over the whole vocabulary for every token: ``b·s·V`` floats, kept in fp32 for
-the loss (the upcast, the log-softmax and its gradient: about 3 copies while training); evaluation holds 2 copies
+A causal LM also holds its logits over the whole vocabulary: ``b·s·V`` floats at most, kept in fp32 for the loss
+(the upcast, the log-softmax and its gradient: about 3 copies while training). Training projects only the
+response tokens (``tasks/causal_lm_sft/response_logits.py``), so this is the bound for responses that fill the
+batch; prompts make it smaller. Evaluation (per-example scoring of full sequences) holds 2 copies
 at ``eval_batch_size`` but no activations for a backward pass, so the peak is the larger of the two. For SmolLM2
 (V = 49,152) at batch 32 × 512 tokens that is 9.7 GB to train and, at the evaluation default of 128, 25.8 GB to
 evaluate. Such a run (`--model default`, task auto, on SciTLDR) was killed by the kernel's OOM killer on a 24 GB
@@ -20,7 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.core.config import TASK_DEPENDENT_DEFAULTS, RunConfig
-from workbench.core.tasks import apply_task_defaults, finetune_method
+from workbench.core.tasks import apply_task_defaults, embeddings_frozen, finetune_method
 
 # On a GPU: the CUDA context, cuBLAS workspaces and allocator slack. On CPU the same allowance stands for the
 # torch/transformers runtime: the estimate for the default model (1.8 GiB) matched the worker's measured RSS
@@ -105,6 +108,12 @@ def estimate(config, cfg: RunConfig, *, precision: str, parameters: int | None =
                           eval_logits=eval_logits)
 
 
+def word_embedding_parameters(config) -> int:
+    text = getattr(config, "text_config", None) or config
+    _, hidden, _ = _shape(config)
+    return int(getattr(text, "vocab_size", 0) or 0) * hidden
+
+
 def lora_trainable_parameters(config, cfg: RunConfig, path: str) -> int:
     """The adapter parameters LoRA trains (the base weights get no gradients or optimizer state)."""
     import torch
@@ -136,7 +145,13 @@ def estimate_for_run(cfg: RunConfig, task: str | None = None) -> tuple[MemoryEst
         cfg = apply_task_defaults(cfg, task)
     resolved = resolve_model(cfg.model, task)
     config = AutoConfig.from_pretrained(resolved.path, trust_remote_code=cfg.trust_remote_code)
-    trainable = lora_trainable_parameters(config, cfg, resolved.path) if finetune_method(cfg) == "lora" else None
-    est = estimate(config, cfg, precision=resolve_precision(cfg), trainable=trainable, causal_lm=task == "causal-lm-sft")
+    parameters = trainable = None
+    if finetune_method(cfg) == "lora":
+        trainable = lora_trainable_parameters(config, cfg, resolved.path)
+    elif task and embeddings_frozen(cfg, task):  # frozen word embeddings get no gradient and no AdamW moments
+        parameters = count_parameters(config)
+        trainable = parameters - word_embedding_parameters(config)
+    est = estimate(config, cfg, precision=resolve_precision(cfg), parameters=parameters, trainable=trainable,
+                   causal_lm=task == "causal-lm-sft")
     gpus = gpu_readings()
     return est, (min(g["mem_total"] for g in gpus) if gpus else None)

@@ -128,6 +128,13 @@ def finetune_method(cfg) -> str:
     return "lora" if cfg.dp_epsilon is not None else "full"
 
 
+def embeddings_frozen(cfg, task_name: str) -> bool:
+    """Whether full fine-tuning keeps the word embeddings fixed (``embeddings``; ``auto``: the task's default).
+    LoRA leaves them frozen anyway, and this answers False for it (nothing extra is frozen)."""
+    choice = cfg.embeddings if cfg.embeddings != "auto" else get_task(task_name).defaults.get("embeddings", "train")
+    return choice == "freeze" and finetune_method(cfg) == "full"
+
+
 def load_for_config(cfg) -> "LoadedData":
     """The train and eval splits a run config names (its columns, task, dev fraction, seed and strictness)."""
     return load_for_training(cfg.data, cfg.eval_data, text_column=cfg.text_column, label_column=cfg.label_column,

@@ -17,7 +17,8 @@ from workbench.core.errors import WorkbenchError
 from workbench.core.models import ResolvedModel, resolve_model
 from workbench.core.runs import CHECKPOINTS_DIR, MODEL_DIR, PREDICTIONS_FILE, RunWriter, atomic_write_text, parse_iso
 from workbench.core.telemetry import PACKAGES, package_versions
-from workbench.core.tasks import apply_task_defaults, finetune_method, get_task, load_for_config
+from workbench.core.tasks import apply_task_defaults, embeddings_frozen, get_task, load_for_config
+from workbench.core.training import token_cache
 from workbench.core.training.devices import cuda_available, device_name, resolve_attention, resolve_precision
 from workbench.core.training.timings import PhaseClock
 from workbench.core.training.trackers import (PIP_PACKAGES, apply_env, check_installed, final_evaluation_in_the_same_run,
@@ -301,8 +302,13 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         model = task.build_model(resolved.path, data, cfg)
         frozen_embeddings = freeze_embeddings(model, cfg, task)
     with clock.phase("data"):
-        train_ds = task.tokenize(data.train, tokenizer, data, cfg)
-        eval_ds = task.tokenize(data.eval, tokenizer, data, cfg)
+        fingerprints = {"train": data.fingerprint("train"), "dev": data.fingerprint("dev")}
+        cache = token_cache.cache_dir(run_dir)
+        tokenised, hits = token_cache.tokenized(task, {"train": data.train, "dev": data.eval}, tokenizer, data, cfg,
+                                                root=cache, fingerprints=fingerprints)
+        train_ds, eval_ds = tokenised["train"], tokenised["dev"]
+    if is_main_process() and hits:
+        print(f"tokenised {' and '.join(hits)} split{'s' if len(hits) > 1 else ''} taken from the cache ({cache})", flush=True)
 
     plan = accountant = None
     if cfg.dp_epsilon is not None:
@@ -332,9 +338,11 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         labels=labels,
         model_source={"ref": cfg.model, "path": resolved.path, "source": resolved.source, "name": resolved.display_name},
         data={
-            "train": {"source": data.sources["train"], "rows": len(data.train), "fingerprint": data.fingerprint("train"),
+            "train": {"source": data.sources["train"], "rows": len(data.train), "fingerprint": fingerprints["train"],
+                      "tokens_cached": "train" in hits,
                       "skipped": data.skipped_record("train")},
-            "eval": {"source": data.sources["dev"], "rows": len(data.eval), "fingerprint": data.fingerprint("dev"),
+            "eval": {"source": data.sources["dev"], "rows": len(data.eval), "fingerprint": fingerprints["dev"],
+                     "tokens_cached": "dev" in hits,
                      "origin": data.eval_split_origin, "skipped": data.skipped_record("dev")},
             **({"kind": data.kind, "languages": list(data.languages) if data.languages else None,
                 "instruction": data.instruction} if data.kind else {}),  # source/target data as instructions
@@ -478,8 +486,7 @@ def best_evaluation(trainer) -> dict[str, Any] | None:
 def freeze_embeddings(model, cfg: RunConfig, task) -> bool:
     """Keep the word-embedding matrix fixed in full fine-tuning when the run says so (``embeddings``; ``auto``: the
     task's default). Returns whether it is frozen. LoRA leaves it frozen anyway."""
-    choice = cfg.embeddings if cfg.embeddings != "auto" else task.defaults.get("embeddings", "train")
-    if choice != "freeze" or finetune_method(cfg) != "full":
+    if not embeddings_frozen(cfg, task.name):
         return False
     embeddings = model.get_input_embeddings()
     if embeddings is None:

@@ -8,6 +8,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.lora import lora_targets
 from workbench.core.tasks.causal_lm_sft.prompts import IGNORE_INDEX, encode_example, ensure_special_tokens
+from workbench.core.tasks.causal_lm_sft.response_logits import response_logits_only
 
 
 def tokenize(dataset, tokenizer, data, cfg):
@@ -88,6 +89,9 @@ def build_model(path: str, data, cfg):
 
     # fp32 master weights (bf16/fp16 come from autocast) and the run's attention kernel.
     model = AutoModelForCausalLM.from_pretrained(path, **model_load_kwargs(cfg))
+    if getattr(cfg, "dp_epsilon", None) is None:
+        # The same loss with the vocabulary projection on response tokens only (see response_logits.py).
+        response_logits_only(model)
     if getattr(cfg, "finetune", "full") != "lora":
         return model
     from peft import LoraConfig, get_peft_model
