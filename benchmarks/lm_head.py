@@ -82,7 +82,7 @@ def main() -> int:
             optims[name].step()
             optims[name].zero_grad(set_to_none=True)
             elapsed = time.perf_counter() - start
-            losses[name] = float(out.loss)
+            losses[name] = out.loss.item()
             if step >= args.warmup:
                 times[name].append(elapsed)
         max_diff = max(max_diff, abs(losses["model forward"] - losses["response-only projection"]))
