@@ -71,16 +71,22 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def cache_key(task_name: str, split: str, fingerprint: str, labels, tokenizer, cfg) -> str:
+    return _split_key(_shared_parts(tokenizer, cfg), task_name, split, fingerprint, labels)
+
+
+def _shared_parts(tokenizer, cfg) -> dict[str, Any]:
+    """What every split of a run shares in its key (the tokenizer's JSON is parsed and the task code read once)."""
     from workbench import __version__
     from workbench.core.telemetry import package_versions
 
     settings = {f.name: getattr(cfg, f.name) for f in fields(cfg)
                 if f.metadata.get("group") in INPUT_GROUPS or f.name in INPUT_FIELDS}
-    parts: dict[str, Any] = {
-        "task": task_name, "split": split, "rows": fingerprint, "labels": list(labels or []),
-        "tokenizer": tokenizer_fingerprint(tokenizer), "settings": settings, "code": _source_hash(),
-        "versions": package_versions(("transformers", "tokenizers", "datasets")), "workbench": __version__,
-    }
+    return {"tokenizer": tokenizer_fingerprint(tokenizer), "settings": settings, "code": _source_hash(),
+            "versions": package_versions(("transformers", "tokenizers", "datasets")), "workbench": __version__}
+
+
+def _split_key(shared: dict[str, Any], task_name: str, split: str, fingerprint: str, labels) -> str:
+    parts = {**shared, "task": task_name, "split": split, "rows": fingerprint, "labels": list(labels or [])}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -91,7 +97,8 @@ def tokenized(task, splits: dict[str, Any], tokenizer, data, cfg, *, root: Path 
     tokenised (a task may adjust the tokenizer as it tokenises: a pad token set to EOS)."""
     if root is None:
         return {name: task.tokenize(rows, tokenizer, data, cfg) for name, rows in splits.items()}, []
-    keys = {name: cache_key(task.name, name, fingerprints[name], data.schema.labels, tokenizer, cfg) for name in splits}
+    shared = _shared_parts(tokenizer, cfg)
+    keys = {name: _split_key(shared, task.name, name, fingerprints[name], data.schema.labels) for name in splits}
     out, hits = {}, []
     for name, rows in splits.items():
         out[name] = load(root / keys[name])
@@ -118,15 +125,17 @@ def load(entry: Path):
 
 
 def store(ds, root: Path, key: str, *, rows: int) -> None:
+    from workbench.core.export.pipeline import move_into_place
+
     partial = root / f".{key}.partial-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
         with quiet_datasets():
             ds.save_to_disk(str(partial))
         (partial / DONE).write_text(json.dumps({"rows": rows, "examples": len(ds)}))
-        if (root / key).exists():  # left incomplete by a process that died, or written meanwhile by another
-            shutil.rmtree(root / key, ignore_errors=True)
-        os.replace(partial, root / key)
+        # Over an entry left incomplete by a process that died, or written meanwhile by another: readers see
+        # one or the other, never a mix.
+        move_into_place(partial, root / key)
     except OSError:
         shutil.rmtree(partial, ignore_errors=True)
         return
