@@ -73,3 +73,35 @@ async def test_monitor_shows_the_budget_spent_next_to_the_target(workspace):
         await wait_for_text(pilot, "ε 7.960 of 8")
         # In the Progress panel, beside loss and learning rate.
         assert any(str(item) == "ε 7.960 of 8" for item in app.screen.query_one(ProgressPanel)._number_items())
+
+
+async def test_a_slow_computation_for_earlier_values_does_not_overwrite_the_current_one(workspace, monkeypatch):
+    """A worker thread cannot be interrupted: the noise multiplier for batch 4 may finish after the refusal of
+    batch 400 was shown (typing "400" passes through 4), and must not replace it."""
+    import time as _time
+
+    from workbench.core.training import privacy
+
+    real = privacy.plan_privacy
+    slow = []
+
+    def plan(cfg, n_examples):
+        if cfg.batch_size == 4:
+            slow.append(cfg.batch_size)
+            _time.sleep(2.0)
+        return real(cfg, n_examples)
+
+    monkeypatch.setattr(privacy, "plan_privacy", plan)
+    app = new_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await type_into(pilot, "data", str(SAMPLE / "sentiment"))
+        await type_into(pilot, "dp_epsilon", "8")
+        await type_into(pilot, "batch_size", "4")
+        await wait_until(pilot, lambda: slow, timeout=30, what="the batch-4 computation to start")
+        await pilot.press("0", "0")
+        await wait_until(pilot, lambda: "larger than the 320 training examples" in side_text(app, "#cfg-privacy"),
+                         timeout=30, what="refusal")
+        await pilot.pause(3.0)  # the batch-4 worker has finished by now
+        assert "larger than the 320 training examples" in side_text(app, "#cfg-privacy")
+        assert "noise multiplier" not in side_text(app, "#cfg-privacy")

@@ -127,7 +127,8 @@ class ConfigureScreen(WorkbenchScreen):
         if any(name in self.errors for name in self.ESTIMATE_FIELDS if name not in ("data", "task")):
             return
         if self._changed("estimate", cfg, self.ESTIMATE_FIELDS):
-            self._after_a_pause("estimate", lambda: self._estimate(cfg))
+            key = self._side_keys["estimate"]
+            self._after_a_pause("estimate", lambda: self._estimate(cfg, key))
 
     def _changed(self, name: str, cfg: RunConfig, fields: tuple[str, ...]) -> bool:
         """Whether ``fields`` of ``cfg`` differ from those side computation ``name`` last saw; cancels its
@@ -146,7 +147,7 @@ class ConfigureScreen(WorkbenchScreen):
         self._side_timers[name] = self.set_timer(0.8, run)
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
-    def _estimate(self, cfg: RunConfig) -> None:
+    def _estimate(self, cfg: RunConfig, key: tuple) -> None:
         try:
             from workbench.core.memory import estimate_for_run
             from workbench.ui.actions import quiet_transformers
@@ -164,7 +165,7 @@ class ConfigureScreen(WorkbenchScreen):
                 text.append(f", logits {est.logits / 2**30:.2f} (evaluation {est.eval_logits / 2**30:.2f})", style="dim")
             if gpu_bytes and est.total > 0.9 * gpu_bytes:
                 text.append(f"\nmore than 90% of the GPU's {gpu_bytes / 2**30:.0f} GiB", style="bold yellow")
-        self.app.call_from_thread(self._show_estimate, text)
+        self.app.call_from_thread(self._show_result, "estimate", key, "#cfg-memory", text)
 
     @staticmethod
     def _task_of(cfg: RunConfig) -> str | None:
@@ -177,8 +178,11 @@ class ConfigureScreen(WorkbenchScreen):
         except Exception:
             return None
 
-    def _show_estimate(self, text: Text) -> None:
-        self._show_side("#cfg-memory", text)
+    def _show_result(self, name: str, key: tuple, selector: str, text: Text) -> None:
+        """Show what side computation ``name`` found for inputs ``key``, unless the inputs have changed since:
+        a worker cannot be interrupted, so a slow one for earlier values may finish after the current one."""
+        if self._side_keys.get(name) == key:
+            self._show_side(selector, text)
 
     def _show_side(self, selector: str, text: Text) -> None:
         try:
@@ -200,10 +204,11 @@ class ConfigureScreen(WorkbenchScreen):
             self._show_side("#cfg-privacy", Text("fix the fields marked above first", style="dim"))
             return
         self._show_side("#cfg-privacy", Text("computing the noise multiplier…", style="dim"))
-        self._after_a_pause("privacy", lambda: self._plan_privacy(cfg))
+        key = self._side_keys["privacy"]
+        self._after_a_pause("privacy", lambda: self._plan_privacy(cfg, key))
 
     @work(thread=True, exclusive=True, group="privacy", exit_on_error=False)
-    def _plan_privacy(self, cfg: RunConfig) -> None:
+    def _plan_privacy(self, cfg: RunConfig, key: tuple) -> None:
         from workbench.core.errors import WorkbenchError
 
         try:
@@ -221,7 +226,7 @@ class ConfigureScreen(WorkbenchScreen):
             text.append(f"\nε {plan.target_epsilon:g}, δ {plan.delta:.0e}; {plan.examples:,} examples, "
                         f"batch ≈{plan.expected_batch_size:,.0f}, {plan.steps:,} steps, sampling rate "
                         f"{plan.sample_rate:.3g}", style="dim")
-        self.app.call_from_thread(self._show_side, "#cfg-privacy", text)
+        self.app.call_from_thread(self._show_result, "privacy", key, "#cfg-privacy", text)
 
     def on_descendant_focus(self, event) -> None:
         row = next((a for a in event.widget.ancestors if isinstance(a, FieldRow)), None)
