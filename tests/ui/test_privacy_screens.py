@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from textual.widgets import Static
@@ -78,8 +79,6 @@ async def test_monitor_shows_the_budget_spent_next_to_the_target(workspace):
 async def test_a_slow_computation_for_earlier_values_does_not_overwrite_the_current_one(workspace, monkeypatch):
     """A worker thread cannot be interrupted: the noise multiplier for batch 4 may finish after the refusal of
     batch 400 was shown (typing "400" passes through 4), and must not replace it."""
-    import time as _time
-
     from workbench.core.training import privacy
 
     real = privacy.plan_privacy
@@ -88,7 +87,7 @@ async def test_a_slow_computation_for_earlier_values_does_not_overwrite_the_curr
     def plan(cfg, n_examples):
         if cfg.batch_size == 4:
             slow.append(cfg.batch_size)
-            _time.sleep(2.0)
+            time.sleep(2.0)
         return real(cfg, n_examples)
 
     monkeypatch.setattr(privacy, "plan_privacy", plan)

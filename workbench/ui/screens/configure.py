@@ -127,8 +127,7 @@ class ConfigureScreen(WorkbenchScreen):
         if any(name in self.errors for name in self.ESTIMATE_FIELDS if name not in ("data", "task")):
             return
         if self._changed("estimate", cfg, self.ESTIMATE_FIELDS):
-            key = self._side_keys["estimate"]
-            self._after_a_pause("estimate", lambda: self._estimate(cfg, key))
+            self._after_a_pause("estimate", lambda key: self._estimate(cfg, key))
 
     def _changed(self, name: str, cfg: RunConfig, fields: tuple[str, ...]) -> bool:
         """Whether ``fields`` of ``cfg`` differ from those side computation ``name`` last saw; cancels its
@@ -143,8 +142,10 @@ class ConfigureScreen(WorkbenchScreen):
         return True
 
     def _after_a_pause(self, name: str, run) -> None:
-        """Run side computation ``name`` once typing has paused."""
-        self._side_timers[name] = self.set_timer(0.8, run)
+        """Run side computation ``name`` once typing has paused: ``run(key)``, with the inputs' key it runs for
+        (see :meth:`_show_result`)."""
+        key = self._side_keys[name]
+        self._side_timers[name] = self.set_timer(0.8, lambda: run(key))
 
     @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
     def _estimate(self, cfg: RunConfig, key: tuple) -> None:
@@ -204,8 +205,7 @@ class ConfigureScreen(WorkbenchScreen):
             self._show_side("#cfg-privacy", Text("fix the fields marked above first", style="dim"))
             return
         self._show_side("#cfg-privacy", Text("computing the noise multiplier…", style="dim"))
-        key = self._side_keys["privacy"]
-        self._after_a_pause("privacy", lambda: self._plan_privacy(cfg, key))
+        self._after_a_pause("privacy", lambda key: self._plan_privacy(cfg, key))
 
     @work(thread=True, exclusive=True, group="privacy", exit_on_error=False)
     def _plan_privacy(self, cfg: RunConfig, key: tuple) -> None:
