@@ -79,6 +79,9 @@ def test_private_runs_get_their_own_batch_and_learning_rate_defaults():
     assert (given.batch_size, given.lr, given.finetune) == (64, 1e-4, "full")
     # Full fine-tuning chosen under DP keeps the task's own learning rate (NER: 2e-4).
     assert apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0, finetune="full"), "token-classification").lr == 2e-4
+    # The task head's own rate: 5e-2 when left empty, the user's when given; no privacy, no head rate.
+    assert private.dp_head_lr == 5e-2 and plain.dp_head_lr is None
+    assert apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0, dp_head_lr=1e-3), "text-classification").dp_head_lr == 1e-3
 
 
 # ------------------------------------------------------------------------------------------ the step
@@ -143,6 +146,41 @@ def test_each_example_gradient_is_clipped_then_averaged_across_physical_passes(t
     # So the update's norm is at most the bound (here: all examples clipped, pointing alike).
     total = math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
     assert total <= plan.max_grad_norm + 1e-6
+
+
+def test_the_task_head_trains_at_its_own_learning_rate(tiny_model_dir):
+    """dp_head_lr moves the classifier's weights into groups of their own; the rest keep lr, and the weight-decay
+    split of both is the Trainer's."""
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, _plan(head_lr=0.05))
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = [(g["lr"], g["weight_decay"], sorted(names[id(p)] for p in g["params"]))
+              for g in trainer._dp_optimizer.param_groups]
+    head = [(lr, wd, n) for lr, wd, n in groups if any(x.startswith("classifier.") for x in n)]
+    body = [(lr, wd, n) for lr, wd, n in groups if not any(x.startswith("classifier.") for x in n)]
+    assert sorted((lr, n) for lr, _, n in head) == [(0.05, ["classifier.bias"]), (0.05, ["classifier.weight"])]
+    assert {lr for lr, _, _ in body} == {0.0} and len(body) == 2  # the test Trainer's own lr (0.0), decay and not
+    trained = {n for _, _, ns in groups for n in ns}
+    assert trained == {n for n, p in model.named_parameters() if p.requires_grad}  # nothing lost or doubled
+    # The Trainer's schedule scales each group from its own rate.
+    trainer.create_scheduler(num_training_steps=10, optimizer=trainer.optimizer)
+    assert sorted(trainer.lr_scheduler.base_lrs) == [0.0, 0.0, 0.05, 0.05]
+
+
+def test_a_model_that_trains_only_its_head_gets_the_head_rate(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier."))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    assert privacy.with_head_lr(optimizer, model, 0.05) is optimizer
+    assert [(g["lr"], len(g["params"])) for g in optimizer.param_groups] == [(0.05, 2)]
+
+
+def test_without_a_head_rate_the_optimizer_is_the_trainer_s(tiny_model_dir):
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, _plan())
+    assert len(trainer._dp_optimizer.param_groups) == 2 and {g["lr"] for g in trainer._dp_optimizer.param_groups} == {0.0}
 
 
 def test_under_bf16_autocast_the_clipped_gradients_are_fp32(tiny_model_dir):

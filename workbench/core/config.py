@@ -147,6 +147,9 @@ class RunConfig:
                                  flag_help="DP per-example gradient clipping bound (default: 1.0)")
     dp_accountant: str = _f("prv", "Differential privacy: the privacy accountant (Opacus's PRV, or RDP: a looser bound).", "privacy",
                             choices=DP_ACCOUNTANTS, flag_help="DP accountant: prv (default) or rdp")
+    dp_head_lr: float | None = _f(None, "Differential privacy: the learning rate of the task head (the classifier on the encoder); empty: 5e-2 in a private run, whose few steps would leave a head at the learning rate of the rest predicting one label.", "privacy",
+                                  flag_help="DP learning rate of the task head (default: 5e-2)", metavar="LR",
+                                  placeholder="5e-2")
     dp_physical_batch_size: int = _f(32, "Differential privacy: examples per forward/backward pass; a Poisson-sampled batch of about batch_size examples is split into passes of this size (memory).", "privacy",
                                      flag_help="DP examples per forward/backward pass (memory; default: 32)")
     # --- run ---
@@ -264,6 +267,7 @@ class RunConfig:
                                     f"got {_got(self.dp_epsilon)}.")
         positive("dp_max_grad_norm", self.dp_max_grad_norm)
         positive("dp_physical_batch_size", self.dp_physical_batch_size, integer=True)
+        positive("dp_head_lr", self.dp_head_lr)
         if self.dp_delta is not None and "dp_delta" not in errors:
             if isinstance(self.dp_delta, bool) or not isinstance(self.dp_delta, (int, float)) or not 0 < self.dp_delta < 1:
                 errors["dp_delta"] = f"dp_delta must be between 0 and 1 (exclusive), got {_got(self.dp_delta)}."

@@ -67,6 +67,7 @@ class PrivacyPlan:
     noise_multiplier: float
     expected_batch_size: float
     physical_batch_size: int
+    head_lr: float | None = None  # the task head's learning rate (dp_head_lr); None: the run's lr
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +75,7 @@ class PrivacyPlan:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "PrivacyPlan":
         """The plan in a run.json ``privacy`` record (which adds what training reports: ε spent, frozen layers)."""
-        return cls(**{f: record[f] for f in cls.__dataclass_fields__})
+        return cls(**{f: record[f] for f in cls.__dataclass_fields__ if f in record})  # head_lr: newer runs only
 
     def describe(self) -> str:
         return (f"differential privacy: target ε {self.target_epsilon:g}, δ {self.delta:.0e} → noise multiplier "
@@ -105,7 +106,8 @@ def plan_privacy(cfg, n_examples: int) -> PrivacyPlan:
     return PrivacyPlan(target_epsilon=float(cfg.dp_epsilon), delta=delta, max_grad_norm=float(cfg.dp_max_grad_norm),
                        accountant=cfg.dp_accountant, examples=n_examples, sample_rate=sample_rate, steps=steps,
                        noise_multiplier=float(sigma), expected_batch_size=n_examples * sample_rate,
-                       physical_batch_size=int(cfg.dp_physical_batch_size))
+                       physical_batch_size=int(cfg.dp_physical_batch_size),
+                       head_lr=None if cfg.dp_head_lr is None else float(cfg.dp_head_lr))
 
 
 # ------------------------------------------------------------------------------------------ the model
@@ -195,6 +197,33 @@ def per_example_loss(logits, labels, kind: str):
                             reduction="none").view(labels.shape)
     counted = (labels != -100).sum(dim=1)
     return token.sum(dim=1) / counted.clamp(min=1)
+
+
+# The modules a task puts on top of the pretrained model (sequence and token classifiers; peft keeps a trained
+# copy under ``classifier.modules_to_save.default``): what ``dp_head_lr`` applies to.
+HEAD_MODULES = ("classifier", "score")
+
+
+def is_head_parameter(name: str) -> bool:
+    return any(part in HEAD_MODULES for part in name.split("."))
+
+
+def with_head_lr(optimizer, model, head_lr: float):
+    """``optimizer`` (not stepped yet) with the task head's parameters moved into groups of their own at ``head_lr``;
+    every other setting, the weight-decay split included, is kept. Unchanged when the model has no trained head."""
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = []
+    for group in optimizer.param_groups:
+        settings = {k: v for k, v in group.items() if k != "params"}
+        head = [p for p in group["params"] if is_head_parameter(names.get(id(p), ""))]
+        body = [p for p in group["params"] if not is_head_parameter(names.get(id(p), ""))]
+        groups += [{**settings, "params": body}] if body else []
+        groups += [{**settings, "params": head, "lr": float(head_lr)}] if head else []
+    if any(is_head_parameter(names.get(id(p), "")) for g in optimizer.param_groups for p in g["params"]):
+        optimizer.param_groups.clear()  # no state yet: regrouping is all there is to change
+        for group in groups:
+            optimizer.add_param_group(group)
+    return optimizer
 
 
 # ------------------------------------------------------------------------------------------ sampling
@@ -301,6 +330,8 @@ def private_trainer_class(base, plan: PrivacyPlan, loss_kind: str):
 
             optimizer = super().create_optimizer(*args, **kwargs)
             if not isinstance(optimizer, DPOptimizer):
+                if plan.head_lr is not None:
+                    optimizer = with_head_lr(optimizer, self.model, plan.head_lr)
                 self._dp_optimizer = DPOptimizer(optimizer, noise_multiplier=plan.noise_multiplier,
                                                  max_grad_norm=plan.max_grad_norm,
                                                  expected_batch_size=max(1, round(plan.expected_batch_size)),

@@ -283,7 +283,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
     if resolved_cfg != cfg:
         cfg = resolved_cfg
         writer.update(config={**writer.info["config"],
-                              **{k: getattr(cfg, k) for k in (*TASK_DEPENDENT_DEFAULTS, "finetune")}})
+                              **{k: getattr(cfg, k) for k in (*TASK_DEPENDENT_DEFAULTS, "finetune", "dp_head_lr")}})
     labels = data.schema.labels
     set_seed(cfg.seed)
     if is_main_process():
