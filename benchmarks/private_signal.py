@@ -91,7 +91,7 @@ def expected_gradient(mode: str, train: Path, selection: Path, examples: int, ep
         norms += flat.tolist()
         factor = (clip / (flat + 1e-6)).clamp(max=1.0)  # Opacus's per-example clipping factor
         for n, p in named:
-            summed[n] += torch.einsum("i,i...->...", factor, p.grad_sample.double())
+            summed[n] += (factor[:, None] * per[n]).sum(dim=0).view_as(summed[n])
             own[group_of(n)] += float(((factor[:, None] * per[n]) ** 2).sum())
             p.grad_sample = None
             p.grad = None

@@ -212,14 +212,16 @@ def with_head_lr(optimizer, model, head_lr: float):
     """``optimizer`` (not stepped yet) with the task head's parameters moved into groups of their own at ``head_lr``;
     every other setting, the weight-decay split included, is kept. Unchanged when the model has no trained head."""
     names = {id(p): n for n, p in model.named_parameters()}
-    groups = []
+    groups, moved = [], False
     for group in optimizer.param_groups:
         settings = {k: v for k, v in group.items() if k != "params"}
-        head = [p for p in group["params"] if is_head_parameter(names.get(id(p), ""))]
-        body = [p for p in group["params"] if not is_head_parameter(names.get(id(p), ""))]
+        head, body = [], []
+        for p in group["params"]:
+            (head if is_head_parameter(names.get(id(p), "")) else body).append(p)
+        moved = moved or bool(head)
         groups += [{**settings, "params": body}] if body else []
         groups += [{**settings, "params": head, "lr": float(head_lr)}] if head else []
-    if any(is_head_parameter(names.get(id(p), "")) for g in optimizer.param_groups for p in g["params"]):
+    if moved:
         optimizer.param_groups.clear()  # no state yet: regrouping is all there is to change
         for group in groups:
             optimizer.add_param_group(group)
