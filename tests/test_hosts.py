@@ -124,3 +124,24 @@ def test_the_host_record_of_a_benchmark_names_the_real_cpu_and_any_override(monk
     assert record["aten_cpu_capability_env"] == "avx2" and record["torch_cpu_capability"]
     assert set(record["cpu_kernel_flags"]) <= set(telemetry.KERNEL_FLAGS) and record["cores"] >= 1
     assert {"torch", "transformers", "onnxruntime", "textual"} <= set(record["versions"])
+
+
+CPUINFO_BLOCK = "processor\t: {n}\nvendor_id\t: {vendor}\ncpu family\t: {family}\nmodel\t\t: {model}\n" \
+                "model name\t: {name}\nstepping\t: 2\nflags\t\t: fpu avx2 fma\n\n"
+
+
+@pytest.mark.parametrize("vendor, family, model, generation", [
+    ("AuthenticAMD", 23, 1, "Zen 1"),         # Naples: 128-bit AVX2 units, this project's slowest CI host
+    ("AuthenticAMD", 23, 49, "Zen 2"),        # Rome
+    ("AuthenticAMD", 25, 1, "Zen 3/Zen 4"),   # Milan
+    ("AuthenticAMD", 21, 2, None),            # Bulldozer era: no generation named
+    ("GenuineIntel", 6, 143, None),           # Sapphire Rapids: Intel's model numbers name no generation here
+])
+def test_the_host_record_tells_cpus_of_one_name_apart(vendor, family, model, generation):
+    text = "".join(CPUINFO_BLOCK.format(n=n, vendor=vendor, family=family, model=model, name="AMD EPYC")
+                   for n in range(2))
+    identity = telemetry.cpu_identity(text)
+    assert (identity["vendor"], identity["family"], identity["model"], identity["stepping"]) == (vendor, family, model, 2)
+    assert identity.get("generation") == generation
+    assert telemetry.cpu_identity("") == {}
+    assert "cpu_identity" in telemetry.host_record()

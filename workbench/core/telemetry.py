@@ -122,6 +122,41 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+# AMD (vendor AuthenticAMD) family numbers of the Zen generations; a virtual machine often reports only
+# "AMD EPYC" as the model name, and Zen 1 (128-bit vector units) runs AVX2 code at about half Zen 3's rate.
+AMD_FAMILIES = {23: "Zen 1/Zen 2", 25: "Zen 3/Zen 4", 26: "Zen 5"}
+
+
+def cpu_identity(cpuinfo: str | None = None) -> dict[str, Any]:
+    """Vendor, family, model and stepping of the first processor in ``cpuinfo`` (default: /proc/cpuinfo; empty
+    where there is none), with the AMD generation they name: the model name alone does not tell two CPUs of
+    one brand apart."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as fh:
+                cpuinfo = fh.read()
+        except OSError:
+            return {}
+    fields = {"vendor_id": "vendor", "cpu family": "family", "model": "model", "stepping": "stepping"}
+    found: dict[str, Any] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            if found:
+                break  # the first processor's block is enough
+            continue
+        key, _, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if key in fields:
+            found[fields[key]] = int(value) if value.isdigit() else value
+    family = found.get("family")
+    if found.get("vendor") == "AuthenticAMD" and isinstance(family, int) and family in AMD_FAMILIES:
+        generation = AMD_FAMILIES[family]
+        if family == 23 and isinstance(found.get("model"), int):  # Zen 1 and Zen+ are models below 0x30
+            generation = "Zen 1" if found["model"] < 0x30 else "Zen 2"
+        found["generation"] = generation
+    return found
+
+
 def _torch_cpu_capability() -> str | None:
     try:
         import torch
@@ -169,6 +204,7 @@ def host_record(packages: tuple[str, ...] = PACKAGES) -> dict[str, Any]:
     return {
         "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cpu": cpu_name(),
+        "cpu_identity": cpu_identity(),
         "cpu_kernel_flags": [f for f in KERNEL_FLAGS if f in flags],
         "cpu_flags": " ".join(sorted(flags)),
         # Set when the run was told to act as another CPU (devices.CPU_FLAGS_ENV): the flags it acted on.
