@@ -92,6 +92,9 @@ ONNX_INPUT_ORDER = ("input_ids", "attention_mask", "token_type_ids")
 # Quantising the fused Attention (QAttention) is what makes int8 fast; leaving the embedding table in fp32
 # gains nothing measurable and keeps the file 2.5x larger. Accuracy deltas of all rows were within
 # ±0.25 points on those 5,000 rows: per example, SST-2 dev (872 rows) moves in steps of 0.115 points.
+# On a Zen 1 EPYC (AVX2, no VNNI; benchmarks/int8_variants.py, 2026-12-03) no int8 encoding was faster than
+# fp32 (0.98-0.99x for these rows and for u8 weights; weight-only MatMulNBits 0.47x), so int8 there buys size
+# (23 vs 91 MB), not speed; on a Zen 3 EPYC `predict --int8` was 1.5x fp32 (benchmarks/predict_speed.py).
 INT8_SETTINGS: dict[str, Any] = {
     "method": "onnxruntime.quantization.quantize_dynamic",
     "weight_type": "QInt8",
