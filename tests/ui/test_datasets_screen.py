@@ -135,7 +135,10 @@ async def test_changing_the_label_column_re_inspects(workspace, tmp_path):
         await wait_until(pilot, lambda: bars.names == ["news", "web"], timeout=20, what="labels by source")
         await pilot.press("escape", "t")
         assert app.current_mode == "configure"
-        form_values = app.screen.query_one("#cfg-form").values()
+        form = app.screen.query_one("#cfg-form")
+        # Configure takes the handed-off data set after its first refresh, as a person sees it fill in.
+        await wait_until(pilot, lambda: form.values()["data"] == str(data), timeout=20, what="the handed-off data set")
+        form_values = form.values()
         assert form_values["data"] == str(data) and form_values["label_column"] == "source"
 
 
