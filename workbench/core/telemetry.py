@@ -124,7 +124,8 @@ def cpu_name() -> str:
 
 # AMD (vendor AuthenticAMD) family numbers of the Zen generations; a virtual machine often reports only
 # "AMD EPYC" as the model name, and Zen 1 (128-bit vector units) runs AVX2 code at about half Zen 3's rate.
-AMD_FAMILIES = {23: "Zen 1/Zen 2", 25: "Zen 3/Zen 4", 26: "Zen 5"}
+# Family 23 holds Zen 1 and Zen+ (models below 0x30) and Zen 2, told apart by the model.
+AMD_FAMILIES = {25: "Zen 3/Zen 4", 26: "Zen 5"}
 
 
 def cpu_identity(cpuinfo: str | None = None) -> dict[str, Any]:
@@ -148,12 +149,12 @@ def cpu_identity(cpuinfo: str | None = None) -> dict[str, Any]:
         key, value = key.strip(), value.strip()
         if key in fields:
             found[fields[key]] = int(value) if value.isdigit() else value
-    family = found.get("family")
-    if found.get("vendor") == "AuthenticAMD" and isinstance(family, int) and family in AMD_FAMILIES:
-        generation = AMD_FAMILIES[family]
-        if family == 23 and isinstance(found.get("model"), int):  # Zen 1 and Zen+ are models below 0x30
-            generation = "Zen 1" if found["model"] < 0x30 else "Zen 2"
-        found["generation"] = generation
+    if found.get("vendor") == "AuthenticAMD":
+        family, model = found.get("family"), found.get("model")
+        generation = (("Zen 1" if model < 0x30 else "Zen 2") if family == 23 and isinstance(model, int)
+                      else AMD_FAMILIES.get(family))
+        if generation:
+            found["generation"] = generation
     return found
 
 
