@@ -13,6 +13,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Tests run on the CPU on every machine, a GPU box too (set before anything imports torch); the GPU branches
 # are covered by pinning a CUDA host (hosts.py), not by the machine the suite happens to run on.
 os.environ["CUDA_VISIBLE_DEVICES"] = ""
+# Under pytest-xdist (`-n 2`), each test process and every worker process it starts would otherwise run one
+# OpenMP thread per core: two test processes on two cores then oversubscribe them, and OpenMP's spin-waiting
+# makes that much slower than sharing the cores out. So each process gets its share (set before torch is
+# imported; the workers a test starts inherit it). A value the user set is kept; a serial run is left alone.
+_xdist_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _xdist_workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _xdist_workers)))
 
 from helpers import QA_TRAIN_FLAGS, REPO, SAMPLE_DATA, SHARED_DATASETS, kill_workers, wait_for  # noqa: F401  (re-exported)
 from hosts import DEFAULT_HOST, HOSTS, pin_host  # noqa: E402
