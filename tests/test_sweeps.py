@@ -98,10 +98,11 @@ def test_stop_resume_and_extend(tiny_model_dir, cli, workspace):
     shown = sweeps.results(sweep_id)
     assert [t["status"] for t in shown["trials"]] == ["completed", "completed"]
 
-    # A longer trial, stopped while it runs: it saves a checkpoint; resuming the sweep resumes that trial.
+    # A longer trial, stopped while it runs: it saves a checkpoint; resuming the sweep resumes that trial. The
+    # second trial is only there to be run after the resumed one, so it is short.
     code, out, err = cli("sweep", "--data", SENTIMENT, "--model", str(tiny_model_dir), "--batch-size", "16",
-                         "--max-length", "32", "--eval-strategy", "steps", "--eval-steps", "20", "--max-steps", "300",
-                         "--param", "lr=3e-3,1e-3", "--pruner", "none", "--name", "halt", "--json")
+                         "--max-length", "32", "--eval-strategy", "steps", "--eval-steps", "20", "--lr", "3e-3",
+                         "--param", "max_steps=300,20", "--pruner", "none", "--name", "halt", "--json")
     assert code == 0, err
     sweep_id = json.loads(out)["id"]
     wait_for(lambda: sweeps.get(sweep_id)["trials"] and store.get(sweeps.get(sweep_id)["trials"][0]["run_id"]).last_checkpoint(),
