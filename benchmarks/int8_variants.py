@@ -10,11 +10,16 @@ saturate u8×s8 sums), so the choice is re-measured here. From the export's fuse
   u8_weights   per-channel **u8** weights (MLAS's u8×u8 kernel: no saturation, 16-bit products);
   matmul_only  dynamic int8 on the MatMuls only (Attention left fp32);
   nbits8       weight-only 8-bit ``MatMulNBits`` (block 32, accuracy level 4: activations quantised per block);
+  static_qdq   static (calibrated) int8 on the MatMuls, QDQ format: per-channel s8 weights, u8 activations with
+               ranges fixed by MinMax calibration on ``--calibration`` texts, so no per-batch
+               ``DynamicQuantizeLinear`` (what dynamic int8 pays on every call);
 
 each scores the same real texts as ``predict --file`` does (length-sorted batches of ``--batch-size``), in
 alternated order for ``--rounds`` rounds: texts/s (median) and, against fp32, label agreement and accuracy.
 
     python benchmarks/int8_variants.py --export WS/exports/NAME --data sel.tsv --rounds 3
+    python benchmarks/int8_variants.py --export WS/exports/NAME --data sel.tsv --variants fp32,workbench,static_qdq \
+        --calibration train.tsv        # calibration texts: the first 256 rows of a training file, not the timed ones
 """
 
 from __future__ import annotations
@@ -32,10 +37,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, write_results  # noqa: E402
 
-VARIANTS = ("fp32", "workbench", "reduce_range", "u8_weights", "matmul_only", "nbits8")
+VARIANTS = ("fp32", "workbench", "reduce_range", "u8_weights", "matmul_only", "nbits8", "static_qdq")
+CALIBRATION_TEXTS = 256
 
 
-def build(name: str, fp32: Path, out: Path) -> Path:
+class _Calibration:
+    """ORT's CalibrationDataReader protocol: feeds of batches of 32 texts, encoded as ``predict`` encodes them."""
+
+    def __init__(self, clf, texts: list[str]):
+        self.feeds = iter([clf.encode(texts[i:i + 32]) for i in range(0, len(texts), 32)])
+
+    def get_next(self):
+        return next(self.feeds, None)
+
+
+def build(name: str, fp32: Path, out: Path, calibration: "_Calibration | None" = None) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     import onnx
 
@@ -55,6 +71,20 @@ def build(name: str, fp32: Path, out: Path) -> Path:
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     elif name == "nbits8":
         quantize_weight_only_int8(fp32, path)
+    elif name == "static_qdq":
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        if calibration is None:
+            raise SystemExit("static_qdq needs --calibration (a TSV with a sentence column)")
+        # Symbolic shape inference first: without it the quantiser cannot type 12 of the 18 MatMul outputs of
+        # the fused graph (its contrib ops) and leaves them fp32.
+        typed = out / "static_qdq_typed.onnx"
+        quant_pre_process(str(fp32), str(typed), skip_optimization=True)
+        quantize_static(str(typed), str(path), calibration, quant_format=QuantFormat.QDQ, op_types_to_quantize=["MatMul"],
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
     else:
         raise ValueError(name)
     return path
@@ -75,6 +105,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--calibration", type=Path, help="TSV whose first 256 sentences calibrate static_qdq")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "int8_variants_cpu.json")
     args = parser.parse_args()
 
@@ -92,7 +123,10 @@ def main() -> int:
         sessions = {}
         for name in names:
             print(f"building {name} …", file=sys.stderr, flush=True)
-            path = build(name, args.export / "model.onnx", Path(tmp))
+            calibration = None
+            if name == "static_qdq" and args.calibration:
+                calibration = _Calibration(clf, read_rows(args.calibration, CALIBRATION_TEXTS)[0])
+            path = build(name, args.export / "model.onnx", Path(tmp), calibration)
             sizes[name] = path.stat().st_size
             sessions[name] = create_session(path, args.threads, disabled)
         for r in range(args.rounds):
@@ -117,7 +151,8 @@ def main() -> int:
         print(f"{name:13s} {tps:6.0f} texts/s  ×fp32 {row.get('speed_vs_fp32', 1):.2f}  acc {row['accuracy']:.4f}  "
               f"agree {row.get('agreement_with_fp32', 1):.4f}  {row['size_mb']} MB")
     write_results(args.out, 0.0, results, benchmark="int8_variants", export=str(args.export), data=str(args.data),
-                  texts=len(texts), batch_size=args.batch_size, threads=args.threads, rounds=args.rounds,
+                  texts=len(texts), batch_size=args.batch_size,
+                  calibration=str(args.calibration) if args.calibration else None, threads=args.threads, rounds=args.rounds,
                   note="target 0.0: no target of its own; it chooses predict's int8 encoding per CPU kind")
     return 0
 
