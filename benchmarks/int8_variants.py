@@ -101,17 +101,17 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", help="comma-separated; default: all of them (static_qdq only with --calibration)")
     parser.add_argument("--calibration", type=Path, help="TSV whose first 256 sentences calibrate static_qdq")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "int8_variants_cpu.json")
     args = parser.parse_args()
-    if "static_qdq" in args.variants.split(",") and not args.calibration:
+    names = args.variants.split(",") if args.variants else [n for n in VARIANTS if n != "static_qdq" or args.calibration]
+    if "static_qdq" in names and not args.calibration:
         parser.error("static_qdq needs --calibration (a TSV with a sentence column)")
 
     from workbench.core.inference import create_session
     from workbench.core.tasks.classification.predict import OnnxClassifier
 
-    names = args.variants.split(",")
     texts, gold = read_rows(args.data, args.texts)
     clf = OnnxClassifier(args.export, threads=args.threads)  # tokeniser, labels and runtime settings of the export
     disabled = (clf.manifest.get("runtime") or {}).get("disabled_optimizers")
