@@ -11,6 +11,9 @@ Per file and round, alternating the order of the three rows:
       scoring, writing JSON lines): texts / wall time;
   (i) the same with ``--int8``.
 
+Per round, the fixed cost of a ``predict`` process is measured too: the same command on a one-text file (fp32 and
+int8), so that what a file's texts/s owes to start-up can be told from what it owes to scoring.
+
 Threads: torch and onnxruntime both use all cores (``--threads`` sets the pipeline's, default the core count;
 ``predict`` takes onnxruntime's default, one per core). Labels are compared
 text by text: fp32 must equal the pipeline's; int8 agreement is reported.
@@ -120,8 +123,14 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="predict-speed-") as tmp:
         files = write_files(args.data_dir, Path(tmp), args.train_texts)
+        one_text = Path(tmp) / "one.jsonl"
+        one_text.write_text(json.dumps({"text": "a gorgeous , witty , seductive movie ."}) + "\n")
         rows = ["p", "f", "i"]
+        startup: dict[str, list[float]] = {"f": [], "i": []}
         for r in range(args.rounds):
+            for row in (("f", "i") if r % 2 == 0 else ("i", "f")):
+                startup[row].append(run_predict(args.workspace or Path(tmp), export, one_text, args.batch_size,
+                                                int8=row == "i")["seconds"])
             for name, path in files.items():
                 n = len(path.read_text().splitlines())
                 labels = {}
@@ -137,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                     same = sum(a == b for a, b in zip(labels[row], labels["p"]))
                     next(x for x in results if x["round"] == r + 1 and x["file"] == name and x["row"] == row).update(
                         agreement_with_pipeline=same / n, identical_labels=same == n)
+    startup_s = {row: sorted(v)[len(v) // 2] for row, v in startup.items()}
     summary = {}
     for name in files:
         def median(row):
@@ -154,12 +164,19 @@ def main(argv: list[str] | None = None) -> int:
                                                            if x["file"] == name and x["row"] == "f"),
                          "int8_agreement_min": min(x["agreement_with_pipeline"] for x in results
                                                    if x["file"] == name and x["row"] == "i")}
+        # Scoring alone: the file's texts over its median process time less the one-text process's (start-up,
+        # session, one batch); what the rate would approach on a file long enough to make start-up negligible.
+        summary[name]["predict_texts_per_s_less_startup"] = {
+            row: sorted(x["texts"] / (x["seconds"] - startup_s[row]) for x in results
+                        if x["file"] == name and x["row"] == row)[args.rounds // 2] for row in ("f", "i")}
     report = {"benchmark": "predict_speed", "export": str(export), "model_dir": str(model_dir),
               "batch_size": args.batch_size, "threads": args.threads, "rounds": args.rounds, "rows": results,
-              "summary": summary, "targets": TARGETS, "date": time.strftime("%Y-%m-%d %H:%M"), "host": host,
+              "startup_s_median": startup_s, "startup_s": startup, "summary": summary, "targets": TARGETS,
+              "date": time.strftime("%Y-%m-%d %H:%M"), "host": host,
               "load_avg_after": host_record()["load_avg"]}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"a one-text predict process: fp32 {startup_s['f']:.2f} s, int8 {startup_s['i']:.2f} s")
     for name, s in summary.items():
         t = s["texts_per_s_median"]
         print(f"{name}: pipeline {t['p']:.0f} texts/s, predict fp32 {t['f']:.0f} ({s['ratios_median']['fp32_vs_pipeline']:.2f}×), "
