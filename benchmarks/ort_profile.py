@@ -7,11 +7,14 @@ For an encoder export (``sft-workbench export``), on the benchmark's input (a re
    lone ONNX ``MatMul`` on the same threads;
 2. the whole graph's p50 under the session options the workbench uses, and under variants of them tried to
    close the gap (thread spinning off, ORT's basic level instead of all optimisations, SkipLayerNorm fusion
-   left on), alternated round by round;
+   left on) and, with ``--workspace``/``--run`` (the run the export came from), under other fusions of the
+   same model's graph (ORT's ``MultiHeadAttention`` instead of ``Attention``, attention left unfused),
+   alternated round by round;
 3. ORT's profiler (``enable_profiling``) on the workbench's session: time per operator type per inference,
    and its share of the run, so the kernels that hold the graph back are named.
 
     python benchmarks/ort_profile.py --export WS/exports/NAME --threads 2
+    python benchmarks/ort_profile.py --export WS/exports/NAME --workspace WS --run NAME   # + the fusion variants
 """
 
 from __future__ import annotations
@@ -52,6 +55,36 @@ def variants(threads: int) -> dict:
                                DEFAULT_DISABLED_OPTIMIZERS),
         "SkipLayerNorm fused": (opts(), ()),
     }
+
+
+def fusion_variants(workspace: Path, run_name: str, out_dir: Path) -> dict[str, Path]:
+    """The run's model traced as ``export`` traces it, then fused by ORT's BERT optimizer in other ways than the
+    export's (which fuses attention into ``Attention``): name → fp32 graph in ``out_dir``."""
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    from workbench.core.export.pipeline import export_onnx
+    from workbench.core.models import load_run_model
+    from workbench.core.runs import RunStore
+
+    runs = [r for r in RunStore(workspace).list() if r.name == run_name]
+    if not runs:
+        raise SystemExit(f"error: no run {run_name!r} in {workspace}")
+    model, tokenizer = load_run_model(runs[0], "AutoModelForSequenceClassification", attn_implementation="eager")
+    raw = out_dir / "raw.onnx"
+    export_onnx(model, tokenizer, raw)
+    paths = {}
+    for name, change in (("MultiHeadAttention fusion", {"use_multi_head_attention": True}),
+                         ("attention unfused", {"enable_attention": False})):
+        options = FusionOptions("bert")
+        options.enable_skip_layer_norm = False  # as the export does
+        for key, value in change.items():
+            setattr(options, key, value)
+        fused = optimize_model(str(raw), model_type="bert", num_heads=model.config.num_attention_heads,
+                               hidden_size=model.config.hidden_size, optimization_options=options)
+        paths[name] = out_dir / f"{len(paths)}.onnx"
+        fused.save_model_to_file(str(paths[name]))
+    return paths
 
 
 def time_session(session, feed, n: int) -> list[float]:
@@ -102,8 +135,12 @@ def main() -> int:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=6, help="alternated rounds of every variant")
     parser.add_argument("--per-round", type=int, default=50, help="inferences per variant per round")
+    parser.add_argument("--workspace", type=Path, help="with --run: also time other fusions of the run's graph")
+    parser.add_argument("--run", help="the text-classification run the export came from (in --workspace)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "ort_profile_cpu.json")
     args = parser.parse_args()
+    if bool(args.workspace) != bool(args.run):
+        parser.error("--workspace and --run go together")
 
     import onnxruntime as ort
 
@@ -116,6 +153,13 @@ def main() -> int:
     sessions = {name: ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"],
                                            disabled_optimizers=list(disabled) or None)
                 for name, (so, disabled) in variants(args.threads).items()}
+    if args.run:
+        from workbench.core.inference import DEFAULT_DISABLED_OPTIMIZERS, session_options
+
+        for name, path in fusion_variants(args.workspace, args.run, Path(tempfile.mkdtemp(prefix="ort-fusions-"))).items():
+            sessions[name] = ort.InferenceSession(str(path), session_options(args.threads),
+                                                  providers=["CPUExecutionProvider"],
+                                                  disabled_optimizers=list(DEFAULT_DISABLED_OPTIMIZERS))
     samples: dict[str, list[float]] = {name: [] for name in sessions}
     for s in sessions.values():
         time_session(s, feed, 20)
@@ -136,7 +180,8 @@ def main() -> int:
     write_results(args.out, 1.25, rows, matmul_floor=floor, profile=prof,
                   setup={"export": str(args.export), "fused_ops": manifest.get("optimization", {}).get("fused_ops"),
                          "threads": args.threads, "batch": 1, "seq": args.seq, "rounds": args.rounds,
-                         "per_round": args.per_round, "onnxruntime": ort.__version__})
+                         "per_round": args.per_round, "onnxruntime": ort.__version__,
+                         "fusion_variants_from_run": args.run})
     return 0
 
 
