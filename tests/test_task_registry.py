@@ -57,3 +57,17 @@ def test_a_task_from_another_distribution_is_found_through_its_entry_point(monke
     assert registry.get_task("echo") is module.TASK
     assert registry.infer_task(["echo", "label"]) == "echo"  # tried before the text-classification catch-all
     assert registry.infer_task(["text", "label"]) == "text-classification"
+
+
+def test_a_built_in_task_is_found_without_scanning_installed_packages(monkeypatch):
+    """`predict` and every run look up their task by name; for a built-in one the entry-point scan (importing
+    importlib.metadata and reading every installed distribution) is skipped, since built-ins win anyway."""
+    def no_scan(group=None):
+        raise AssertionError("scanned entry points for a built-in task")
+
+    monkeypatch.setattr("importlib.metadata.entry_points", no_scan)
+    monkeypatch.setattr(registry, "_loaded", {})
+    monkeypatch.setattr(registry, "_registry", registry._registry.__wrapped__)
+    assert registry.get_task("token-classification").name == "token-classification"
+    with pytest.raises(AssertionError, match="scanned"):  # an unknown name still looks at the entry points
+        registry.get_task("no-such-task")
