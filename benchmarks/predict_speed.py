@@ -164,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                                                            if x["file"] == name and x["row"] == "f"),
                          "int8_agreement_min": min(x["agreement_with_pipeline"] for x in results
                                                    if x["file"] == name and x["row"] == "i")}
-        # Scoring alone: the file's texts over its median process time less the one-text process's (start-up,
-        # session, one batch); what the rate would approach on a file long enough to make start-up negligible.
+        # Scoring alone: per round, the file's texts over its process time less the one-text process's median
+        # (start-up, session, one batch), median over rounds; what the rate approaches on a file long enough to
+        # make start-up negligible.
         summary[name]["predict_texts_per_s_less_startup"] = {
             row: sorted(x["texts"] / (x["seconds"] - startup_s[row]) for x in results
                         if x["file"] == name and x["row"] == row)[args.rounds // 2] for row in ("f", "i")}
