@@ -58,12 +58,9 @@ def variants(threads: int) -> dict:
 
 
 def fusion_variants(workspace: Path, run_name: str, out_dir: Path) -> dict[str, Path]:
-    """The run's model traced as ``export`` traces it, then fused by ORT's BERT optimizer in other ways than the
-    export's (which fuses attention into ``Attention``): name → fp32 graph in ``out_dir``."""
-    from onnxruntime.transformers.fusion_options import FusionOptions
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    from workbench.core.export.pipeline import export_onnx
+    """The run's model traced and fused as ``export`` does it, but with other attention fusions than the
+    export's ``Attention``: name → fp32 graph in ``out_dir``."""
+    from workbench.core.export.pipeline import export_onnx, optimize_onnx
     from workbench.core.models import load_run_model
     from workbench.core.runs import RunStore
 
@@ -74,16 +71,10 @@ def fusion_variants(workspace: Path, run_name: str, out_dir: Path) -> dict[str, 
     raw = out_dir / "raw.onnx"
     export_onnx(model, tokenizer, raw)
     paths = {}
-    for name, change in (("MultiHeadAttention fusion", {"use_multi_head_attention": True}),
+    for name, fusion in (("MultiHeadAttention fusion", {"use_multi_head_attention": True}),
                          ("attention unfused", {"enable_attention": False})):
-        options = FusionOptions("bert")
-        options.enable_skip_layer_norm = False  # as the export does
-        for key, value in change.items():
-            setattr(options, key, value)
-        fused = optimize_model(str(raw), model_type="bert", num_heads=model.config.num_attention_heads,
-                               hidden_size=model.config.hidden_size, optimization_options=options)
         paths[name] = out_dir / f"{len(paths)}.onnx"
-        fused.save_model_to_file(str(paths[name]))
+        optimize_onnx(raw, paths[name], model.config, fusion=fusion)
     return paths
 
 

@@ -223,10 +223,13 @@ def export_onnx(model, tokenizer, path: Path, *, opset: int = DEFAULT_OPSET,
     return input_names
 
 
-def optimize_onnx(raw: Path, out: Path, config, *, skip_layer_norm: bool = False) -> dict[str, Any]:
+def optimize_onnx(raw: Path, out: Path, config, *, skip_layer_norm: bool = False,
+                  fusion: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run ORT's transformer optimizer on ``raw`` and save to ``out``; returns what it fused.
 
     ``skip_layer_norm`` is off by default: see the module docstring (its CPU kernel is the slow path).
+    ``fusion`` sets further ``FusionOptions`` attributes (``benchmarks/ort_profile.py`` times other fusions
+    with it; the export uses ORT's defaults).
     """
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -239,6 +242,8 @@ def optimize_onnx(raw: Path, out: Path, config, *, skip_layer_norm: bool = False
             # "bert" is ORT's optimizer for every BERT-like encoder; for others it fuses what it recognises.
             options = FusionOptions("bert")
             options.enable_skip_layer_norm = skip_layer_norm
+            for key, value in (fusion or {}).items():
+                setattr(options, key, value)
             opt = optimize_model(str(raw), model_type="bert", num_heads=num_heads, hidden_size=hidden,
                                  optimization_options=options)
             counts = {k: int(v) for k, v in opt.get_fused_operator_statistics().items() if v}

@@ -86,8 +86,7 @@ def get_task(name: str | None) -> "Task":
     name = name or DEFAULT_TASK
     if name in _loaded:
         return _loaded[name]
-    # A built-in task wins over entry points anyway, so its name needs no scan of the installed distributions
-    # (importing importlib.metadata and scanning: ~25 ms of a one-text `predict` process's ~270 ms).
+    # A built-in task wins over entry points anyway, so its name needs no scan (see _registry for its cost).
     target = TASKS.get(name) or _registry().get(name)
     if target is None:
         raise WorkbenchError(f"task {name!r} is not supported; supported: {', '.join(_registry())}.")
