@@ -16,8 +16,11 @@ per-example gradient hooks and per-example losses, and sigma from Opacus for the
     python benchmarks/private_signal.py                          # full, lora, head; plans with B = 256 and 1,024
     python benchmarks/private_signal.py --modes lora --batches 2048 --rows 67349 --epochs 10
 
-It then checks a fresh classifier alone (``head_rates``): DP-SGD on the pretrained pooler output of
-``--head-rows`` rows at each of ``--head-rates``, with and without the plan's noise.
+It then checks a fresh classifier alone (``head_rates``): DP-SGD on what the pretrained model's classifier reads
+(``--head-pooling``: the pooler output, the mean of the last layer, or both) for ``--head-rows`` rows at each of
+``--head-rates``, with and without the plan's noise.
+
+    python benchmarks/private_signal.py --modes "" --head-rows 66349 --head-batch 1024 --epochs 1 --head-rates 5e-2,2e-1
 """
 
 from __future__ import annotations
@@ -44,28 +47,32 @@ def group_of(name: str) -> str:
     return "bias" if name.endswith("bias") else "matrices"
 
 
-def build(mode: str, train: Path, selection: Path, epsilon: float):
-    """The default model as a private run of ``mode`` builds it, and the run's tokenizer and data."""
+def build(mode: str, train: Path, selection: Path, epsilon: float, pooling: str = "auto"):
+    """The default model as a private run of ``mode`` builds it (``pooling``: RunConfig.pooling, auto: the mean), and
+    the run's tokenizer and data."""
     from transformers import AutoTokenizer
 
     from workbench.core.config import RunConfig
+    from workbench.core.pooling import pooling_of
     from workbench.core.tasks import apply_task_defaults, get_task
     from workbench.core.training import privacy
     from workbench.core.training.trainer import prepare
 
-    cfg = RunConfig(data=str(train), eval_data=str(selection), dp_epsilon=epsilon, finetune="full" if mode == "head" else mode)
+    cfg = RunConfig(data=str(train), eval_data=str(selection), dp_epsilon=epsilon, finetune="full" if mode == "head" else mode,
+                    pooling=pooling)
     resolved, data = prepare(cfg)
     task = get_task(data.schema.task)
     model = task.build_model(resolved.path, data, apply_task_defaults(cfg, data.schema.task, len(data.train)))
-    if mode == "head":  # only the pooler and the classifier: the encoder as pretrained
+    if mode == "head":  # only the classifier (and the pooler when it reads it): the encoder as pretrained
+        head = ("classifier",) if pooling_of(model) == "mean" else ("classifier", "bert.pooler")
         for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith(("classifier", "bert.pooler")))
+            p.requires_grad_(name.startswith(head))
     privacy.check_model(model)
     return model, AutoTokenizer.from_pretrained(resolved.path), data
 
 
 def expected_gradient(mode: str, train: Path, selection: Path, examples: int, epsilon: float, clip: float,
-                      physical: int = 32) -> dict:
+                      physical: int = 32, pooling: str = "auto") -> dict:
     """Per weight group: the squared norm of the expected clipped per-example gradient, estimated without the
     sampling noise of a finite batch (|sum|^2 - sum of |each|^2, over examples * (examples - 1))."""
     import torch
@@ -73,7 +80,7 @@ def expected_gradient(mode: str, train: Path, selection: Path, examples: int, ep
     from workbench.core.training import privacy
 
     torch.manual_seed(0)
-    model, tokenizer, data = build(mode, train, selection, epsilon)
+    model, tokenizer, data = build(mode, train, selection, epsilon, pooling)
     privacy.add_grad_sample_hooks(model)
     texts = [str(t) for t in data.train["text"][:examples]]
     label_ids = {label: i for i, label in enumerate(data.schema.labels)}
@@ -130,15 +137,16 @@ def ratios(measured: dict, plan) -> dict:
 
 
 def head_rates(train: Path, selection: Path, rates: list[float], *, sigma: float, batch: int, steps: int,
-               clip: float = 1.0, seed: int = 0) -> dict:
-    """DP-SGD on the classifier alone, over the pretrained model's pooler output computed once (no dropout), at
+               clip: float = 1.0, seed: int = 0, pooling: str = "first") -> dict:
+    """DP-SGD on the classifier alone, over what the pretrained model's classifier reads (``pooling`` "first": the
+    pooler output; "mean": the mean of the last layer over the text's tokens) computed once (no dropout), at
     each learning rate, with no noise and with ``sigma``: Poisson batches of ``batch`` expected rows, per-example
     clipping at ``clip``, AdamW with the Trainer's schedule (6% warm-up, linear decay). Selection accuracy after
     ``steps`` steps, and the share of the selection rows predicted positive (the majority class would be one
     label for all). What it isolates: whether a fresh head can learn from these features in this many steps."""
     import torch
 
-    model, tokenizer, data = build("head", train, selection, 8.0)
+    model, tokenizer, data = build("head", train, selection, 8.0, pooling)
     model.eval()
     label_ids = {label: i for i, label in enumerate(data.schema.labels)}
 
@@ -148,7 +156,7 @@ def head_rates(train: Path, selection: Path, rates: list[float], *, sigma: float
         with torch.inference_mode():
             for start in range(0, len(texts), 128):
                 enc = tokenizer(texts[start:start + 128], padding=True, truncation=True, max_length=128, return_tensors="pt")
-                out.append(model.bert(**enc).pooler_output)
+                out.append(model.bert(**enc).pooler_output)  # the mean, when pooling is mean (core/pooling.py)
         return torch.cat(out), torch.tensor([label_ids[str(v)] for v in split["label"]])
 
     x, y = features(data.train)
@@ -177,7 +185,8 @@ def head_rates(train: Path, selection: Path, rates: list[float], *, sigma: float
                 "predicted_positive": round(float(pred.float().mean()), 4)}
 
     spread = x.std(dim=0).mean().item()
-    return {"features": "pooler output of the pretrained model (eval mode)", "feature_mean_norm": round(x.mean(0).norm().item(), 4),
+    kind = "pooler output" if pooling == "first" else "mean of the last layer over the text's tokens"
+    return {"pooling": pooling, "features": f"{kind} of the pretrained model (eval mode)", "feature_mean_norm": round(x.mean(0).norm().item(), 4),
             "feature_std_per_dimension": round(spread, 4), "train_rows": len(x), "selection_rows": len(sx),
             "batch": batch, "steps": steps, "sigma": sigma, "clip": clip,
             "rates": [{"lr": lr, "no_noise": train_head(lr, 0.0), "with_noise": train_head(lr, sigma)} for lr in rates]}
@@ -199,6 +208,10 @@ def main() -> None:
                         help="learning rates for the classifier-alone check (empty: skip it)")
     parser.add_argument("--head-rows", type=int, default=4000)
     parser.add_argument("--head-batch", type=int, default=256)
+    parser.add_argument("--head-pooling", default="first,mean",
+                        help="what the classifier alone reads, comma-separated: first (the pooler), mean")
+    parser.add_argument("--pooling", default="auto", choices=("auto", "first", "mean"),
+                        help="the model the signal table measures (RunConfig.pooling; auto: a private run's, the mean)")
     args = parser.parse_args()
     train = args.data_dir / "train.tsv"
     if not train.is_file():
@@ -211,7 +224,8 @@ def main() -> None:
         train_csv, selection = write_subsets(train, Path(tmp), args.examples, 100, seed=0)
         for mode in [m for m in args.modes.split(",") if m]:
             started = time.time()
-            measured = expected_gradient(mode, train_csv, selection, args.examples, args.epsilon, args.clip)
+            measured = expected_gradient(mode, train_csv, selection, args.examples, args.epsilon, args.clip,
+                                         pooling=args.pooling)
             for batch in batches:
                 plan = plan_for(batch, args.rows, args.epsilon, args.epochs, args.clip)
                 table = ratios(measured, plan)
@@ -230,13 +244,16 @@ def main() -> None:
             (Path(tmp) / "head").mkdir()
             head_train, head_selection = write_subsets(train, Path(tmp) / "head", args.head_rows, 1000, seed=0)
             plan = plan_for(args.head_batch, args.head_rows, args.epsilon, args.epochs, args.clip)
-            head = head_rates(head_train, head_selection, [float(r) for r in args.head_rates.split(",")],
-                              sigma=plan.noise_multiplier, batch=args.head_batch, steps=plan.steps, clip=args.clip)
-            print(f"classifier alone on pooler features ({args.head_rows} rows, B = {args.head_batch}, "
-                  f"{plan.steps} steps, sigma {plan.noise_multiplier:.3f}; feature std per dimension "
-                  f"{head['feature_std_per_dimension']}):")
-            for row in head["rates"]:
-                print(f"   lr {row['lr']:g}: no noise {row['no_noise']}, with noise {row['with_noise']}")
+            head = []
+            for pooling in [p for p in args.head_pooling.split(",") if p]:
+                head.append(head_rates(head_train, head_selection, [float(r) for r in args.head_rates.split(",")],
+                                       sigma=plan.noise_multiplier, batch=args.head_batch, steps=plan.steps,
+                                       clip=args.clip, pooling=pooling))
+                print(f"classifier alone on the {head[-1]['features']} ({args.head_rows} rows, B = {args.head_batch}, "
+                      f"{plan.steps} steps, sigma {plan.noise_multiplier:.3f}; feature std per dimension "
+                      f"{head[-1]['feature_std_per_dimension']}):")
+                for row in head[-1]["rates"]:
+                    print(f"   lr {row['lr']:g}: no noise {row['no_noise']}, with noise {row['with_noise']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"benchmark": "private_signal", "data": str(train),
                                     "measured_at": "initialisation (pretrained encoder, new head)",

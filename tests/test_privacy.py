@@ -286,6 +286,8 @@ def test_a_private_run_spends_its_budget_and_says_so(private_run):
     assert run.metrics["epsilon"] == p["epsilon"] and run.metrics["delta"] == 1e-3
     assert "bert.embeddings.word_embeddings.weight" in p["frozen"]
     assert run.config["group_by_length"] is False and run.config["dp_epsilon"] == 8.0
+    # pooling auto: a private classifier reads the mean of the last layer (workbench.core.pooling), pooler frozen.
+    assert json.loads((run.model_dir / "config.json").read_text())["workbench_pooling"] == "mean"
     log = run.log_path.read_text()
     assert "length-bucketed batches are off" in log
     events = [e for e in run.read_metrics() if e["kind"] == "train"]

@@ -76,10 +76,13 @@ def _torch_runner(model_dir: Path, threads: int, auto_class: str) -> Callable[[d
     import transformers
     from transformers.utils import logging as hf_logging
 
+    from workbench.core.pooling import restore_pooling
+
     torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()
     # Default attention (SDPA): the fastest eager-mode PyTorch, i.e. the fair baseline.
     model = getattr(transformers, auto_class).from_pretrained(str(model_dir), use_safetensors=True).eval()
+    restore_pooling(model)  # a mean-pooled classifier reads the mean, as its export does
 
     def run(feed: dict[str, np.ndarray]):
         with torch.inference_mode():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.core.errors import WorkbenchError, first_line, shown
+from workbench.core.pooling import POOLINGS
 from workbench.core.tasks import TASK_DEPENDENT_DEFAULTS, TASKS as REGISTERED_TASKS
 
 __all__ = ["RunConfig", "TASK_DEPENDENT_DEFAULTS", "TASKS"]
@@ -72,6 +73,8 @@ class RunConfig:
                     flag_help="model directory, hub id, or 'default' (embedded all-MiniLM-L6-v2; SmolLM2-135M-Instruct for causal-LM SFT)")
     trust_remote_code: bool = _f(False, "Allow model repositories to run their own Python code (off unless you trust it).", "model",
                                  flag_help="allow the model's own Python code (off by default)", negatable=False)
+    pooling: str = _f("auto", "Text classification: what the classifier reads: 'first' BERT's pooler over the first token, 'mean' the mean of the last layer over the text's tokens (how sentence encoders such as the default all-MiniLM-L6-v2 were trained; BERT-architecture models); auto: mean in a private run (dp_epsilon), first otherwise.", "model",
+                      choices=POOLINGS, flag_help="text classification: classify from the first token's pooler or the mean of the last layer (default: auto: mean with --dp-epsilon)")
     # --- training ---
     epochs: float = _f(3.0, "Passes over the training data.", "training", exclusive="length")
     max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).", "training", exclusive="length",

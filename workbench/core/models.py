@@ -224,5 +224,7 @@ def load_run_model(run: "Run", auto_class: str, attn_implementation: str | None 
     finally:
         if bar_was_on:
             hf_logging.enable_progress_bar()
+    from workbench.core.pooling import restore_pooling
+
     model.eval()
-    return model, tokenizer
+    return restore_pooling(model), tokenizer

@@ -65,6 +65,9 @@ class Capabilities:
     # per-example losses, metrics from predictions and labels alone): evaluations may then go longest example first,
     # with little padding. Not so for per-batch token means (NER, causal LM) or metrics mapped back by position (QA).
     batch_invariant_eval: bool = False
+    # The classifier may read the mean of the last layer instead of the first token (``RunConfig.pooling``,
+    # workbench.core.pooling); other tasks refuse a pooling other than "auto".
+    pooling: bool = False
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,9 @@ def prepare(cfg: RunConfig) -> tuple[ResolvedModel, LoadedData]:
     task = get_task(data.schema.task)
     task.check_model(resolved, effective)  # e.g. causal-lm-sft refuses an encoder-only model
     task.check_lora(resolved, effective)
+    if cfg.pooling != "auto" and not task.capabilities.pooling:
+        raise WorkbenchError(f"pooling {cfg.pooling!r} is for text classification; {task.title} does not pool "
+                             "(leave it at 'auto').")
     if cfg.dp_epsilon is not None and task.capabilities.private_loss is None:
         raise WorkbenchError(f"differential privacy (dp_epsilon) is not available for {task.title}: "
                              f"{task.capabilities.private_refusal}.")

@@ -19,13 +19,24 @@ class TextClassification(EncoderTask):
     title = "text classification"
     metrics = Metrics("accuracy", True, ("accuracy", "macro_f1"))
     headline = Headline(("accuracy", "macro_f1"), ("accuracy", "macro-F1"), (4, 4))
-    capabilities = Capabilities(playground="classify", batch_invariant_eval=True)
+    capabilities = Capabilities(playground="classify", batch_invariant_eval=True, pooling=True)
     export_gate = ExportGate(default=1.0, unit="accuracy points")
     # Frozen word embeddings (RunConfig.embeddings): measured on 8,000 SST-2 rows, see benchmarks/train_speed.py.
     defaults = {"embeddings": "freeze"}
 
     def recognises(self, columns: Sequence[str]) -> bool:
         return True  # any table with a text and a label column; the registry tries this task last
+
+    def check_model(self, resolved, cfg) -> None:
+        """An explicit ``pooling: mean`` refused for a model whose classifier cannot read the mean."""
+        from workbench.core.pooling import SUPPORTED_MODEL_TYPES, supports_mean
+
+        model_type = (resolved.config() or {}).get("model_type")
+        if cfg.pooling == "mean" and not supports_mean(model_type):
+            from workbench.core.errors import WorkbenchError
+
+            raise WorkbenchError(f"pooling 'mean' is available for {', '.join(SUPPORTED_MODEL_TYPES)} models; "
+                                 f"{resolved.display_name} is {model_type or 'of an unknown type'}: use pooling 'first'.")
 
     def compute_metrics(self, data, tokenizer, cfg):
         from workbench.core.tasks.classification.train import compute_metrics

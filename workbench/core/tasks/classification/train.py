@@ -13,6 +13,7 @@ def build_model(path: str, data, cfg):
 
     from workbench.core.training.devices import model_load_kwargs
 
+    from workbench.core.pooling import first_pooled, mean_pooled, wants_mean
     from workbench.core.tasks.classification.first_token import first_token_only
 
     labels = data.schema.labels
@@ -24,7 +25,11 @@ def build_model(path: str, data, cfg):
         # Master weights stay fp32 whatever the checkpoint holds; bf16/fp16 come from autocast.
         **model_load_kwargs(cfg),
     )
-    first_token_only(model)  # the same logits, 14% fewer matrix products per step (see first_token.py)
+    # The mean of the last layer (workbench.core.pooling) where asked for and readable; else the pooler, whose last
+    # layer computes the first token only: the same logits, 14% fewer matrix products per step (first_token.py).
+    if not (wants_mean(cfg) and mean_pooled(model)):
+        first_pooled(model)
+        first_token_only(model)
     return model
 
 
