@@ -48,8 +48,11 @@ class FieldRow(Vertical):
     def show_error(self, message: str | None) -> None:
         error = self.query_one(".field-error", Static)
         error.update(Text(message or ""))  # not markup: the message quotes the typed value
+        shown_now = bool(message) and not error.display
         error.display = bool(message)
         self.set_class(bool(message), "-invalid")
+        if shown_now and self.has_focus_within:  # the field being typed in: keep its new message on screen
+            self.call_after_refresh(self.scroll_visible, animate=False)  # once the message has its line
 
 
 class ConfigForm(Vertical):
