@@ -12,6 +12,7 @@ from sft_helpers import tiny_llama_dir  # noqa: F401  (fixture)
 
 from workbench.core import pooling
 from workbench.core.config import RunConfig
+from workbench.core.errors import WorkbenchError
 from workbench.core.runs import RunStore
 
 
@@ -82,6 +83,9 @@ def test_only_bert_classifiers_take_the_mean_and_lora_keeps_it(tiny_model_dir):
     tagger = AutoModelForTokenClassification.from_pretrained(str(tiny_model_dir), num_labels=3)
     assert not pooling.mean_pooled(tagger) and not hasattr(tagger.config, "workbench_pooling")
     assert pooling.supports_mean("bert") and not pooling.supports_mean("llama")
+    tagger.config.update({"workbench_pooling": "mean"})  # a config that asks for what this head cannot read
+    with pytest.raises(WorkbenchError, match="cannot read"):
+        pooling.restore_pooling(tagger)
     model = get_peft_model(_classifier(tiny_model_dir), LoraConfig(r=4, target_modules=["query", "value"], task_type="SEQ_CLS"))
     assert pooling.mean_pooled(model) and pooling.pooling_of(model) == "mean"
     ids, mask = _batch()

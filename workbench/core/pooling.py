@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import types
 
+from workbench.core.errors import WorkbenchError
+
 POOLINGS = ("auto", "first", "mean")
 CONFIG_KEY = "workbench_pooling"
 # Model types whose sequence classifier reads the encoder's pooler_output (the only ones mean pooling is offered on).
@@ -73,8 +75,6 @@ def restore_pooling(model):
     """``model`` (just loaded) read as it was trained: mean-pooled when its config says so. Returns the model."""
     if getattr(model.config, CONFIG_KEY, None) == "mean":
         if _encoder(model) is None:
-            from workbench.core.errors import WorkbenchError
-
             raise WorkbenchError(f"the model's config asks for mean pooling, which {type(model).__name__} cannot read.")
         _patch(_encoder(model).bert)
     return model
