@@ -144,6 +144,10 @@ def test_final_metrics_are_the_best_evaluation_and_match_predictions(timed_runs)
     evals = [e for e in events if e["kind"] == "eval"]
     best = run.info["best_metric"]
     step = int(best["checkpoint"].split("-")[-1])
+    # One eval event per epoch: the final evaluation (the best checkpoint, scored at the last step) is the "final"
+    # event, not an eval event that would give the last epoch's point the best checkpoint's figures.
+    assert [e["epoch"] for e in evals] == [1.0, 2.0]
+    assert [e["kind"] for e in events].count("final") == 1
     during = [e for e in evals if e["step"] == step][0]
     # The final report is the evaluation that chose the best checkpoint, not a new pass over the eval set.
     assert run.metrics["accuracy"] == pytest.approx(during["accuracy"])

@@ -66,7 +66,7 @@ class RunHistory:
                     continue
                 self.last_eval = e
                 if self.eval_steps and self.eval_steps[-1] == float(step):
-                    # The final evaluation repeats the last one at the same step: one point, not two.
+                    # Runs written before the final evaluation stopped logging an eval event repeat the last step.
                     self.eval_steps.pop()
                     self.eval_loss.pop()
                     for series in self.eval_metrics.values():

@@ -25,6 +25,9 @@ class RunStoreCallback(TrainerCallback):
         self.samples_per_step = samples_per_step
         self.is_main = is_main
         self.stopped_by_user = False
+        # Set for the evaluation after training: it scores the best checkpoint at the last step, so an eval event
+        # for it would put the best checkpoint's figures on the last epoch's point; the "final" event holds them.
+        self.final_evaluation = False
         self._last_time = time.time()
         self._last_step = 0
         self._last_tokens = 0
@@ -94,6 +97,8 @@ class RunStoreCallback(TrainerCallback):
             self._last_time, self._last_step = now, state.global_step
             self._last_tokens = getattr(state, "num_input_tokens_seen", 0) or 0
         elif any(k.startswith("eval_") for k in logs):
+            if self.final_evaluation:
+                return
             values = {k[5:]: v for k, v in logs.items() if k.startswith("eval_") and isinstance(v, (int, float))}
             self.writer.append_metrics({"kind": "eval", **base, **values})
         elif "train_runtime" in logs:

@@ -404,6 +404,7 @@ def run_training(writer: RunWriter, *, resume: bool = False) -> TrainOutcome:
         return TrainOutcome(stopped=True, metrics={})
     # Evaluation is collective under torchrun: every rank takes part, then only rank 0 writes.
     trainer.eval_extras_on = False  # the task's final evaluation below scores every example
+    callback.final_evaluation = True  # the trackers get it; metrics.jsonl has it as the "final" event
     with clock.phase("final_evaluation"), final_evaluation_in_the_same_run(cfg.trackers() if is_main_process() else []):
         # A task's extras (causal-LM generation on a few examples) are left out of the final evaluation: evaluate.
         eval_metrics = best_evaluation(trainer) if extras is None else None
