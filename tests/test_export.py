@@ -94,6 +94,7 @@ def test_export_writes_an_hf_like_directory(export_dir, trained_ws):
     card = (export_dir / "README.md").read_text()
     assert "from workbench.core.inference import open_predictor" in card
     assert "onnxruntime as ort" in card and "Tokenizer.from_file" in card
+    assert manifest["pooling"] == "first" and "reads BERT's first-token pooler" in card
 
 
 def test_fp32_matches_pytorch_on_the_eval_split(export_dir):

@@ -327,6 +327,9 @@ def test_the_export_model_card_states_the_guarantee(private_run, capsys, tmp_pat
     assert "## Differential privacy" in card and "PRV accountant" in card
     assert f"{round(manifest['privacy']['epsilon'], 3)}, 1e-03)-differentially private" in card
     assert "320 training examples" in card
+    # A private run reads the mean (pooling auto): the card says so, as the exported config does.
+    assert manifest["pooling"] == "mean" and "reads the mean of the last layer" in card
+    assert json.loads((tmp_path / "exp" / "config.json").read_text())["workbench_pooling"] == "mean"
 
 
 def test_resume_continues_the_budget(tiny_model_dir, cli, workspace):

@@ -3,6 +3,7 @@ differences, label agreement, accuracy and macro-F1 per engine) and the model ca
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from workbench.core.errors import WorkbenchError
 from workbench.core.export.pipeline import DEFAULT_MAX_INT8_DROP, FP32_TOLERANCE, Progress, export_encoder
 from workbench.core.format import number
+from workbench.core.pooling import CONFIG_KEY as POOLING_KEY
 from workbench.core.runs import Run
 from workbench.core.tasks.classification.predict import OnnxClassifier
 from workbench.core.tasks.classification.train import AUTO_CLASS
@@ -134,6 +136,14 @@ def check_validation(report: dict[str, Any], *, max_int8_drop: float = DEFAULT_M
                 "export without --int8 or raise --max-int8-drop.")
 
 
+POOLING_LINES = {
+    "mean": "The classifier reads the mean of the last layer over the text's tokens (`workbench_pooling: mean` in\n"
+            "`config.json`; the graph computes it, so nothing needs doing at inference; plain `transformers` would read\n"
+            "BERT's first-token pooler from that config instead).",
+    "first": "The classifier reads BERT's first-token pooler (the usual head).",
+}
+
+
 def model_card(manifest: dict[str, Any]) -> str:
     """The export's README.md: what it is, how to run it without torch, and how it was validated."""
     name = Path(manifest["name"]).name
@@ -158,7 +168,7 @@ Text classifier exported by sft-workbench from run `{manifest['source_run']['id'
 
 Labels: {', '.join(f'`{l}`' for l in labels)}. Inputs: {', '.join(f'`{i}`' for i in inputs)} (int64, shape
 `[batch, sequence]`); output `logits` (float32, shape `[batch, {len(labels)}]`). Texts are truncated to
-{tok['max_length']} tokens.
+{tok['max_length']} tokens. {POOLING_LINES.get(manifest.get('pooling'), '')}
 
 | File | What |
 |---|---|
@@ -233,4 +243,13 @@ def export(run: Run, *, target: Path, int8: bool, opset: int, data: str | os.Pat
         validate=lambda export_dir, model, tokenizer: validate_export(
             run, export_dir, vdata, torch_model=model, torch_tokenizer=tokenizer, int8=int8, progress=say),
         check=lambda report, drop: check_validation(report, max_int8_drop=drop),
-        card=model_card, warning=vdata.warning, progress=progress)
+        card=model_card, warning=vdata.warning, progress=progress, manifest_extra={"pooling": run_pooling(run)})
+
+
+def run_pooling(run: Run) -> str:
+    """"mean" or "first": what the run's classifier reads (its saved config says so; see core/pooling.py)."""
+    try:
+        config = json.loads((run.model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return "first"
+    return "mean" if config.get(POOLING_KEY) == "mean" else "first"
