@@ -89,6 +89,8 @@ def expected_gradient(mode: str, train: Path, selection: Path, examples: int, ep
     summed = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in named}
     own = collections.defaultdict(float)  # per group: the sum over examples of |clipped gradient|^2
     norms: list[float] = []
+    # Per group, each example's unclipped gradient norm: which groups take the shared clipping bound.
+    group_norms: dict[str, list[float]] = collections.defaultdict(list)
     model.train()
     for start in range(0, examples, physical):
         enc = tokenizer(texts[start:start + physical], padding=True, truncation=True, max_length=128, return_tensors="pt")
@@ -96,6 +98,11 @@ def expected_gradient(mode: str, train: Path, selection: Path, examples: int, ep
         per = {n: p.grad_sample.reshape(len(p.grad_sample), -1).double() for n, p in named}
         flat = torch.stack([g.norm(dim=1) for g in per.values()]).norm(dim=0)
         norms += flat.tolist()
+        squares = collections.defaultdict(float)
+        for n, g in per.items():
+            squares[group_of(n)] = squares[group_of(n)] + (g ** 2).sum(dim=1)
+        for key, sq in squares.items():
+            group_norms[key] += sq.sqrt().tolist()
         factor = (clip / (flat + 1e-6)).clamp(max=1.0)  # Opacus's per-example clipping factor
         for n, p in named:
             summed[n] += (factor[:, None] * per[n]).sum(dim=0).view_as(summed[n])
@@ -111,6 +118,10 @@ def expected_gradient(mode: str, train: Path, selection: Path, examples: int, ep
     for key, g in groups.items():
         g["signal"] = math.sqrt(max(0.0, (g.pop("sum_sq") - own[key]) / (m * (m - 1))))
     norms_t = torch.tensor(norms)
+    for key, values in group_norms.items():
+        t = torch.tensor(values)
+        groups[key]["example_grad_norm"] = {"median": round(float(t.median()), 4),
+                                            "p90": round(float(t.quantile(0.9)), 4)}
     return {"groups": groups, "example_grad_norm": {"median": round(float(norms_t.median()), 3),
                                                     "min": round(float(norms_t.min()), 3),
                                                     "max": round(float(norms_t.max()), 3)}}
@@ -132,7 +143,8 @@ def ratios(measured: dict, plan) -> dict:
         noise = noise_per_weight * math.sqrt(g["weights"])
         ratio = g["signal"] / noise
         table[key] = {"weights": g["weights"], "signal": round(g["signal"], 5), "noise": round(noise, 5),
-                      "ratio": round(ratio, 4), "steps_to_signal": round(1 / ratio ** 2) if ratio else None}
+                      "ratio": round(ratio, 4), "steps_to_signal": round(1 / ratio ** 2) if ratio else None,
+                      "example_grad_norm": g.get("example_grad_norm")}
     return table
 
 
@@ -238,7 +250,8 @@ def main() -> None:
                       f"(per-example gradient norm median {measured['example_grad_norm']['median']})")
                 for key, g in table.items():
                     print(f"   {key:10s} {g['weights']:>10,} weights  signal {g['signal']:.4f}  noise {g['noise']:.4f}"
-                          f"  ratio {g['ratio']:.3f}  steps to signal {g['steps_to_signal']}")
+                          f"  ratio {g['ratio']:.3f}  steps to signal {g['steps_to_signal']}"
+                          f"  unclipped per-example norm {g['example_grad_norm']}")
         head = None
         if args.head_rates:
             (Path(tmp) / "head").mkdir()
