@@ -57,6 +57,17 @@ def test_noise_multiplier_is_opacus_own(epsilon, accountant):
     assert epsilon - 0.02 <= epsilon_after(plan, plan.steps) <= epsilon
 
 
+def test_head_clipping_changes_the_split_not_the_noise():
+    flat = privacy.plan_privacy(RunConfig(data="x", dp_epsilon=8.0, batch_size=256), 8_000)
+    head = privacy.plan_privacy(RunConfig(data="x", dp_epsilon=8.0, batch_size=256, dp_clipping="head"), 8_000)
+    assert (flat.clipping, head.clipping) == ("flat", "head") and head.noise_multiplier == flat.noise_multiplier
+    assert "the task head and the rest apart" in head.describe() and "apart" not in flat.describe()
+    assert privacy.PrivacyPlan.from_record(head.to_dict()) == head
+    old = {k: v for k, v in flat.to_dict().items() if k != "clipping"}  # run.json of a run from before the setting
+    assert privacy.PrivacyPlan.from_record(old).clipping == "flat"
+    assert RunConfig(data="x", dp_epsilon=8.0, dp_clipping="layers").validate().get("dp_clipping")
+
+
 def test_a_budget_no_noise_reaches_is_one_clear_error():
     cfg = RunConfig(data="x", dp_epsilon=1e-4, dp_delta=1e-9, batch_size=256, epochs=100)
     with pytest.raises(WorkbenchError, match="no noise level reaches"):
@@ -146,6 +157,64 @@ def test_each_example_gradient_is_clipped_then_averaged_across_physical_passes(t
     # So the update's norm is at most the bound (here: all examples clipped, pointing alike).
     total = math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
     assert total <= plan.max_grad_norm + 1e-6
+
+
+def test_head_clipping_bounds_the_head_and_the_rest_apart(tiny_model_dir):
+    """dp_clipping head: each example's gradient on the classifier and on the rest, each clipped to C / sqrt(2), one
+    example at a time here, summed over passes of 3, 3 and 2; the whole still within C, the noise scaled to C."""
+    import torch
+
+    plan = _plan(clipping="head")
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, plan)
+    assert type(trainer._dp_optimizer).__name__ == "GroupClippingDPOptimizer"
+    assert trainer._dp_optimizer.max_grad_norm == plan.max_grad_norm  # the noise's scale: the sensitivity is C
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    bound = plan.max_grad_norm / math.sqrt(2)
+    model.train()
+    expected = {n: torch.zeros_like(p) for n, p in named}
+    shares = []
+    for i in range(len(ds)):
+        model.zero_grad()
+        one = collator([ds[i]])
+        torch.nn.functional.cross_entropy(model(**{k: v for k, v in one.items() if k != "labels"}).logits,
+                                          one["labels"]).backward()
+        norm = {head: math.sqrt(sum(float((p.grad ** 2).sum()) for n, p in named if n.startswith("classifier.") is head))
+                for head in (True, False)}
+        shares.append(norm[True] / norm[False])
+        for n, p in named:
+            expected[n] += min(1.0, bound / (norm[n.startswith("classifier.")] + 1e-6)) * p.grad
+    assert min(min(shares), 1 / max(shares)) < 0.9  # the two parts differ in size: flat clipping would not split alike
+    model.zero_grad()
+    trainer.training_step(model, dict(collator([ds[i] for i in range(len(ds))])))
+    trainer._dp_optimizer.pre_step()
+    for n, p in named:
+        torch.testing.assert_close(p.grad, expected[n] / plan.expected_batch_size, atol=1e-7, rtol=1e-4)
+    total = math.sqrt(sum(float((p.grad ** 2).sum()) for _, p in named))
+    assert total <= plan.max_grad_norm + 1e-6
+
+
+def test_head_clipping_without_a_separate_head_clips_flat(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith("classifier."))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    assert privacy.group_clipping_optimizer(optimizer, model, noise_multiplier=1.0, max_grad_norm=1.0,
+                                            expected_batch_size=8) is None
+
+
+def test_an_empty_poisson_draw_under_head_clipping_still_adds_the_noise(tiny_model_dir):
+    import torch
+
+    trainer, model, ds, collator = _private_trainer(tiny_model_dir, _plan(noise_multiplier=2.0, max_grad_norm=1.0,
+                                                                          clipping="head"))
+    torch.manual_seed(1)
+    assert float(trainer.training_step(model, dict(privacy.collate_allowing_empty(collator, ds)([])))) == 0.0
+    trainer._dp_optimizer.pre_step()
+    noise = torch.cat([p.grad.flatten() for p in trainer._dp_optimizer.params])
+    assert noise.std().item() == pytest.approx(2.0 / 8.0, rel=0.05)
 
 
 def test_the_task_head_trains_at_its_own_learning_rate(tiny_model_dir):

@@ -29,6 +29,7 @@ ATTENTIONS = ("auto", "sdpa", "eager")
 EVAL_STRATEGIES = ("epoch", "steps")
 SCHEDULERS = ("linear", "cosine", "constant_with_warmup")
 DP_ACCOUNTANTS = ("prv", "rdp")
+DP_CLIPPINGS = ("flat", "head")  # workbench/core/training/privacy.py says what each does
 # report_to: the Trainer integrations offered (transformers' own callbacks; training/trackers.py keeps them local).
 TRACKERS = ("tensorboard", "trackio", "mlflow", "wandb")
 # Causal-LM SFT: the generation metrics (tasks/causal_lm_sft/generation.py computes them).
@@ -151,6 +152,8 @@ class RunConfig:
     dp_head_lr: float | None = _f(None, "Differential privacy: the learning rate of the task head (the classifier on the encoder); empty: 5e-2 in a private run, whose few steps would leave a head at the learning rate of the rest predicting one label.", "privacy",
                                   flag_help="DP learning rate of the task head (default: 5e-2)", metavar="LR",
                                   placeholder="5e-2")
+    dp_clipping: str = _f("flat", "Differential privacy: 'flat' clips each example's whole gradient to dp_max_grad_norm; 'head' clips the task head's part and the rest's part apart, each to dp_max_grad_norm/sqrt(2) (the same bound in all, so the same noise), so a head with large gradients does not take the bound from the rest.", "privacy",
+                          choices=DP_CLIPPINGS, flag_help="DP per-example clipping: flat (default) or head (the task head and the rest apart)")
     dp_physical_batch_size: int = _f(32, "Differential privacy: examples per forward/backward pass; a Poisson-sampled batch of about batch_size examples is split into passes of this size (memory).", "privacy",
                                      flag_help="DP examples per forward/backward pass (memory; default: 32)")
     # --- run ---

@@ -377,7 +377,8 @@ def privacy_card(manifest: dict[str, Any]) -> str:
     return (f"\n## Differential privacy\n\nTrained with DP-SGD (Opacus): ({spent if spent is None else round(spent, 3)}, "
             f"{p['delta']:.0e})-differentially private with respect to each of the {p['examples']:,} training examples "
             f"(target ε {p['target_epsilon']:g}; {str(p['accountant']).upper()} accountant; noise multiplier "
-            f"{p['noise_multiplier']:.4f}; per-example gradients clipped to {p['max_grad_norm']:g}; Poisson sampling "
+            f"{p['noise_multiplier']:.4f}; per-example gradients clipped to {p['max_grad_norm']:g}"
+            f"{' (the task head and the rest apart, each to 1/√2 of it)' if p.get('clipping') == 'head' else ''}; Poisson sampling "
             f"rate {p['sample_rate']:.4g}; {p.get('steps_taken', p['steps']):,} steps). Frozen, so taken as public: "
             f"{', '.join(p.get('frozen') or []) or 'nothing'}. The evaluation data that chose the best checkpoint is "
             "not covered by the guarantee.\n")
