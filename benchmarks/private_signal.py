@@ -72,7 +72,7 @@ def build(mode: str, train: Path, selection: Path, epsilon: float, pooling: str 
 
 
 def expected_gradient(mode: str, train: Path, selection: Path, examples: int, epsilon: float, clip: float,
-                      physical: int = 32, pooling: str = "auto") -> dict:
+                      physical: int = 32, pooling: str = "auto", clipping: str = "flat") -> dict:
     """Per weight group: the squared norm of the expected clipped per-example gradient, estimated without the
     sampling noise of a finite batch (|sum|^2 - sum of |each|^2, over examples * (examples - 1))."""
     import torch
@@ -103,10 +103,17 @@ def expected_gradient(mode: str, train: Path, selection: Path, examples: int, ep
             squares[group_of(n)] = squares[group_of(n)] + (g ** 2).sum(dim=1)
         for key, sq in squares.items():
             group_norms[key] += sq.sqrt().tolist()
-        factor = (clip / (flat + 1e-6)).clamp(max=1.0)  # Opacus's per-example clipping factor
+        if clipping == "head":  # dp_clipping head: the classifier and the rest apart, each to clip / sqrt(2)
+            part = {h: torch.stack([g.norm(dim=1) for n, g in per.items() if privacy.is_head_parameter(n) is h]).norm(dim=0)
+                    for h in (True, False)}
+            factors = {h: (clip / math.sqrt(2) / (part[h] + 1e-6)).clamp(max=1.0) for h in part}
+            factor_of = {n: factors[privacy.is_head_parameter(n)] for n in per}
+        else:
+            factor = (clip / (flat + 1e-6)).clamp(max=1.0)  # Opacus's per-example clipping factor
+            factor_of = {n: factor for n in per}
         for n, p in named:
-            summed[n] += (factor[:, None] * per[n]).sum(dim=0).view_as(summed[n])
-            own[group_of(n)] += float(((factor[:, None] * per[n]) ** 2).sum())
+            summed[n] += (factor_of[n][:, None] * per[n]).sum(dim=0).view_as(summed[n])
+            own[group_of(n)] += float(((factor_of[n][:, None] * per[n]) ** 2).sum())
             p.grad_sample = None
             p.grad = None
     groups: dict[str, dict] = {}
@@ -224,6 +231,7 @@ def main() -> None:
                         help="what the classifier alone reads, comma-separated: first (the pooler), mean")
     parser.add_argument("--pooling", default="auto", choices=("auto", "first", "mean"),
                         help="the model the signal table measures (RunConfig.pooling; auto: a private run's, the mean)")
+    parser.add_argument("--clipping", default="flat", choices=("flat", "head"), help="dp_clipping of the signal table")
     args = parser.parse_args()
     train = args.data_dir / "train.tsv"
     if not train.is_file():
@@ -237,11 +245,11 @@ def main() -> None:
         for mode in [m for m in args.modes.split(",") if m]:
             started = time.time()
             measured = expected_gradient(mode, train_csv, selection, args.examples, args.epsilon, args.clip,
-                                         pooling=args.pooling)
+                                         pooling=args.pooling, clipping=args.clipping)
             for batch in batches:
                 plan = plan_for(batch, args.rows, args.epsilon, args.epochs, args.clip)
                 table = ratios(measured, plan)
-                results.append({"mode": mode, "batch": batch, "rows": args.rows, "epochs": args.epochs,
+                results.append({"mode": mode, "clipping": args.clipping, "batch": batch, "rows": args.rows, "epochs": args.epochs,
                                 "epsilon": args.epsilon, "delta": plan.delta, "clip": args.clip,
                                 "noise_multiplier": round(plan.noise_multiplier, 4), "steps": plan.steps,
                                 "example_grad_norm": measured["example_grad_norm"], "groups": table,
