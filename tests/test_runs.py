@@ -86,6 +86,18 @@ def test_metrics_tail_keeps_partial_lines_and_resets_on_rewrite(tmp_path):
     assert [e["step"] for e in tail.read_new()] == [1] and tail.reset
 
 
+def test_a_writer_waits_for_the_lock_of_one_that_is_exiting(store):
+    """A writer that dies a moment later (its lock still held meanwhile) does not make a resume fail."""
+    run = store.create({}, name="handover", task="text-classification")
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from workbench.core.runs import RunWriter; "
+                               "w = RunWriter(sys.argv[1]); print('held', flush=True); time.sleep(1.0)", str(run.path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    writer = RunWriter(run.path)  # waits for the holder to exit instead of refusing
+    assert holder.wait(timeout=10) == 0
+    writer.close()
+
+
 def test_writer_lock_refuses_a_second_writer(store):
     run = store.create({}, name="locked", task="text-classification")
     writer = RunWriter(run.path)

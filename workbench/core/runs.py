@@ -541,6 +541,9 @@ class RunStore:
         return run
 
 
+LOCK_WAIT_S = 5.0  # how long a new writer waits for a just-dead one's lock
+
+
 class RunWriter:
     """What the worker (and only the worker) uses to write its run directory.
 
@@ -553,13 +556,21 @@ class RunWriter:
         self.path = Path(run_dir)
         self.info = read_run_json(self.path)
         self._lock_fh = open(self.path / LOCK_FILE, "a+")
-        try:
-            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self._lock_fh.close()
-            if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise WorkbenchError(f"run {self.path.name} is already being written by another process.") from None
-            raise
+        # A writer killed a moment ago may still hold the lock through a child that inherited it and is still
+        # exiting (seen under load when resuming right after a SIGKILL): wait a few seconds before refusing.
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno in (errno.EAGAIN, errno.EACCES) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                self._lock_fh.close()
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    raise WorkbenchError(f"run {self.path.name} is already being written by another process.") from None
+                raise
         self._lock_fh.seek(0)
         self._lock_fh.truncate()
         self._lock_fh.write(f"{os.getpid()}\n")
