@@ -116,11 +116,13 @@ def timings_text(timings: dict[str, Any]) -> str:
 
 
 def privacy_text(privacy: dict[str, Any]) -> str:
-    """A private run's guarantee in one line: ``ε 7.98 of 8 spent, δ 1e-05 (noise multiplier 0.812, PRV)``."""
+    """A private run's guarantee in one line: ``ε 7.98 of 8 spent, δ 1e-05 (noise multiplier 0.812, PRV,
+    clipping 1)``; ``clipping 1, head apart`` where the head's gradient was clipped separately (``--dp-clipping head``)."""
     spent = privacy.get("epsilon")
     head = f"ε {fmt(spent, 2)} of {privacy.get('target_epsilon'):g} spent" if spent is not None else f"target ε {privacy.get('target_epsilon'):g}"
+    apart = ", head apart" if privacy.get("clipping") == "head" else ""
     return (f"{head}, δ {privacy.get('delta'):.0e} (noise multiplier {fmt(privacy.get('noise_multiplier'), 3)}, "
-            f"{str(privacy.get('accountant', '')).upper()}, clipping {privacy.get('max_grad_norm'):g})")
+            f"{str(privacy.get('accountant', '')).upper()}, clipping {privacy.get('max_grad_norm'):g}{apart})")
 
 
 # ------------------------------------------------------------------------------------------ task reports
