@@ -14,7 +14,7 @@ a short run) without privacy, with it on all weights, and with the private defau
 sizes 16, 32 and 64, in R alternated rounds.
 
 The non-private run uses the workbench defaults (full fine-tuning, batch 32, lr 5e-5); the private runs the
-defaults for ``--dp-epsilon`` (LoRA, an expected batch of 1,024, lr 5e-4, clipping 1.0, PRV accountant). Runs
+defaults for ``--dp-epsilon`` (LoRA, an expected batch of 1,024, lr 1e-2, clipping 1.0, PRV accountant). Runs
 are sequential, never concurrent, so their wall times compare.
 """
 

@@ -81,7 +81,10 @@ def test_private_runs_get_their_own_batch_and_learning_rate_defaults():
 
     private = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification", 67_349)
     plain = apply_task_defaults(RunConfig(data="x"), "text-classification", 67_349)
-    assert (private.batch_size, private.lr, private.finetune) == (1024, 5e-4, "lora")
+    assert (private.batch_size, private.lr, private.finetune) == (1024, 1e-2, "lora")  # the task's measured rate
+    # A task that measured no private rate of its own takes the shared one.
+    ner = apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "token-classification", 14_041)
+    assert (ner.lr, ner.finetune) == (5e-4, "lora")
     assert (plain.batch_size, plain.lr, plain.finetune) == (32, 5e-5, "full")
     # A small data set: an eighth of it per expected batch, so an epoch still has about eight steps.
     assert apply_task_defaults(RunConfig(data="x", dp_epsilon=8.0), "text-classification", 320).batch_size == 40
@@ -157,6 +160,16 @@ def test_each_example_gradient_is_clipped_then_averaged_across_physical_passes(t
     # So the update's norm is at most the bound (here: all examples clipped, pointing alike).
     total = math.sqrt(sum(float((p.grad ** 2).sum()) for p in params))
     assert total <= plan.max_grad_norm + 1e-6
+
+
+def test_runs_show_says_how_the_gradients_were_clipped():
+    from workbench.cli.report import privacy_text
+
+    record = {"epsilon": 7.98, "target_epsilon": 8.0, "delta": 1e-5, "noise_multiplier": 0.5, "accountant": "prv",
+              "max_grad_norm": 1.0}
+    assert privacy_text({**record, "clipping": "flat"}).endswith("(noise multiplier 0.500, PRV, clipping 1)")
+    assert privacy_text(record).endswith("clipping 1)")  # a run from before the setting clipped flat
+    assert privacy_text({**record, "clipping": "head"}).endswith("clipping 1, head apart)")
 
 
 def test_head_clipping_bounds_the_head_and_the_rest_apart(tiny_model_dir):

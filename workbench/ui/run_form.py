@@ -29,7 +29,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "scheduler": "cosine", "eval_strategy": "epoch", "logging_steps": 10, "save_total_limit": 3,
     },
     # Differentially private: ε = 8 for the run; method, batch size and learning rate left to the private
-    # defaults (LoRA, an expected batch of up to 1,024, lr 5e-4: benchmarks/private.py).
+    # defaults (LoRA, an expected batch of up to 1,024, the task's private LoRA rate: benchmarks/private.py).
     "private (ε = 8)": {
         "epochs": 3.0, "max_steps": None, "batch_size": None, "lr": None, "finetune": "auto", "dp_epsilon": 8.0, "dp_delta": None,
         "dp_max_grad_norm": 1.0, "dp_accountant": "prv", "eval_strategy": "epoch", "logging_steps": 10,

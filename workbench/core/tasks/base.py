@@ -104,6 +104,9 @@ class Task(ABC):
     metric_labels: dict[str, str] = {}
     # Values for the RunConfig fields a user leaves empty (tasks.TASK_DEPENDENT_DEFAULTS), chosen by measurement.
     defaults: dict[str, Any] = {}
+    # The learning rate of a differentially private LoRA run (``lr`` left empty), where this task measured one;
+    # None: the shared tasks.PRIVATE_LORA_LR.
+    private_lora_lr: float | None = None
     # The model's loss divides by the token count the Trainer passes (``num_items_in_batch``); see
     # training.trainer.training_arguments.
     loss_uses_num_items: bool = False

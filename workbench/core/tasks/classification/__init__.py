@@ -23,6 +23,11 @@ class TextClassification(EncoderTask):
     export_gate = ExportGate(default=1.0, unit="accuracy points")
     # Frozen word embeddings (RunConfig.embeddings): measured on 8,000 SST-2 rows, see benchmarks/train_speed.py.
     defaults = {"embeddings": "freeze"}
+    # A private LoRA run's step: on all 66,349 SST-2 train rows, one epoch at ε = 8 (mean pooling, batch 1,024,
+    # 65 steps), selection accuracy rose with the rate all the way from 5e-4 to 1e-2 (0.809, 0.816, 0.829, 0.838;
+    # GLUE dev 0.8085 → 0.8337), and 3 epochs at 1e-2 reached 0.8429 (benchmarks/private.py, the README's privacy
+    # section). The shared 5e-4 stays for the tasks not measured at this rate.
+    private_lora_lr = 1e-2
 
     def recognises(self, columns: Sequence[str]) -> bool:
         return True  # any table with a text and a label column; the registry tries this task last
