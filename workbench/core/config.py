@@ -84,7 +84,7 @@ class RunConfig:
                                 flag_help="training examples per step (default: 32; with --dp-epsilon 1,024, at most an eighth of the data)", placeholder="32; 1,024 with differential privacy")
     eval_batch_size: int | None = _f(None, "Examples per evaluation batch; empty: the task's default (128; 16 for causal-LM SFT, whose evaluation holds logits over the whole vocabulary).", "training",
                                      flag_help="examples per evaluation batch (default: 128; 16 for causal-LM SFT)", placeholder="128; 16 for causal-LM SFT")
-    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification, 1e-4 for question answering).", "training",
+    lr: float | None = _f(None, "Peak learning rate; empty: the task's default (5e-5; 2e-4 for token classification, 1e-4 for question answering; a private LoRA run, dp_epsilon set: 1e-2 for text classification, 5e-4 for the others).", "training",
                         placeholder="task default: 5e-5, NER 2e-4, QA 1e-4")
     weight_decay: float = _f(0.01, "AdamW weight decay (not applied to biases and LayerNorm).", "training")
     warmup_ratio: float = _f(0.06, "Fraction of steps spent warming the learning rate up.", "training")
