@@ -160,7 +160,8 @@ def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
     (``Task.defaults``, chosen by measurement), else the shared one (:data:`TASK_DEPENDENT_DEFAULTS`);
     differentially private runs have their own batch size (from ``n_train``, the training examples), method
     and learning rate (``Task.private_lora_lr``, else :data:`PRIVATE_LORA_LR`). A value the user gave always wins; the run records the result."""
-    own = dict(get_task(task_name).defaults)
+    task = get_task(task_name)
+    own = dict(task.defaults)
     changes: dict[str, Any] = {}
     method = finetune_method(cfg)
     if method != cfg.finetune:
@@ -168,7 +169,7 @@ def apply_task_defaults(cfg, task_name: str, n_train: int | None = None):
     if cfg.dp_epsilon is not None:
         own["batch_size"] = private_batch_size(n_train)
         if method == "lora":
-            own["lr"] = get_task(task_name).private_lora_lr or PRIVATE_LORA_LR
+            own["lr"] = task.private_lora_lr or PRIVATE_LORA_LR
         if cfg.dp_head_lr is None:
             changes["dp_head_lr"] = PRIVATE_HEAD_LR
     changes.update({k: own.get(k, shared) for k, shared in TASK_DEPENDENT_DEFAULTS.items() if getattr(cfg, k) is None})
